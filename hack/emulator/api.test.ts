@@ -71,7 +71,10 @@ describe('actions and parameters', () => {
   });
 
   it('refuses a body that is not JSON with InvalidParameter, and keeps serving', async () => {
-    const { default: Sign } = await import('tencentcloud-sdk-nodejs/tencentcloud/common/sign.js');
+    type Signer = { sign3(args: Record<string, unknown>): string };
+    // The SDK's own signer, so the test sends exactly what the SDK would, but with a broken body.
+    const signModule = (await import('tencentcloud-sdk-nodejs/tencentcloud/common/sign.js')) as unknown as { default: Signer & { default?: Signer } };
+    const Sign = signModule.default.default ?? signModule.default;
     const body = '{"InstanceId": ';
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = { 'Content-Type': 'application/json' };

@@ -26,6 +26,8 @@ export interface ApiDeps {
 interface Remembered {
   params: string;
   answer: Record<string, unknown>;
+  /** the first call's RequestId, which is also the id of the task it started */
+  requestId: string;
 }
 
 export class ApiHandler {
@@ -35,7 +37,7 @@ export class ApiHandler {
   constructor(private readonly deps: ApiDeps) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    const requestId = randomUUID();
+    let requestId: string = randomUUID();
     const { model } = this.deps;
     let drop = false;
     let answer: Record<string, unknown>;
@@ -49,7 +51,7 @@ export class ApiHandler {
         if (effect.kind === 'drop') drop = true;
       }
       if (latency > 0) await this.deps.sleep(latency);
-      answer = this.run(name, action, parseBody(body), requestId);
+      ({ answer, requestId } = this.run(name, action, parseBody(body), requestId));
     } catch (err) {
       answer = { Error: toError(err, requestId) };
     }
@@ -99,7 +101,8 @@ export class ApiHandler {
     return action;
   }
 
-  private run(name: string, action: Action, input: Record<string, unknown>, requestId: string): Record<string, unknown> {
+  /** Runs the action, or answers a retry of a ClientToken call as the first time (same RequestId, so same task). */
+  private run(name: string, action: Action, input: Record<string, unknown>, requestId: string): { answer: Record<string, unknown>; requestId: string } {
     const params = validate(name, action.params, input);
     const token = action.clientToken ? (params as { ClientToken?: string }).ClientToken : undefined;
     const key = `${name}:${token}`;
@@ -109,11 +112,11 @@ export class ApiHandler {
       if (earlier && earlier.params !== fingerprint) {
         throw fail('UnsupportedOperation.IdempotentParameterMismatch', `ClientToken ${token} was already used for ${name} with other parameters`);
       }
-      if (earlier) return earlier.answer;
+      if (earlier) return earlier;
     }
     const answer = action.run({ model: this.deps.model, requestId, runAsync: this.deps.runAsync(requestId) }, params);
-    if (token) this.byClientToken.set(key, { params: fingerprint, answer });
-    return answer;
+    if (token) this.byClientToken.set(key, { params: fingerprint, answer, requestId });
+    return { answer, requestId };
   }
 }
 
