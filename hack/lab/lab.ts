@@ -1,0 +1,285 @@
+// A lab: the emulator, the VPC fabric, an internet, and nodes as network namespaces, brought up and torn
+// down as one. Tests use it directly; `npm run lab` (main.ts) keeps one running for people and runtimes.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Emulator } from '../emulator/emulator.ts';
+import type { InstanceSpec, World } from '../emulator/world.ts';
+import { defaultWorld } from '../emulator/world.ts';
+import { intToIp, ipToInt } from '../../shared/ip.ts';
+import { Fabric, fabricNames, INTERNET } from './fabric.ts';
+import { childEnv, inNs, ip, ipBatch, listNamespaces, run } from './sh.ts';
+
+/** Every lab's names start with this; `lab down` and stale clean-up look for it. */
+export const LAB_PREFIX = 'ecl';
+const RECORDS = '/run/eni-cni-lab';
+/** The metadata service's well-known address, reached from nodes through the fabric. */
+export const METADATA_ADDRESS = '169.254.0.23';
+/** The UDP port of the internet's whoami service. */
+export const WHOAMI_PORT = 7777;
+const RULE_PREF = 1500;
+
+export interface LabOptions {
+  nodes?: number;
+  world?: World;
+  /** how long the emulator's asynchronous operations run (default: the world's) */
+  taskMs?: number;
+}
+
+export interface LabNode {
+  name: string;
+  instanceId: string;
+  /** the node's network namespace */
+  ns: string;
+  privateIp: string;
+  publicIp: string | undefined;
+  zone: string;
+}
+
+/** What a lab leaves on the host, written down so that a later run can remove it after a crash. */
+interface LabRecord {
+  prefix: string;
+  pid: number;
+  hostLink: string;
+  hostAddress: string;
+  table: number;
+}
+
+export class Lab {
+  readonly nodes: LabNode[] = [];
+  private readonly pods = new Set<string>();
+  private whoami?: ChildProcess;
+
+  private constructor(
+    readonly prefix: string,
+    readonly emulator: Emulator,
+    readonly fabric: Fabric,
+    private readonly record: LabRecord,
+  ) {}
+
+  /** Brings up a lab; on any failure, removes whatever it had made. */
+  static async up(options: LabOptions = {}): Promise<Lab> {
+    const world = structuredClone(options.world ?? defaultWorld());
+    if (options.taskMs !== undefined) world.latencies.taskMs = options.taskMs;
+    const nodeCount = options.nodes ?? 2;
+    const slot = await freeSlot();
+    const prefix = `${LAB_PREFIX}-${slot.toString(16).padStart(4, '0')}`;
+    const base = ipToInt('100.127.0.0') + slot * 4;
+    const record: LabRecord = { prefix, pid: process.pid, hostLink: `${prefix}h`, hostAddress: intToIp(base + 1), table: 100000 + slot };
+    writeRecord(record);
+    let emulator: Emulator | undefined;
+    let lab: Lab | undefined;
+    try {
+      const names = fabricNames(prefix);
+      await cloudLink(record, names.vpc, world.vpc.cidr, intToIp(base + 2));
+      emulator = await Emulator.start({ world, host: record.hostAddress, port: 0, metadataPort: 0 });
+      addInstances(emulator, nodeCount);
+      const fabric = new Fabric(names, emulator.model);
+      lab = new Lab(prefix, emulator, fabric, record);
+      await fabric.create();
+      await ipBatch(names.vpc, [`link set cloud0 up`, `address add ${intToIp(base + 2)}/30 dev cloud0`]);
+      const { port: mdPort } = new URL(emulator.metadataUrl);
+      await inNs(names.vpc, 'iptables', ['-w', '-t', 'nat', '-A', 'PREROUTING', '-d', `${METADATA_ADDRESS}/32`, '-p', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', `${record.hostAddress}:${mdPort}`]);
+      emulator.onEvent((event) => fabric.follow(event));
+      for (const instance of [...emulator.model.instances.values()].slice(0, nodeCount)) {
+        const ns = await fabric.addNode(instance.spec.id);
+        lab.nodes.push({
+          name: instance.spec.name || instance.spec.id,
+          instanceId: instance.spec.id,
+          ns,
+          privateIp: instance.spec.privateIp,
+          publicIp: instance.spec.publicIp,
+          zone: instance.spec.zone,
+        });
+      }
+      await lab.startWhoami();
+      return lab;
+    } catch (err) {
+      if (lab) await lab.down();
+      else {
+        await emulator?.close();
+        await removeLab(record);
+      }
+      throw err;
+    }
+  }
+
+  /** Creates an empty pod network namespace (the plugin will plumb it). */
+  async addPod(name: string): Promise<string> {
+    const ns = `${this.prefix}-pod-${name}`;
+    await ip(undefined, 'netns', 'add', ns);
+    await ip(ns, 'link', 'set', 'lo', 'up');
+    this.pods.add(ns);
+    return ns;
+  }
+
+  async removePod(ns: string): Promise<void> {
+    this.pods.delete(ns);
+    await removeNamespace(ns);
+  }
+
+  /** Waits until the fabric has followed every change the cloud has made so far. */
+  settled(): Promise<void> {
+    return this.fabric.settled();
+  }
+
+  /** What a person or a runtime needs to use the lab. */
+  describe() {
+    return {
+      prefix: this.prefix,
+      api: this.emulator.apiUrl,
+      sdkEndpoint: `vpc.tencentcloudapi.com:${this.emulator.apiAddress.port}`,
+      metadata: this.emulator.metadataUrl,
+      fabric: this.fabric.names.vpc,
+      internet: { namespace: this.fabric.names.inet, server: INTERNET.server, whoamiPort: WHOAMI_PORT },
+      nodes: this.nodes,
+    };
+  }
+
+  async down(): Promise<void> {
+    this.whoami?.kill('SIGKILL');
+    await this.fabric.destroy().catch(() => undefined);
+    await this.emulator.close();
+    await removeLab(this.record);
+  }
+
+  private async startWhoami(): Promise<void> {
+    const script = fileURLToPath(new URL('./whoami.mjs', import.meta.url));
+    const child = spawn('ip', ['netns', 'exec', this.fabric.names.inet, process.execPath, script, INTERNET.server, String(WHOAMI_PORT)], {
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.whoami = child;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the internet's whoami service exited with ${code}`)));
+    });
+  }
+}
+
+/** Asks the internet's whoami service, from inside `ns`, which source address it sees. */
+export async function whoamiFrom(ns: string, timeoutMs = 2000): Promise<string> {
+  const script = fileURLToPath(new URL('./probe.mjs', import.meta.url));
+  return (await inNs(ns, process.execPath, [script, INTERNET.server, String(WHOAMI_PORT), String(timeoutMs)])).trim();
+}
+
+/**
+ * True when `ns` gets an answer to any of three pings of `address` (0.2 s apart, a second for the last):
+ * a link that has just come up may lose the first.
+ */
+export async function pings(ns: string, address: string, options: { from?: string } = {}): Promise<boolean> {
+  const args = ['-c', '3', '-i', '0.2', '-W', '1', ...(options.from ? ['-I', options.from] : []), address];
+  const out = await run('ip', ['netns', 'exec', ns, 'ping', ...args], { allowFailure: true });
+  return /\b[1-9]\d* received/.test(out);
+}
+
+/**
+ * Removes labs whose owning process is gone: their namespaces (and the processes in them), host link
+ * and routing rule. With `all`, removes every lab.
+ */
+export async function removeStaleLabs(options: { all?: boolean } = {}): Promise<string[]> {
+  const removed: string[] = [];
+  for (const record of readRecords()) {
+    if (!options.all && isAlive(record.pid)) continue;
+    await removeLab(record);
+    removed.push(record.prefix);
+  }
+  if (options.all) {
+    // Namespaces of a lab whose record was lost.
+    for (const ns of await listNamespaces()) if (ns.startsWith(`${LAB_PREFIX}-`)) await removeNamespace(ns);
+  }
+  return removed;
+}
+
+function addInstances(emulator: Emulator, count: number): void {
+  const existing = [...emulator.model.instances.values()];
+  const template = existing[0]?.spec;
+  if (!template) throw new Error('the lab needs a world with at least one instance to copy nodes from');
+  for (let i = existing.length; i < count; i++) {
+    const n = i + 1;
+    const spec: InstanceSpec = {
+      ...template,
+      id: `ins-lab${String(n).padStart(5, '0')}`,
+      name: `node-${n}`,
+      privateIp: intToIp(ipToInt(template.privateIp) - (ipToInt(template.privateIp) % 256) + 100 + n),
+      publicIp: template.publicIp ? intToIp(ipToInt(template.publicIp) - (ipToInt(template.publicIp) % 256) + 100 + n) : undefined,
+      mac: undefined,
+    };
+    emulator.addInstance(spec);
+  }
+}
+
+/** The link between the host (where the emulator listens) and the fabric, and the rule that routes replies. */
+async function cloudLink(record: LabRecord, vpcNs: string, vpcCidr: string, vpcSide: string): Promise<void> {
+  await ip(undefined, 'netns', 'add', vpcNs);
+  await ipBatch(undefined, [
+    `link add ${record.hostLink} type veth peer name cloud0 netns ${vpcNs}`,
+    `address add ${record.hostAddress}/30 dev ${record.hostLink}`,
+    `link set ${record.hostLink} up`,
+    // Only what the emulator sends from the lab's own address goes back into the VPC.
+    `rule add from ${record.hostAddress}/32 lookup ${record.table} pref ${RULE_PREF}`,
+    `route add ${vpcCidr} via ${vpcSide} dev ${record.hostLink} table ${record.table}`,
+  ]);
+}
+
+async function removeLab(record: LabRecord): Promise<void> {
+  await ip(undefined, 'rule', 'del', 'from', `${record.hostAddress}/32`, 'lookup', String(record.table), 'pref', String(RULE_PREF)).catch(() => undefined);
+  await ip(undefined, 'route', 'flush', 'table', String(record.table)).catch(() => undefined);
+  await ip(undefined, 'link', 'del', record.hostLink).catch(() => undefined);
+  for (const ns of await listNamespaces()) if (ns === record.prefix || ns.startsWith(`${record.prefix}-`)) await removeNamespace(ns);
+  rmSync(`${RECORDS}/${record.prefix}.json`, { force: true });
+}
+
+/** Kills what still runs in a namespace, then deletes it. */
+async function removeNamespace(ns: string): Promise<void> {
+  const pids = await run('ip', ['netns', 'pids', ns], { allowFailure: true });
+  for (const pid of pids.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await ip(undefined, 'netns', 'del', ns).catch(() => undefined);
+}
+
+async function freeSlot(): Promise<number> {
+  const used = new Set(readRecords().map((r) => Number.parseInt(r.prefix.split('-')[1] ?? '', 16)));
+  const namespaces = new Set(await listNamespaces());
+  for (;;) {
+    const slot = randomInt(1, 16000);
+    if (!used.has(slot) && !namespaces.has(`${LAB_PREFIX}-${slot.toString(16).padStart(4, '0')}-vpc`)) return slot;
+  }
+}
+
+function writeRecord(record: LabRecord): void {
+  mkdirSync(RECORDS, { recursive: true });
+  writeFileSync(`${RECORDS}/${record.prefix}.json`, JSON.stringify(record));
+}
+
+function readRecords(): LabRecord[] {
+  let files: string[];
+  try {
+    files = readdirSync(RECORDS).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  return files.flatMap((f) => {
+    try {
+      return [JSON.parse(readFileSync(`${RECORDS}/${f}`, 'utf8')) as LabRecord];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Whether a process runs (a zombie, killed but not yet reaped, does not). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

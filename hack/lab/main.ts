@@ -1,0 +1,96 @@
+// `npm run lab -- up [--nodes N] | status [--json] | down`
+// `up` starts a lab in a background process and returns once it is ready; `down` stops it and removes
+// every lab namespace, link and rule, also those of an earlier run that crashed.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { isAlive, Lab, removeStaleLabs } from './lab.ts';
+
+const STATE_DIR = '/run/eni-cni-lab';
+const STATUS_FILE = `${STATE_DIR}/running.json`;
+const LOG_FILE = `${STATE_DIR}/lab.log`;
+
+type Status = ReturnType<Lab['describe']> & { pid: number };
+
+function readStatus(): Status | undefined {
+  if (!existsSync(STATUS_FILE)) return undefined;
+  const status = JSON.parse(readFileSync(STATUS_FILE, 'utf8')) as Status;
+  return isAlive(status.pid) ? status : undefined;
+}
+
+async function up(nodes: number): Promise<void> {
+  if (readStatus()) throw new Error('a lab is already running; `npm run lab -- down` first');
+  mkdirSync(STATE_DIR, { recursive: true });
+  rmSync(STATUS_FILE, { force: true });
+  const log = openSync(LOG_FILE, 'w');
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes)], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  child.unref();
+  for (let waited = 0; waited < 60_000; waited += 100) {
+    const status = readStatus();
+    if (status) return printStatus(status, false);
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the lab did not come up; see ${LOG_FILE}:\n${readFileSync(LOG_FILE, 'utf8')}`);
+}
+
+/** The background process: holds the lab until told to stop. */
+async function serve(nodes: number): Promise<void> {
+  await removeStaleLabs();
+  const lab = await Lab.up({ nodes });
+  writeFileSync(STATUS_FILE, JSON.stringify({ ...lab.describe(), pid: process.pid }, null, 2));
+  console.log(`lab ${lab.prefix} is up`);
+  const stop = () => {
+    void lab.down().finally(() => {
+      rmSync(STATUS_FILE, { force: true });
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function printStatus(status: Status | undefined, json: boolean): void {
+  if (json) return console.log(JSON.stringify(status ?? null, null, 2));
+  if (!status) return console.log('no lab is running');
+  console.log(`lab ${status.prefix} (pid ${status.pid})`);
+  console.log(`  cloud API  ${status.api}  (SDK endpoint ${status.sdkEndpoint})`);
+  console.log(`  metadata   ${status.metadata}  (from nodes: http://169.254.0.23/latest/meta-data/)`);
+  console.log(`  fabric     ip netns exec ${status.fabric} …;  internet ${status.internet.namespace} (whoami ${status.internet.server}:${status.internet.whoamiPort})`);
+  for (const node of status.nodes) {
+    console.log(`  ${node.name.padEnd(8)} ${node.instanceId}  ns ${node.ns}  ${node.privateIp}  public ${node.publicIp ?? '-'}  ${node.zone}`);
+  }
+}
+
+async function down(): Promise<void> {
+  const status = readStatus();
+  if (status) {
+    process.kill(status.pid, 'SIGTERM');
+    for (let waited = 0; waited < 20_000 && readStatus(); waited += 100) await new Promise((r) => setTimeout(r, 100));
+  }
+  const removed = await removeStaleLabs({ all: true });
+  rmSync(STATUS_FILE, { force: true });
+  console.log(status || removed.length > 0 ? `removed lab ${[status?.prefix, ...removed].filter(Boolean).join(', ')}` : 'no lab was running');
+}
+
+const nodesOption = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 50) throw new InvalidArgumentError(`"${v}" is not a node count from 1 to 50`);
+  return n;
+};
+
+const program = new Command('lab').description('Simulated VPC, nodes and pods in network namespaces, on the emulated Tencent Cloud');
+program.command('up').description('bring up a lab and leave it running').option('--nodes <n>', 'how many nodes', nodesOption, 2).action((o: { nodes: number }) => up(o.nodes));
+program.command('status').description('what is running, per node').option('--json', 'as JSON').action((o: { json?: boolean }) => printStatus(readStatus(), Boolean(o.json)));
+program.command('down').description('stop the lab and remove everything labs made').action(down);
+program.command('serve', { hidden: true }).option('--nodes <n>', '', nodesOption, 2).action((o: { nodes: number }) => serve(o.nodes));
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`lab: ${(err as Error).message}`);
+  process.exit(1);
+});
