@@ -1,9 +1,8 @@
-// Pointing the real tencentcloud-sdk-nodejs clients at the emulator. The SDK signs for the service named
-// by the endpoint's first label, so the endpoint stays vpc.tencentcloudapi.com:PORT (or cvm.…) and an
-// http.Agent resolves every name to the emulator's address.
-import { Agent } from 'node:http';
-import type { LookupFunction } from 'node:net';
+// Pointing the real tencentcloud-sdk-nodejs clients at the emulator, the way the agent does it
+// (agent/cloud/endpoint.ts): the endpoint keeps the names vpc.tencentcloudapi.com / cvm.…, and an
+// http.Agent sends every connection to the emulator's address.
 import type { AddressInfo } from 'node:net';
+import { httpProfile } from '../../agent/cloud/endpoint.ts';
 
 export interface SdkCredential {
   secretId: string;
@@ -11,30 +10,14 @@ export interface SdkCredential {
   token?: string;
 }
 
-/** An http.Agent whose every connection goes to `target`, whatever host name the URL carries. */
-export function agentFor(target: Pick<AddressInfo, 'address'>): Agent {
-  const lookup: LookupFunction = (_hostname, options, callback) => {
-    if (options.all) (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: target.address, family: 4 }]);
-    else callback(null, target.address, 4);
-  };
-  return new Agent({ keepAlive: true, lookup });
-}
-
 /** The ClientConfig that makes an SDK client of `service` talk to the emulator at `api`. */
 export function clientConfig(
   api: Pick<AddressInfo, 'address' | 'port'>,
-  options: { service: 'vpc' | 'cvm'; region: string; credential: SdkCredential | { getCredential(): Promise<SdkCredential> }; agent?: Agent },
+  options: { service: 'vpc' | 'cvm'; region: string; credential: SdkCredential | { getCredential(): Promise<SdkCredential> } },
 ) {
   return {
     credential: options.credential,
     region: options.region,
-    profile: {
-      httpProfile: {
-        endpoint: `${options.service}.tencentcloudapi.com:${api.port}`,
-        protocol: 'http://',
-        agent: options.agent ?? agentFor(api),
-        reqTimeout: 10,
-      },
-    },
+    profile: { httpProfile: { ...httpProfile(options.service, { url: `http://tencentcloudapi.com:${api.port}`, resolve: api.address }), reqTimeout: 10 } },
   };
 }

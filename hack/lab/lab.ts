@@ -9,6 +9,7 @@ import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
 import { intToIp, ipToInt } from '../../shared/ip.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
+import { NodeAgent, type AgentSettings } from './node-agent.ts';
 import { childEnv, inNs, ip, ipBatch, listNamespaces, run } from './sh.ts';
 
 /** Every lab's names start with this; `lab down` and stale clean-up look for it. */
@@ -25,6 +26,8 @@ export interface LabOptions {
   world?: World;
   /** how long the emulator's asynchronous operations run (default: the world's) */
   taskMs?: number;
+  /** run an eni-cni agent on each node (needs `npm run build` first) */
+  agents?: AgentSettings | false;
 }
 
 export interface LabNode {
@@ -35,6 +38,7 @@ export interface LabNode {
   privateIp: string;
   publicIp: string | undefined;
   zone: string;
+  agent?: NodeAgent | undefined;
 }
 
 /** What a lab leaves on the host, written down so that a later run can remove it after a crash. */
@@ -94,6 +98,7 @@ export class Lab {
         });
       }
       await lab.startWhoami();
+      if (options.agents) await lab.startAgents(options.agents);
       return lab;
     } catch (err) {
       if (lab) await lab.down();
@@ -133,11 +138,34 @@ export class Lab {
       metadata: this.emulator.metadataUrl,
       fabric: this.fabric.names.vpc,
       internet: { namespace: this.fabric.names.inet, server: INTERNET.server, whoamiPort: WHOAMI_PORT },
-      nodes: this.nodes,
+      nodes: this.nodes.map(({ agent, ...node }) => ({
+        ...node,
+        ...(agent ? { agentSocket: agent.socket, cniConfDir: agent.confDir, cniBinDir: agent.binDir, agentLog: agent.logFile } : {}),
+      })),
     };
   }
 
+  private async startAgents(settings: AgentSettings): Promise<void> {
+    const { port } = this.emulator.apiAddress;
+    for (const node of this.nodes) {
+      const instance = this.emulator.model.instance(node.instanceId);
+      const podSubnets = [...this.emulator.model.subnets.values()]
+        .filter((s) => s.spec.zone === node.zone && s.spec.id !== instance.spec.subnetId)
+        .map((s) => s.spec.id);
+      node.agent = new NodeAgent({
+        ns: node.ns,
+        dir: `${RECORDS}/${this.prefix}/${node.name}`,
+        apiPort: port,
+        apiAddress: this.record.hostAddress,
+        subnetIds: podSubnets,
+        settings,
+      });
+    }
+    await Promise.all(this.nodes.map((n) => n.agent!.start()));
+  }
+
   async down(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.agent?.stop('SIGKILL')));
     this.whoami?.kill('SIGKILL');
     await this.fabric.destroy().catch(() => undefined);
     await this.emulator.close();
@@ -228,6 +256,7 @@ async function removeLab(record: LabRecord): Promise<void> {
   await ip(undefined, 'route', 'flush', 'table', String(record.table)).catch(() => undefined);
   await ip(undefined, 'link', 'del', record.hostLink).catch(() => undefined);
   for (const ns of await listNamespaces()) if (ns === record.prefix || ns.startsWith(`${record.prefix}-`)) await removeNamespace(ns);
+  rmSync(`${RECORDS}/${record.prefix}`, { recursive: true, force: true });
   rmSync(`${RECORDS}/${record.prefix}.json`, { force: true });
 }
 

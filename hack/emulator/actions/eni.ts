@@ -40,8 +40,10 @@ export const CreateNetworkInterface = action({
       throw fail('InvalidParameterValue.LimitExceeded', `at most ${MAX_IPS_PER_CALL} addresses may be named or asked for in one call`);
     }
     if (named.filter((ip) => ip.Primary).length > 1) throw fail('InvalidParameterValue', 'only one of PrivateIpAddresses may be Primary');
-    const addresses = takeAddresses(model, subnet.spec.id, named.map((ip) => ip.PrivateIpAddress), extra + (named.some((ip) => ip.Primary) ? 0 : 1));
-    const primaryAddress = named.find((ip) => ip.Primary)?.PrivateIpAddress ?? addresses.at(-1);
+    const namedPrimary = named.find((ip) => ip.Primary)?.PrivateIpAddress;
+    const addresses = takeAddresses(model, subnet.spec.id, named.map((ip) => ip.PrivateIpAddress), extra + (namedPrimary ? 0 : 1));
+    // Without a named primary, the first address drawn from the subnet is the primary one.
+    const primaryAddress = namedPrimary ?? addresses[named.length];
     const now = model.isoNow();
     const eni: Eni = {
       id: model.newId('eni'),

@@ -1,0 +1,204 @@
+// The agent's answers to the plugin: ADD, DEL, CHECK, GC and STATUS, over the pool, the checkpoint and
+// the datapath. Requests for one container and interface run one at a time, so an ADD and a DEL racing
+// for the same container end consistent, and the same ADD twice gets the same answer.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ok, refuse, type AddRequest, type CheckRequest, type DelRequest, type GcRequest, type Response } from '../shared/protocol.ts';
+import type { Datapath } from './datapath/linux.ts';
+import { hostIfName, POD_GATEWAY, podMac } from './datapath/plan.ts';
+import type { Checkpoint } from './pool/checkpoint.ts';
+import type { Pool } from './pool/pool.ts';
+import { allocationKey, type Allocation, type PoolStore } from './pool/store.ts';
+
+export interface AgentOptions {
+  store: PoolStore;
+  pool: Pool;
+  checkpoint: Checkpoint;
+  datapath: Datapath;
+  log: Logger;
+  /** where the plugin leaves DELs it could not deliver */
+  pendingDelDir: string;
+  /** how long an ADD waits for a free address before answering "try again later" */
+  addWaitMs: number;
+  /** an allocation younger than this is never cleaned up, whatever its namespace looks like */
+  gcGraceMs: number;
+  clock?: { now(): number };
+}
+
+export class Agent {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly clock: { now(): number };
+  ready = false;
+
+  constructor(private readonly o: AgentOptions) {
+    this.clock = o.clock ?? Date;
+    mkdirSync(o.pendingDelDir, { recursive: true });
+  }
+
+  /** Puts back the allocations of the checkpoint that still stand on an ENI of the pool. */
+  restore(): void {
+    const { store, log } = this.o;
+    for (const allocation of this.o.checkpoint.load()) {
+      const eni = store.enis.get(allocation.eniId);
+      if (!eni?.addresses.has(allocation.address)) {
+        log.warn({ address: allocation.address, eni: allocation.eniId, container: allocation.containerId }, 'checkpointed address is no longer on its ENI; dropping it');
+        continue;
+      }
+      store.record(allocation);
+    }
+    this.save();
+    log.info({ allocations: store.allocations().length }, 'restored allocations from the checkpoint');
+  }
+
+  async add(req: AddRequest): Promise<Response> {
+    if (!this.ready) return refuse('not-ready', 'the agent is still starting');
+    return this.locked(req.containerId, req.ifName, async () => {
+      const { store, datapath, log } = this.o;
+      const existing = store.get(req.containerId, req.ifName);
+      if (existing && existing.netns === req.netns) {
+        const problem = await datapath.checkPod({ ...existing, netns: req.netns });
+        if (!problem) return ok({ attachment: attachmentOf(existing) });
+        log.warn({ container: req.containerId, address: existing.address, problem }, 'repeated ADD finds the pod broken; plumbing it again');
+        await datapath.removePod(existing);
+        return this.plumb(existing);
+      }
+      if (existing) await this.free(existing, 'ADD again in another namespace');
+      const details = {
+        containerId: req.containerId,
+        ifName: req.ifName,
+        netns: req.netns,
+        hostIf: hostIfName(req.containerId, req.ifName),
+        pod: req.pod,
+        allocatedAt: this.clock.now(),
+      };
+      // Other ADDs may wait too: whoever wakes to find the freed address taken waits again, until the deadline.
+      const deadline = this.clock.now() + this.o.addWaitMs;
+      let allocation = store.take(details);
+      while (!allocation && (await this.o.pool.waitForFree(deadline - this.clock.now()))) allocation = store.take(details);
+      void this.o.pool.kick();
+      if (!allocation) {
+        const why = this.o.pool.lastError ? `: ${this.o.pool.lastError}` : '';
+        return refuse('no-address', `no free address for ${podName(req)} within ${this.o.addWaitMs} ms${why}`);
+      }
+      this.save();
+      return this.plumb(allocation);
+    });
+  }
+
+  async del(req: DelRequest): Promise<Response> {
+    return this.locked(req.containerId, req.ifName, async () => {
+      const allocation = this.o.store.get(req.containerId, req.ifName);
+      if (allocation) await this.free(allocation, 'DEL');
+      return ok();
+    });
+  }
+
+  async check(req: CheckRequest): Promise<Response> {
+    return this.locked(req.containerId, req.ifName, async () => {
+      const allocation = this.o.store.get(req.containerId, req.ifName);
+      if (!allocation) return refuse('unknown-container', `container ${req.containerId} (${req.ifName}) has no address on this node`);
+      if (req.address && req.address !== allocation.address) {
+        return refuse('datapath', `container ${req.containerId} has ${allocation.address}, not ${req.address}`);
+      }
+      const problem = await this.o.datapath.checkPod({ ...allocation, netns: req.netns });
+      return problem ? refuse('datapath', `container ${req.containerId}: ${problem}`) : ok();
+    });
+  }
+
+  /** Frees every allocation the runtime no longer knows (CNI GC). */
+  async gc(req: GcRequest): Promise<Response> {
+    const valid = new Set(req.valid.map((v) => allocationKey(v.containerId, v.ifName)));
+    let released = 0;
+    for (const allocation of this.o.store.allocations()) {
+      if (valid.has(allocationKey(allocation.containerId, allocation.ifName))) continue;
+      released += await this.freeIfStale(allocation, 'GC: the runtime no longer knows it', () => true);
+    }
+    return ok({ released });
+  }
+
+  status(): Response {
+    const { free } = this.o.store.counts();
+    return ok({ ready: this.ready && (free > 0 || this.o.store.allocations().length < this.o.pool.capacity()) });
+  }
+
+  /**
+   * The periodic check: DELs the plugin left as notes, and allocations whose network namespace is gone
+   * (a DEL that never came). Never touches an allocation whose ADD or DEL is in flight, or a young one.
+   */
+  async reconcile(): Promise<number> {
+    let released = 0;
+    for (const note of readdirSync(this.o.pendingDelDir)) {
+      const path = `${this.o.pendingDelDir}/${note}`;
+      try {
+        const { containerId, ifName } = JSON.parse(readFileSync(path, 'utf8')) as { containerId: string; ifName: string };
+        const allocation = this.o.store.get(containerId, ifName);
+        if (allocation) released += await this.freeIfStale(allocation, 'a DEL made while the agent was away', () => true);
+      } catch (err) {
+        this.o.log.warn({ note: path, err: (err as Error).message }, 'unreadable pending DEL note; removing it');
+      }
+      rmSync(path, { force: true });
+    }
+    for (const allocation of this.o.store.allocations()) {
+      released += await this.freeIfStale(allocation, 'its network namespace is gone', (a) => !this.o.datapath.netnsExists(a.netns));
+    }
+    return released;
+  }
+
+  private async freeIfStale(allocation: Allocation, why: string, stale: (a: Allocation) => boolean): Promise<number> {
+    const key = allocationKey(allocation.containerId, allocation.ifName);
+    if (this.locks.has(key) || this.clock.now() - allocation.allocatedAt < this.o.gcGraceMs) return 0;
+    return this.locked(allocation.containerId, allocation.ifName, async () => {
+      const current = this.o.store.get(allocation.containerId, allocation.ifName);
+      if (!current || current.address !== allocation.address || !stale(current)) return 0;
+      await this.free(current, why);
+      return 1;
+    });
+  }
+
+  private async plumb(allocation: Allocation): Promise<Response> {
+    const { datapath, log } = this.o;
+    try {
+      await datapath.addPod(allocation);
+    } catch (err) {
+      this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
+      this.save();
+      log.error({ container: allocation.containerId, address: allocation.address, err: (err as Error).message }, 'plumbing failed; address returned to the pool');
+      return refuse('datapath', (err as Error).message);
+    }
+    log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, hostIf: allocation.hostIf }, 'pod added');
+    return ok({ attachment: attachmentOf(allocation) });
+  }
+
+  private async free(allocation: Allocation, why: string): Promise<void> {
+    await this.o.datapath.removePod(allocation);
+    this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
+    this.save();
+    void this.o.pool.kick();
+    this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'address freed');
+  }
+
+  private save(): void {
+    this.o.checkpoint.save(this.o.store.allocations());
+  }
+
+  private async locked<T>(containerId: string, ifName: string, fn: () => Promise<T>): Promise<T> {
+    const key = allocationKey(containerId, ifName);
+    const before = this.locks.get(key) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+function attachmentOf(a: Allocation) {
+  return { address: a.address, gateway: POD_GATEWAY, mac: podMac(a.address), hostIf: a.hostIf, eniId: a.eniId };
+}
+
+function podName(req: AddRequest): string {
+  return req.pod ? `pod ${req.pod.namespace}/${req.pod.name}` : `container ${req.containerId}`;
+}

@@ -1,0 +1,68 @@
+// The agent's view of the cloud: the few ENI and address operations it needs, each returning when the
+// change has taken effect. The real adapter is tencent.ts; tests of the pool use a fake.
+
+export interface Eni {
+  id: string;
+  mac: string;
+  subnetId: string;
+  /** the ENI's own (primary) private address */
+  primaryIp: string;
+  /** secondary addresses that are ready to use */
+  secondaryIps: string[];
+  primary: boolean;
+  attachedTo?: string | undefined;
+  deviceIndex?: number | undefined;
+  securityGroupIds: string[];
+  tags: Record<string, string>;
+}
+
+export interface Subnet {
+  id: string;
+  cidr: string;
+  zone: string;
+  availableIps: number;
+}
+
+export interface InstanceLimits {
+  /** ENIs the instance may hold, its primary ENI included */
+  enis: number;
+  /** addresses per ENI, the ENI's primary address included */
+  ipsPerEni: number;
+}
+
+export interface CreateEniOptions {
+  subnetId: string;
+  name: string;
+  securityGroupIds: string[];
+  tags: Record<string, string>;
+  /** secondary addresses to create the ENI with (at most 10) */
+  secondaryIps: number;
+}
+
+export interface Cloud {
+  limits(instanceId: string): Promise<InstanceLimits>;
+  subnets(subnetIds: string[]): Promise<Subnet[]>;
+  enisOf(instanceId: string): Promise<Eni[]>;
+  createEni(options: CreateEniOptions): Promise<Eni>;
+  attachEni(eniId: string, instanceId: string): Promise<void>;
+  detachEni(eniId: string, instanceId: string): Promise<void>;
+  deleteEni(eniId: string): Promise<void>;
+  /** assigns `count` (at most 10) new secondary addresses; returns them */
+  assignIps(eniId: string, count: number): Promise<string[]>;
+  unassignIps(eniId: string, addresses: string[]): Promise<void>;
+}
+
+/** An error from the cloud, with Tencent's code, naming the operation and resource it concerns. */
+export class CloudError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly requestId = '',
+  ) {
+    super(message);
+    this.name = 'CloudError';
+  }
+}
+
+/** Most addresses one assign or create call may carry. */
+export const MAX_IPS_PER_CALL = 10;

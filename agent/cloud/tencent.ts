@@ -1,0 +1,208 @@
+// The Tencent Cloud adapter: the Cloud interface on tencentcloud-sdk-nodejs's VPC client.
+// Every call is retried with backoff and jitter when the cloud says "later" (throttling, a busy ENI,
+// an internal error, a lost answer); changes carry a ClientToken so that a retry of a call whose answer
+// was lost does not act twice; asynchronous changes are waited for through DescribeVpcTaskResult.
+import { randomUUID } from 'node:crypto';
+import { Client as VpcClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_client.js';
+import type { NetworkInterface } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_models.js';
+import { CloudError, type Cloud, type CreateEniOptions, type Eni, type InstanceLimits, type Subnet } from './cloud.ts';
+import { httpProfile, type ApiEndpoint } from './endpoint.ts';
+
+type Credential = { secretId: string; secretKey: string; token?: string } | { getCredential(): Promise<{ secretId: string; secretKey: string; token?: string }> };
+
+export interface TencentOptions {
+  region: string;
+  endpoint: ApiEndpoint;
+  credential: Credential;
+  /** how many times a call is tried before its error is given up to the caller */
+  attempts?: number;
+  /** longest wait for an asynchronous change */
+  taskTimeoutMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  log?: (message: string) => void;
+}
+
+/** Codes that mean "not now": the same call may succeed later. */
+function isRetryable(code: string): boolean {
+  return (
+    code === '' ||
+    code.startsWith('RequestLimitExceeded') ||
+    code.startsWith('InternalError') ||
+    code === 'InternalServerError' ||
+    code === 'UnsupportedOperation.MutexOperationTaskRunning' ||
+    code === 'FailedOperation.NetDetectTimeOut'
+  );
+}
+
+export class TencentCloud implements Cloud {
+  private readonly vpc: VpcClient;
+  private readonly attempts: number;
+  private readonly taskTimeoutMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly log: (message: string) => void;
+  /** the VPC of each subnet, learnt once */
+  private readonly vpcIds = new Map<string, string>();
+
+  constructor(options: TencentOptions) {
+    this.vpc = new VpcClient({ credential: options.credential, region: options.region, profile: { httpProfile: httpProfile('vpc', options.endpoint) } });
+    this.attempts = options.attempts ?? 8;
+    this.taskTimeoutMs = options.taskTimeoutMs ?? 120_000;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.log = options.log ?? (() => undefined);
+  }
+
+  async limits(instanceId: string): Promise<InstanceLimits> {
+    const r = await this.call(`DescribeNetworkInterfaceLimit of ${instanceId}`, () => this.vpc.DescribeNetworkInterfaceLimit({ InstanceId: instanceId }));
+    return { enis: r.EniQuantity ?? 0, ipsPerEni: r.EniPrivateIpAddressQuantity ?? 0 };
+  }
+
+  async subnets(subnetIds: string[]): Promise<Subnet[]> {
+    if (subnetIds.length === 0) return [];
+    const r = await this.call(`DescribeSubnets ${subnetIds.join(',')}`, () => this.vpc.DescribeSubnets({ SubnetIds: subnetIds }));
+    return (r.SubnetSet ?? []).map((s) => ({ id: s.SubnetId!, cidr: s.CidrBlock!, zone: s.Zone!, availableIps: s.AvailableIpAddressCount ?? 0 }));
+  }
+
+  async enisOf(instanceId: string): Promise<Eni[]> {
+    const enis: Eni[] = [];
+    for (let offset = 0; ; offset += 100) {
+      const r = await this.call(`DescribeNetworkInterfaces of ${instanceId}`, () =>
+        this.vpc.DescribeNetworkInterfaces({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }], Offset: offset, Limit: 100 }),
+      );
+      enis.push(...(r.NetworkInterfaceSet ?? []).map(toEni));
+      if (offset + 100 >= (r.TotalCount ?? 0)) return enis;
+    }
+  }
+
+  async createEni(o: CreateEniOptions): Promise<Eni> {
+    const vpcId = await this.vpcOf(o.subnetId);
+    const token = randomUUID();
+    const r = await this.call(`CreateNetworkInterface in ${o.subnetId}`, () =>
+      this.vpc.CreateNetworkInterface({
+        VpcId: vpcId,
+        SubnetId: o.subnetId,
+        NetworkInterfaceName: o.name,
+        SecurityGroupIds: o.securityGroupIds,
+        SecondaryPrivateIpAddressCount: o.secondaryIps,
+        Tags: Object.entries(o.tags).map(([Key, Value]) => ({ Key, Value })),
+        ClientToken: token,
+      }),
+    );
+    const eniId = r.NetworkInterface?.NetworkInterfaceId;
+    if (!eniId) throw new CloudError('InternalError', `CreateNetworkInterface in ${o.subnetId} answered without an ENI`, r.RequestId);
+    await this.waitTask(r.RequestId!, `creating ${eniId}`);
+    return this.describeEni(eniId);
+  }
+
+  async attachEni(eniId: string, instanceId: string): Promise<void> {
+    const token = randomUUID();
+    const r = await this.call(`AttachNetworkInterface ${eniId} to ${instanceId}`, () =>
+      this.vpc.AttachNetworkInterface({ NetworkInterfaceId: eniId, InstanceId: instanceId, ClientToken: token }),
+    );
+    await this.waitTask(r.RequestId!, `attaching ${eniId} to ${instanceId}`);
+  }
+
+  async detachEni(eniId: string, instanceId: string): Promise<void> {
+    const token = randomUUID();
+    const r = await this.call(`DetachNetworkInterface ${eniId} from ${instanceId}`, () =>
+      this.vpc.DetachNetworkInterface({ NetworkInterfaceId: eniId, InstanceId: instanceId, ClientToken: token }),
+    );
+    await this.waitTask(r.RequestId!, `detaching ${eniId} from ${instanceId}`);
+  }
+
+  async deleteEni(eniId: string): Promise<void> {
+    // No ClientToken here: a retry of a delete whose answer was lost finds the ENI gone, which is success.
+    const r = await this.call(`DeleteNetworkInterface ${eniId}`, () => this.vpc.DeleteNetworkInterface({ NetworkInterfaceId: eniId }), {
+      doneIf: (code) => code === 'ResourceNotFound',
+    });
+    if (r) await this.waitTask(r.RequestId!, `deleting ${eniId}`);
+  }
+
+  async assignIps(eniId: string, count: number): Promise<string[]> {
+    const token = randomUUID();
+    const r = await this.call(`AssignPrivateIpAddresses ${count} to ${eniId}`, () =>
+      this.vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: count, ClientToken: token }),
+    );
+    await this.waitTask(r.RequestId!, `assigning ${count} addresses to ${eniId}`);
+    return (r.PrivateIpAddressSet ?? []).map((ip) => ip.PrivateIpAddress!);
+  }
+
+  async unassignIps(eniId: string, addresses: string[]): Promise<void> {
+    // A retry after a lost answer finds the addresses gone already: that is success.
+    const r = await this.call(
+      `UnassignPrivateIpAddresses ${addresses.join(',')} from ${eniId}`,
+      () => this.vpc.UnassignPrivateIpAddresses({ NetworkInterfaceId: eniId, PrivateIpAddresses: addresses.map((a) => ({ PrivateIpAddress: a })) }),
+      { doneIf: (code) => code === 'UnsupportedOperation.AttachmentNotFound' },
+    );
+    if (r) await this.waitTask(r.RequestId!, `unassigning ${addresses.join(',')} from ${eniId}`);
+  }
+
+  private async describeEni(eniId: string): Promise<Eni> {
+    const r = await this.call(`DescribeNetworkInterfaces ${eniId}`, () => this.vpc.DescribeNetworkInterfaces({ NetworkInterfaceIds: [eniId] }));
+    const eni = r.NetworkInterfaceSet?.[0];
+    if (!eni) throw new CloudError('ResourceNotFound', `network interface ${eniId} does not exist`, r.RequestId);
+    return toEni(eni);
+  }
+
+  private async vpcOf(subnetId: string): Promise<string> {
+    const known = this.vpcIds.get(subnetId);
+    if (known) return known;
+    const r = await this.call(`DescribeSubnets ${subnetId}`, () => this.vpc.DescribeSubnets({ SubnetIds: [subnetId] }));
+    const vpcId = r.SubnetSet?.[0]?.VpcId;
+    if (!vpcId) throw new CloudError('ResourceNotFound', `subnet ${subnetId} does not exist`, r.RequestId);
+    this.vpcIds.set(subnetId, vpcId);
+    return vpcId;
+  }
+
+  /** Polls an asynchronous change until it has taken effect. */
+  private async waitTask(requestId: string, what: string): Promise<void> {
+    const deadline = Date.now() + this.taskTimeoutMs;
+    for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+      await this.sleep(wait);
+      const r = await this.call(`DescribeVpcTaskResult of ${what}`, () => this.vpc.DescribeVpcTaskResult({ TaskId: requestId }));
+      if (r.Status === 'SUCCESS') return;
+      if (r.Status === 'FAILED') throw new CloudError('FailedOperation.TaskFailed', `${what} failed: ${r.Output ?? ''}`, requestId);
+      if (Date.now() > deadline) throw new CloudError('FailedOperation.TaskTimeout', `${what} did not finish within ${this.taskTimeoutMs} ms`, requestId);
+    }
+  }
+
+  /**
+   * Calls the cloud, retrying what may succeed later. On a retry, `doneIf` may recognise the error that
+   * means the first try already did the work; the call then returns undefined.
+   */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  private async call<T>(what: string, fn: () => Promise<T>, options: { doneIf: (code: string) => boolean }): Promise<T | undefined>;
+  private async call<T>(what: string, fn: () => Promise<T>, options?: { doneIf: (code: string) => boolean }): Promise<T | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = err as { code?: string; message?: string; requestId?: string };
+        const code = e.code ?? '';
+        if (attempt > 1 && options?.doneIf(code)) return undefined;
+        if (!isRetryable(code) || attempt >= this.attempts) {
+          throw new CloudError(code || 'NetworkError', `${what}: ${code ? `${code}: ` : ''}${e.message ?? String(err)}`, e.requestId ?? '');
+        }
+        // Exponential backoff with full jitter, so that many agents do not retry in step.
+        const delay = Math.random() * Math.min(5000, 100 * 2 ** attempt);
+        this.log(`${what}: ${code || e.message} (try ${attempt} of ${this.attempts}); retrying in ${Math.round(delay)} ms`);
+        await this.sleep(delay);
+      }
+    }
+  }
+}
+
+function toEni(n: NetworkInterface): Eni {
+  const ips = n.PrivateIpAddressSet ?? [];
+  return {
+    id: n.NetworkInterfaceId!,
+    mac: (n.MacAddress ?? '').toLowerCase(),
+    subnetId: n.SubnetId!,
+    primaryIp: ips.find((ip) => ip.Primary)?.PrivateIpAddress ?? '',
+    secondaryIps: ips.filter((ip) => !ip.Primary && (ip.State ?? 'AVAILABLE') === 'AVAILABLE').map((ip) => ip.PrivateIpAddress!),
+    primary: n.Primary ?? false,
+    attachedTo: n.Attachment?.InstanceId,
+    deviceIndex: n.Attachment?.DeviceIndex,
+    securityGroupIds: n.GroupSet ?? [],
+    tags: Object.fromEntries((n.TagSet ?? []).map((t) => [t.Key, t.Value ?? ''])),
+  };
+}

@@ -1,0 +1,97 @@
+// The agent's configuration: read once from flags (and the files they name), checked, frozen.
+// Nothing else in the agent reads process.env or argv.
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_AGENT_SOCKET } from '../shared/protocol.ts';
+import { DEFAULT_METADATA_URL } from './cloud/metadata.ts';
+
+export interface AgentConfig {
+  socket: string;
+  stateDir: string;
+  metadataUrl: string;
+  apiUrl: string;
+  apiResolve?: string | undefined;
+  credentials?: { secretId: string; secretKey: string } | undefined;
+  subnetIds: string[];
+  securityGroupIds: string[];
+  ipMinWarmTarget: number;
+  ipMaxWarmTarget: number;
+  addWaitMs: number;
+  gcIntervalMs: number;
+  gcGraceMs: number;
+  masqConfig: string;
+  logLevel: string;
+}
+
+const count = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0, not "${v}"`);
+  return n;
+};
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const duration = (name: string) => (v: string) => {
+  const m = /^(\d+)(ms|s|m)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`${name} must be a duration such as 500ms, 30s or 2m, not "${v}"`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+};
+
+export function agentCommand(run: (config: AgentConfig) => Promise<void>): Command {
+  return new Command('eni-agent')
+    .description('eni-cni node agent: keeps the node\'s pool of ENI addresses and plumbs pods for the eni-cni plugin')
+    .option('--socket <path>', 'unix socket the plugin talks to', DEFAULT_AGENT_SOCKET)
+    .option('--state-dir <dir>', 'where the checkpoint of allocations lives (survives agent restarts)', '/run/eni-cni')
+    .option('--metadata-url <url>', 'CVM metadata service', DEFAULT_METADATA_URL)
+    .option('--api-url <url>', 'Tencent Cloud API domain (the service name is prefixed)', 'https://tencentcloudapi.com')
+    .option('--api-resolve <address>', 'connect to this address for every API name (local clouds)')
+    .option('--credentials-file <file>', 'JSON {"secretId", "secretKey"}; without it the CVM role\'s temporary keys are used')
+    .option('--subnet-ids <ids>', 'pod subnets, comma-separated (default: the node\'s own subnet)', list, [])
+    .option('--security-group-ids <ids>', 'security groups of new ENIs (default: those of the node\'s primary ENI)', list, [])
+    .option('--ip-min-warm-target <n>', 'free addresses kept ready at least', count('--ip-min-warm-target'), 5)
+    .option('--ip-max-warm-target <n>', 'free addresses kept at most', count('--ip-max-warm-target'), 5)
+    .option('--add-wait <duration>', 'how long an ADD waits for a free address', duration('--add-wait'), 30_000)
+    .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
+    .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
+    .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .action(async (o: Record<string, unknown>) => {
+      const config = toConfig(o);
+      await run(config);
+    });
+}
+
+function toConfig(o: Record<string, unknown>): AgentConfig {
+  const min = o.ipMinWarmTarget as number;
+  const max = o.ipMaxWarmTarget as number;
+  if (min > max) throw new InvalidArgumentError(`--ip-min-warm-target (${min}) is above --ip-max-warm-target (${max})`);
+  return Object.freeze({
+    socket: o.socket as string,
+    stateDir: o.stateDir as string,
+    metadataUrl: o.metadataUrl as string,
+    apiUrl: o.apiUrl as string,
+    apiResolve: o.apiResolve as string | undefined,
+    credentials: o.credentialsFile ? readCredentials(o.credentialsFile as string) : undefined,
+    subnetIds: o.subnetIds as string[],
+    securityGroupIds: o.securityGroupIds as string[],
+    ipMinWarmTarget: min,
+    ipMaxWarmTarget: max,
+    addWaitMs: o.addWait as number,
+    gcIntervalMs: o.gcInterval as number,
+    gcGraceMs: o.gcGrace as number,
+    masqConfig: o.masqConfig as string,
+    logLevel: o.logLevel as string,
+  });
+}
+
+function readCredentials(file: string): { secretId: string; secretKey: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`--credentials-file ${file} cannot be read as JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const { secretId, secretKey } = (value ?? {}) as Record<string, unknown>;
+  if (typeof secretId !== 'string' || typeof secretKey !== 'string' || !secretId || !secretKey) {
+    throw new Error(`--credentials-file ${file} must hold non-empty "secretId" and "secretKey"`);
+  }
+  return { secretId, secretKey };
+}

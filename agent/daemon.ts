@@ -1,0 +1,99 @@
+// Wires the agent together and runs it: who the node is, the cloud, the pool, the datapath, the socket.
+import type { Server } from 'node:net';
+import { pino } from 'pino';
+import { Agent } from './agent.ts';
+import type { AgentConfig } from './config.ts';
+import { Metadata } from './cloud/metadata.ts';
+import { TencentCloud } from './cloud/tencent.ts';
+import { LinuxDatapath } from './datapath/linux.ts';
+import { Masquerade } from './datapath/masq-linux.ts';
+import { FileCheckpoint } from './pool/checkpoint.ts';
+import { Pool } from './pool/pool.ts';
+import { PoolStore } from './pool/store.ts';
+import { serveSocket } from './rpc/server.ts';
+import type { RequestBody } from '../shared/protocol.ts';
+
+export interface RunningAgent {
+  stop(): Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
+  const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
+  const metadata = new Metadata(config.metadataUrl);
+  const node = await metadata.instance();
+  const vpcCidr = await metadata.get(`network/interfaces/macs/${node.mac}/vpc-cidr-block`);
+  const subnetIds = config.subnetIds.length > 0 ? config.subnetIds : [await metadata.get(`network/interfaces/macs/${node.mac}/subnet-id`)];
+  log.info({ instance: node.instanceId, zone: node.zone, subnets: subnetIds }, 'starting');
+
+  const cloud = new TencentCloud({
+    region: node.region,
+    endpoint: { url: config.apiUrl, resolve: config.apiResolve },
+    credential: config.credentials ?? metadata.roleCredential(),
+    log: (message) => log.warn(message),
+  });
+  const securityGroupIds =
+    config.securityGroupIds.length > 0 ? config.securityGroupIds : ((await cloud.enisOf(node.instanceId)).find((e) => e.primary)?.securityGroupIds ?? []);
+  const datapath = new LinuxDatapath();
+  datapath.keepSysctls([]);
+  const masq = new Masquerade({ file: config.masqConfig, vpcCidr, log: (level, message) => log[level](message) });
+  await masq.start();
+
+  const store = new PoolStore();
+  const pool = new Pool({
+    cloud,
+    store,
+    datapath,
+    instanceId: node.instanceId,
+    zone: node.zone,
+    subnetIds,
+    securityGroupIds,
+    warm: { min: config.ipMinWarmTarget, max: config.ipMaxWarmTarget },
+    log: (level, message) => log[level](message),
+  });
+  const agent = new Agent({
+    store,
+    pool,
+    checkpoint: new FileCheckpoint(`${config.stateDir}/checkpoint.json`),
+    datapath,
+    log,
+    pendingDelDir: `${config.socket.replace(/\/[^/]*$/, '')}/pending-del`,
+    addWaitMs: config.addWaitMs,
+    gcGraceMs: config.gcGraceMs,
+  });
+
+  await pool.start();
+  agent.restore();
+  const handle = (body: RequestBody) => {
+    switch (body.op) {
+      case 'add':
+        return agent.add(body);
+      case 'del':
+        return agent.del(body);
+      case 'check':
+        return agent.check(body);
+      case 'gc':
+        return agent.gc(body);
+      case 'status':
+        return Promise.resolve(agent.status());
+    }
+  };
+  const server: Server = await serveSocket(config.socket, handle, (err) => log.error({ err: err.message }, 'request failed'));
+  agent.ready = true;
+  log.info({ socket: config.socket }, 'serving');
+  void pool.kick();
+  await agent.reconcile();
+
+  const timer = setInterval(() => {
+    datapath.keepSysctls([...store.enis.values()].flatMap((e) => (e.ifName ? [e.ifName] : [])));
+    agent.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+    void pool.kick();
+  }, config.gcIntervalMs);
+
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      masq.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// The host datapath on Linux: carries out plan.ts with `ip -batch` (one process per namespace touched)
+// and keeps the sysctls pod networking depends on.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { execa } from 'execa';
+import { ENI_TABLE_BASE, eniLinkCommands, hostSideCommands, hostTeardownCommands, podSideCommands, type EniLink, type PodPlumbing } from './plan.ts';
+
+export interface PodTarget extends PodPlumbing {
+  netns: string;
+}
+
+export interface Datapath {
+  /** Waits for the link of an attached ENI (found by MAC) and makes it usable; returns how it is set up. */
+  setupEni(eni: { id: string; mac: string; primaryIp: string; gateway: string }, timeoutMs?: number): Promise<EniLink>;
+  addPod(pod: PodTarget): Promise<void>;
+  /** Removes the host side (which removes the pod end too); what is already gone is fine. */
+  removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<void>;
+  /** A description of what is wrong with a pod's plumbing, or undefined when it is as planned. */
+  checkPod(pod: PodTarget): Promise<string | undefined>;
+  /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. */
+  keepSysctls(eniLinks: string[]): void;
+  netnsExists(netns: string): boolean;
+}
+
+async function ipBatch(args: string[], lines: string[], what: string, options: { force?: boolean } = {}): Promise<void> {
+  const result = await execa(args[0]!, [...args.slice(1), ...(options.force ? ['-force'] : []), '-batch', '-'], { input: `${lines.join('\n')}\n`, reject: false });
+  if (result.exitCode !== 0 && !options.force) throw new Error(`${what}: ${(result.stderr || result.stdout).trim()}`);
+}
+
+/** How to run `ip` inside a pod's namespace: by name when the runtime put it in /run/netns, else through nsenter. */
+function ipIn(netns: string): string[] {
+  const dir = dirname(netns);
+  if (dir === '/var/run/netns' || dir === '/run/netns') return ['ip', '-n', basename(netns)];
+  return ['nsenter', `--net=${netns}`, 'ip'];
+}
+
+export class LinuxDatapath implements Datapath {
+  async setupEni(eni: { id: string; mac: string; primaryIp: string; gateway: string }, timeoutMs = 30_000): Promise<EniLink> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const link = await this.linkByMac(eni.mac);
+      if (link) {
+        const setup: EniLink = { ifName: link.ifname, table: ENI_TABLE_BASE + link.ifindex, primaryIp: eni.primaryIp, gateway: eni.gateway };
+        await ipBatch(['ip'], eniLinkCommands(setup), `setting up the link ${link.ifname} of ${eni.id}`);
+        this.keepSysctls([link.ifname]);
+        return setup;
+      }
+      if (Date.now() > deadline) throw new Error(`no link with the MAC ${eni.mac} of ${eni.id} appeared within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async addPod(pod: PodTarget): Promise<void> {
+    if (!this.netnsExists(pod.netns)) throw new Error(`the network namespace ${pod.netns} of container ${pod.containerId} does not exist`);
+    await ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`).catch(async (err: Error) => {
+      // Half-made: remove the pod end (its peer goes with it) before reporting.
+      await ipBatch(ipIn(pod.netns), [`link del ${pod.ifName}`], 'undo', { force: true });
+      throw err;
+    });
+    await ipBatch(['ip'], hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`).catch(async (err: Error) => {
+      await this.removePod(pod);
+      throw err;
+    });
+  }
+
+  async removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<void> {
+    await ipBatch(['ip'], hostTeardownCommands(pod), `removing ${pod.hostIf}`, { force: true });
+  }
+
+  async checkPod(pod: PodTarget): Promise<string | undefined> {
+    if (!this.netnsExists(pod.netns)) return `the network namespace ${pod.netns} does not exist`;
+    const host = await execa('ip', ['-j', 'link', 'show', 'dev', pod.hostIf], { reject: false });
+    if (host.exitCode !== 0) return `the host interface ${pod.hostIf} of ${pod.address} is missing`;
+    const inside = await execa(ipIn(pod.netns)[0]!, [...ipIn(pod.netns).slice(1), '-j', 'address', 'show', 'dev', pod.ifName], { reject: false });
+    if (inside.exitCode !== 0) return `the interface ${pod.ifName} is missing in ${pod.netns}`;
+    const addresses = (JSON.parse(inside.stdout) as Array<{ addr_info: Array<{ local: string }> }>).flatMap((l) => l.addr_info.map((a) => a.local));
+    if (!addresses.includes(pod.address)) return `${pod.ifName} in ${pod.netns} does not have ${pod.address} (has ${addresses.join(', ') || 'nothing'})`;
+    const rules = await execa('ip', ['rule', 'show', 'from', `${pod.address}/32`], { reject: false });
+    if (!rules.stdout.includes(`lookup ${pod.table}`)) return `the rule sending ${pod.address} to table ${pod.table} is missing`;
+    return undefined;
+  }
+
+  keepSysctls(eniLinks: string[]): void {
+    const set = (path: string, value: string) => {
+      const file = `/proc/sys/net/ipv4/${path}`;
+      if (existsSync(file) && readFileSync(file, 'utf8').trim() !== value) writeFileSync(file, value);
+    };
+    set('ip_forward', '1');
+    // Replies to pods arrive by the pod's ENI while the main table points elsewhere: strict reverse-path
+    // filtering would drop them.
+    set('conf/all/rp_filter', '0');
+    set('conf/default/rp_filter', '0');
+    for (const link of eniLinks) set(`conf/${link}/rp_filter`, '0');
+  }
+
+  netnsExists(netns: string): boolean {
+    return netns !== '' && existsSync(netns);
+  }
+
+  private async linkByMac(mac: string): Promise<{ ifname: string; ifindex: number } | undefined> {
+    const { stdout } = await execa('ip', ['-j', 'link', 'show']);
+    const links = JSON.parse(stdout) as Array<{ ifname: string; ifindex: number; address?: string }>;
+    return links.find((l) => l.address?.toLowerCase() === mac.toLowerCase());
+  }
+}

@@ -1,0 +1,69 @@
+// Keeps the masquerade rules of masq.ts in place: applies them at start, again every resync interval
+// (so a flushed table heals), and whenever the config file's content changes. A config file that does
+// not parse is reported and the rules in force stay.
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { defaultMasqConfig, MASQ_JUMPS, masqRestoreInput, parseMasqConfig, type MasqConfig } from './masq.ts';
+import { MASQ_MARK, RULE_PREF } from './plan.ts';
+
+export class Masquerade {
+  private config: MasqConfig;
+  private lastText: string | undefined;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: { file?: string | undefined; vpcCidr: string; log: (level: 'info' | 'error', message: string) => void },
+  ) {
+    this.config = defaultMasqConfig(options.vpcCidr);
+  }
+
+  async start(): Promise<void> {
+    await this.resync();
+    const loop = async () => {
+      await this.resync().catch((err: Error) => this.options.log('error', `masquerade: ${err.message}`));
+      this.timer = setTimeout(loop, Math.min(this.config.resyncIntervalMs, 10_000));
+    };
+    this.timer = setTimeout(loop, Math.min(this.config.resyncIntervalMs, 10_000));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  current(): MasqConfig {
+    return this.config;
+  }
+
+  /** Reads the config file if it changed, and puts the rules in place. */
+  async resync(): Promise<void> {
+    this.readConfig();
+    await execa('iptables-restore', ['-w', '--noflush'], { input: masqRestoreInput(this.config) });
+    for (const jump of MASQ_JUMPS) {
+      const present = await execa('iptables', ['-w', '-t', jump.table, '-C', jump.chain, ...jump.rule], { reject: false });
+      if (present.exitCode !== 0) await execa('iptables', ['-w', '-t', jump.table, '-A', jump.chain, ...jump.rule]);
+    }
+    const rules = await execa('ip', ['rule', 'show', 'pref', String(RULE_PREF.masquerade)]);
+    if (!rules.stdout.includes('fwmark')) {
+      await execa('ip', ['rule', 'add', 'fwmark', `${MASQ_MARK}/${MASQ_MARK}`, 'lookup', 'main', 'pref', String(RULE_PREF.masquerade)]);
+    }
+  }
+
+  private readConfig(): void {
+    const { file } = this.options;
+    if (!file) return;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      text = '';
+    }
+    if (text === this.lastText) return;
+    this.lastText = text;
+    try {
+      this.config = text === '' ? defaultMasqConfig(this.options.vpcCidr) : parseMasqConfig(text, file, this.options.vpcCidr);
+      this.options.log('info', `masquerade: keeping ${this.config.nonMasqueradeCIDRs.join(', ')} unmasqueraded (from ${file})`);
+    } catch (err) {
+      this.options.log('error', `masquerade: ${(err as Error).message}; the rules in force stay`);
+    }
+  }
+}

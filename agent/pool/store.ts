@@ -1,0 +1,107 @@
+// The node's address pool in memory: the ENIs in hand, their secondary addresses, and which pod holds
+// which address. No I/O: the pool manager talks to the cloud, the checkpoint keeps allocations on disk.
+
+export interface PoolEni {
+  id: string;
+  mac: string;
+  subnetId: string;
+  primaryIp: string;
+  gateway: string;
+  /** secondary addresses this ENI may hold */
+  capacity: number;
+  /** its link on the node, once set up */
+  ifName?: string | undefined;
+  table?: number | undefined;
+  addresses: Set<string>;
+}
+
+export interface Allocation {
+  address: string;
+  eniId: string;
+  containerId: string;
+  ifName: string;
+  netns: string;
+  hostIf: string;
+  table: number;
+  pod?: { namespace: string; name: string; uid?: string | undefined } | undefined;
+  /** ms since the epoch */
+  allocatedAt: number;
+}
+
+export function allocationKey(containerId: string, ifName: string): string {
+  return `${containerId}/${ifName}`;
+}
+
+export class PoolStore {
+  readonly enis = new Map<string, PoolEni>();
+  private readonly byKey = new Map<string, Allocation>();
+  private readonly byAddress = new Map<string, Allocation>();
+  /** when each address was last given back, so reuse starts with the one idle longest */
+  private readonly freedAt = new Map<string, number>();
+
+  addEni(eni: PoolEni): void {
+    this.enis.set(eni.id, eni);
+  }
+
+  removeEni(eniId: string): void {
+    this.enis.delete(eniId);
+  }
+
+  allocations(): Allocation[] {
+    return [...this.byKey.values()];
+  }
+
+  get(containerId: string, ifName: string): Allocation | undefined {
+    return this.byKey.get(allocationKey(containerId, ifName));
+  }
+
+  holderOf(address: string): Allocation | undefined {
+    return this.byAddress.get(address);
+  }
+
+  /** Addresses on ENIs with a link, held by nobody. */
+  freeAddresses(): Array<{ eni: PoolEni; address: string }> {
+    const free: Array<{ eni: PoolEni; address: string }> = [];
+    for (const eni of this.enis.values()) {
+      if (eni.table === undefined) continue;
+      for (const address of eni.addresses) if (!this.byAddress.has(address)) free.push({ eni, address });
+    }
+    return free;
+  }
+
+  counts(): { total: number; assigned: number; free: number } {
+    const total = [...this.enis.values()].reduce((n, e) => n + e.addresses.size, 0);
+    return { total, assigned: this.byAddress.size, free: this.freeAddresses().length };
+  }
+
+  /**
+   * Gives a free address to a pod: from the ENI already holding the most pods (so that others can empty
+   * and be given back), and on it the address idle longest. Undefined when none is free.
+   */
+  take(details: Omit<Allocation, 'address' | 'eniId' | 'table'>): Allocation | undefined {
+    const free = this.freeAddresses();
+    if (free.length === 0) return undefined;
+    const load = (eni: PoolEni) => [...eni.addresses].filter((a) => this.byAddress.has(a)).length;
+    free.sort((a, b) => load(b.eni) - load(a.eni) || (this.freedAt.get(a.address) ?? 0) - (this.freedAt.get(b.address) ?? 0));
+    const { eni, address } = free[0]!;
+    const allocation: Allocation = { ...details, address, eniId: eni.id, table: eni.table! };
+    this.record(allocation);
+    return allocation;
+  }
+
+  /** Puts back an allocation read from the checkpoint. */
+  record(allocation: Allocation): void {
+    this.byKey.set(allocationKey(allocation.containerId, allocation.ifName), allocation);
+    this.byAddress.set(allocation.address, allocation);
+  }
+
+  release(containerId: string, ifName: string, now: number): Allocation | undefined {
+    const key = allocationKey(containerId, ifName);
+    const allocation = this.byKey.get(key);
+    if (!allocation) return undefined;
+    this.byKey.delete(key);
+    this.byAddress.delete(allocation.address);
+    this.freedAt.set(allocation.address, now);
+    return allocation;
+  }
+}

@@ -1,0 +1,107 @@
+// The agent protocol: what the plugin asks the node agent over its unix socket, and what it answers.
+// One JSON line each way per connection. Version 1; changes are additive only (new optional fields,
+// new ops), so an older plugin keeps working with a newer agent during a rolling update.
+// Validated at both ends with zod/mini, which the plugin can afford on its start-up path (about 13 kB).
+import * as z from 'zod/mini';
+
+export const PROTOCOL_VERSION = 1;
+/** Where the agent listens unless the network config says otherwise. */
+export const DEFAULT_AGENT_SOCKET = '/run/eni-cni/agent.sock';
+
+const Pod = z.object({ namespace: z.string(), name: z.string(), uid: z.optional(z.string()) });
+
+export const AddRequest = z.object({
+  op: z.literal('add'),
+  containerId: z.string().check(z.minLength(1)),
+  netns: z.string().check(z.minLength(1)),
+  ifName: z.string().check(z.minLength(1), z.maxLength(15)),
+  pod: z.optional(Pod),
+});
+
+export const DelRequest = z.object({
+  op: z.literal('del'),
+  containerId: z.string().check(z.minLength(1)),
+  ifName: z.string(),
+  /** may be empty: a DEL can come after the namespace is gone */
+  netns: z.optional(z.string()),
+});
+
+export const CheckRequest = z.object({
+  op: z.literal('check'),
+  containerId: z.string().check(z.minLength(1)),
+  ifName: z.string(),
+  netns: z.string(),
+  /** the address the runtime believes the pod has (from prevResult) */
+  address: z.optional(z.string()),
+});
+
+export const GcRequest = z.object({
+  op: z.literal('gc'),
+  valid: z.array(z.object({ containerId: z.string(), ifName: z.string() })),
+});
+
+export const StatusRequest = z.object({ op: z.literal('status') });
+
+export const Request = z.object({
+  v: z.number(),
+  body: z.discriminatedUnion('op', [AddRequest, DelRequest, CheckRequest, GcRequest, StatusRequest]),
+});
+
+export type AddRequest = z.infer<typeof AddRequest>;
+export type DelRequest = z.infer<typeof DelRequest>;
+export type CheckRequest = z.infer<typeof CheckRequest>;
+export type GcRequest = z.infer<typeof GcRequest>;
+export type StatusRequest = z.infer<typeof StatusRequest>;
+export type Request = z.infer<typeof Request>;
+export type RequestBody = Request['body'];
+
+/** Why the agent refused; the plugin maps each to a CNI error code (see cni-plugin/errors.ts). */
+export const AgentErrorCodes = ['bad-request', 'unsupported-version', 'not-ready', 'no-address', 'unknown-container', 'unsupported-mode', 'datapath', 'internal'] as const;
+export type AgentErrorCode = (typeof AgentErrorCodes)[number];
+
+export const Attachment = z.object({
+  /** the pod's address, without prefix length: it is always a /32 */
+  address: z.string(),
+  /** the link-local next hop the pod routes through */
+  gateway: z.string(),
+  /** MAC of the pod's interface */
+  mac: z.string(),
+  /** name of the host end of the pod's veth */
+  hostIf: z.string(),
+  eniId: z.string(),
+});
+export type Attachment = z.infer<typeof Attachment>;
+
+export const Response = z.object({
+  v: z.number(),
+  ok: z.boolean(),
+  attachment: z.optional(Attachment),
+  /** for status: whether ADDs can be served now */
+  ready: z.optional(z.boolean()),
+  /** for gc: how many attachments were released */
+  released: z.optional(z.number()),
+  error: z.optional(z.object({ code: z.enum(AgentErrorCodes), message: z.string() })),
+});
+export type Response = z.infer<typeof Response>;
+
+export function ok(fields: Omit<Response, 'v' | 'ok'> = {}): Response {
+  return { v: PROTOCOL_VERSION, ok: true, ...fields };
+}
+
+export function refuse(code: AgentErrorCode, message: string): Response {
+  return { v: PROTOCOL_VERSION, ok: false, error: { code, message } };
+}
+
+/** Parses one line of JSON against a schema; the error names what was wrong and where. */
+export function decode<T>(schema: z.ZodMiniType<T>, line: string, what: string): { ok: true; value: T } | { ok: false; message: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (err) {
+    return { ok: false, message: `${what} is not JSON: ${(err as Error).message}` };
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return { ok: false, message: `${what} is invalid at ${issue.path.join('.') || '(top)'}: ${issue.message}` };
+}
