@@ -129,12 +129,20 @@ export class Agent {
     let released = 0;
     for (const note of readdirSync(this.o.pendingDelDir)) {
       const path = `${this.o.pendingDelDir}/${note}`;
+      let del: { containerId: string; ifName: string; at: number };
       try {
-        const { containerId, ifName } = JSON.parse(readFileSync(path, 'utf8')) as { containerId: string; ifName: string };
-        const allocation = this.o.store.get(containerId, ifName);
-        if (allocation) released += await this.freeIfStale(allocation, 'a DEL made while the agent was away', () => true);
+        del = JSON.parse(readFileSync(path, 'utf8')) as typeof del;
       } catch (err) {
         this.o.log.warn({ note: path, err: (err as Error).message }, 'unreadable pending DEL note; removing it');
+        rmSync(path, { force: true });
+        continue;
+      }
+      const allocation = this.o.store.get(del.containerId, del.ifName);
+      // Only what was allocated before that DEL: a later ADD of the same container is a new pod.
+      if (allocation && allocation.allocatedAt <= del.at) {
+        const freed = await this.freeIfStale(allocation, 'a DEL made while the agent was away', () => true, { graceMs: 0 });
+        if (freed === 0) continue; // busy now; the next pass takes it
+        released += freed;
       }
       rmSync(path, { force: true });
     }
@@ -144,9 +152,9 @@ export class Agent {
     return released;
   }
 
-  private async freeIfStale(allocation: Allocation, why: string, stale: (a: Allocation) => boolean): Promise<number> {
+  private async freeIfStale(allocation: Allocation, why: string, stale: (a: Allocation) => boolean, options: { graceMs?: number } = {}): Promise<number> {
     const key = allocationKey(allocation.containerId, allocation.ifName);
-    if (this.locks.has(key) || this.clock.now() - allocation.allocatedAt < this.o.gcGraceMs) return 0;
+    if (this.locks.has(key) || this.clock.now() - allocation.allocatedAt < (options.graceMs ?? this.o.gcGraceMs)) return 0;
     return this.locked(allocation.containerId, allocation.ifName, async () => {
       const current = this.o.store.get(allocation.containerId, allocation.ifName);
       if (!current || current.address !== allocation.address || !stale(current)) return 0;

@@ -81,5 +81,5 @@ function tearDownWithoutAgent(conf: NetConf, cni: CniEnv): void {
   }
   const notes = `${dirname(conf.agentSocket)}/pending-del`;
   mkdirSync(notes, { recursive: true });
-  writeFileSync(`${notes}/${cni.containerId}`, JSON.stringify({ containerId: cni.containerId, ifName: cni.ifName }));
+  writeFileSync(`${notes}/${cni.containerId}`, JSON.stringify({ containerId: cni.containerId, ifName: cni.ifName, at: Date.now() }));
 }

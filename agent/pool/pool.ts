@@ -27,6 +27,8 @@ export class Pool {
   private again = false;
   private limits = { enis: 0, ipsPerEni: 0 };
   private subnetCidrs = new Map<string, string>();
+  /** ADDs waiting for an address: the pool grows by at least this many, in one batch */
+  private waiters = 0;
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
@@ -70,19 +72,30 @@ export class Pool {
   /** Resolves true once a free address exists, false after `timeoutMs`. */
   async waitForFree(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.o.store.counts().free === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      void this.kick();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.changed.once('changed', () => {
-          clearTimeout(timer);
-          resolve();
+    this.waiters++;
+    try {
+      for (let round = 0; this.o.store.counts().free === 0; round++) {
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        // A pass that could not grow the pool ends at once: pause before asking again rather than spin.
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(200, left)));
+        const pass = this.kick();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+          void pass.finally(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.changed.once('changed', () => {
+            clearTimeout(timer);
+            resolve();
+          });
         });
-      });
+      }
+      return true;
+    } finally {
+      this.waiters--;
     }
-    return true;
   }
 
   /** Secondary addresses the node can hold at most. */
@@ -94,10 +107,13 @@ export class Pool {
     const { store, warm } = this.o;
     for (;;) {
       const { free } = store.counts();
-      if (free < warm.min) {
-        if (!(await this.grow(warm.min - free))) return;
-      } else if (free > warm.max) {
-        if (!(await this.shrink(free - warm.max))) return;
+      // Waiting ADDs count as demand: with a min of 0 the pool still grows for them, all in one batch.
+      const min = Math.max(warm.min, this.waiters);
+      const max = Math.max(warm.max, this.waiters);
+      if (free < min) {
+        if (!(await this.grow(min - free))) return;
+      } else if (free > max) {
+        if (!(await this.shrink(free - max))) return;
       } else {
         this.lastError = undefined;
         return;

@@ -204,18 +204,26 @@ export async function pings(ns: string, address: string, options: { from?: strin
 
 /**
  * Removes labs whose owning process is gone: their namespaces (and the processes in them), host link
- * and routing rule. With `all`, removes every lab.
+ * and routing rule; then any lab namespace that no live lab claims (a lab whose record was lost).
+ * Labs of live processes (another test run, the lab command's own) are left alone.
  */
-export async function removeStaleLabs(options: { all?: boolean } = {}): Promise<string[]> {
+export async function removeStaleLabs(): Promise<string[]> {
   const removed: string[] = [];
+  const live = new Set<string>();
   for (const record of readRecords()) {
-    if (!options.all && isAlive(record.pid)) continue;
+    if (isAlive(record.pid)) {
+      live.add(record.prefix);
+      continue;
+    }
     await removeLab(record);
     removed.push(record.prefix);
   }
-  if (options.all) {
-    // Namespaces of a lab whose record was lost.
-    for (const ns of await listNamespaces()) if (ns.startsWith(`${LAB_PREFIX}-`)) await removeNamespace(ns);
+  for (const ns of await listNamespaces()) {
+    const prefix = /^(ecl-[0-9a-f]{4})-/.exec(ns)?.[1];
+    if (prefix && !live.has(prefix)) {
+      await removeNamespace(ns);
+      if (!removed.includes(prefix)) removed.push(prefix);
+    }
   }
   return removed;
 }

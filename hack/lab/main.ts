@@ -5,7 +5,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { build, TARGETS } from '../build/build.ts';
 import { isAlive, Lab, removeStaleLabs } from './lab.ts';
+import { AGENT_BINARY, PLUGIN_BINARY } from './node-agent.ts';
 
 const STATE_DIR = '/run/eni-cni-lab';
 const STATUS_FILE = `${STATE_DIR}/running.json`;
@@ -19,12 +21,17 @@ function readStatus(): Status | undefined {
   return isAlive(status.pid) ? status : undefined;
 }
 
-async function up(nodes: number): Promise<void> {
+async function up(nodes: number, agents: boolean): Promise<void> {
   if (readStatus()) throw new Error('a lab is already running; `npm run lab -- down` first');
   mkdirSync(STATE_DIR, { recursive: true });
   rmSync(STATUS_FILE, { force: true });
   const log = openSync(LOG_FILE, 'w');
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes)], {
+  if (agents && (!existsSync(PLUGIN_BINARY) || !existsSync(AGENT_BINARY))) {
+    console.log('building the plugin and the agent first');
+    await build(TARGETS.filter((t) => t.name === 'eni-cni' || t.name === 'eni-agent'));
+  }
+  const args = ['serve', '--nodes', String(nodes), ...(agents ? [] : ['--no-agents'])];
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -40,9 +47,9 @@ async function up(nodes: number): Promise<void> {
 }
 
 /** The background process: holds the lab until told to stop. */
-async function serve(nodes: number): Promise<void> {
+async function serve(nodes: number, agents: boolean): Promise<void> {
   await removeStaleLabs();
-  const lab = await Lab.up({ nodes });
+  const lab = await Lab.up({ nodes, agents: agents ? {} : false });
   writeFileSync(STATUS_FILE, JSON.stringify({ ...lab.describe(), pid: process.pid }, null, 2));
   console.log(`lab ${lab.prefix} is up`);
   const stop = () => {
@@ -64,6 +71,7 @@ function printStatus(status: Status | undefined, json: boolean): void {
   console.log(`  fabric     ip netns exec ${status.fabric} …;  internet ${status.internet.namespace} (whoami ${status.internet.server}:${status.internet.whoamiPort})`);
   for (const node of status.nodes) {
     console.log(`  ${node.name.padEnd(8)} ${node.instanceId}  ns ${node.ns}  ${node.privateIp}  public ${node.publicIp ?? '-'}  ${node.zone}`);
+    if (node.agentSocket) console.log(`           agent ${node.agentSocket}  CNI conf ${node.cniConfDir}  bin ${node.cniBinDir}`);
   }
 }
 
@@ -73,7 +81,7 @@ async function down(): Promise<void> {
     process.kill(status.pid, 'SIGTERM');
     for (let waited = 0; waited < 20_000 && readStatus(); waited += 100) await new Promise((r) => setTimeout(r, 100));
   }
-  const removed = await removeStaleLabs({ all: true });
+  const removed = await removeStaleLabs();
   rmSync(STATUS_FILE, { force: true });
   console.log(status || removed.length > 0 ? `removed lab ${[status?.prefix, ...removed].filter(Boolean).join(', ')}` : 'no lab was running');
 }
@@ -85,10 +93,19 @@ const nodesOption = (v: string) => {
 };
 
 const program = new Command('lab').description('Simulated VPC, nodes and pods in network namespaces, on the emulated Tencent Cloud');
-program.command('up').description('bring up a lab and leave it running').option('--nodes <n>', 'how many nodes', nodesOption, 2).action((o: { nodes: number }) => up(o.nodes));
+program
+  .command('up')
+  .description('bring up a lab and leave it running, with an eni-cni agent on every node')
+  .option('--nodes <n>', 'how many nodes', nodesOption, 2)
+  .option('--no-agents', 'nodes without agents')
+  .action((o: { nodes: number; agents: boolean }) => up(o.nodes, o.agents));
 program.command('status').description('what is running, per node').option('--json', 'as JSON').action((o: { json?: boolean }) => printStatus(readStatus(), Boolean(o.json)));
 program.command('down').description('stop the lab and remove everything labs made').action(down);
-program.command('serve', { hidden: true }).option('--nodes <n>', '', nodesOption, 2).action((o: { nodes: number }) => serve(o.nodes));
+program
+  .command('serve', { hidden: true })
+  .option('--nodes <n>', '', nodesOption, 2)
+  .option('--no-agents')
+  .action((o: { nodes: number; agents: boolean }) => serve(o.nodes, o.agents));
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`lab: ${(err as Error).message}`);

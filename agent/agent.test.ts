@@ -1,0 +1,139 @@
+// The agent's handlers with a real store and fakes for the pool, the checkpoint and the datapath:
+// the orderings that are hard to force on a real node (GC in the middle of an ADD, a failing datapath).
+import { pino } from 'pino';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { Agent } from './agent.ts';
+import type { Datapath, PodTarget } from './datapath/linux.ts';
+import type { Pool } from './pool/pool.ts';
+import { PoolStore, type Allocation } from './pool/store.ts';
+
+class FakeDatapath implements Datapath {
+  pods = new Map<string, PodTarget>();
+  missingNetns = new Set<string>();
+  /** when set, addPod waits for it: an ADD held in flight */
+  gate?: Promise<void>;
+  failNext = false;
+  async setupEni() {
+    return { ifName: 'eth1', table: 2003, primaryIp: '', gateway: '' };
+  }
+  async addPod(pod: PodTarget) {
+    await this.gate;
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error(`cannot plumb ${pod.address}`);
+    }
+    this.pods.set(pod.hostIf, pod);
+  }
+  async removePod(pod: { hostIf: string }) {
+    this.pods.delete(pod.hostIf);
+  }
+  async checkPod(pod: PodTarget) {
+    return this.pods.has(pod.hostIf) ? undefined : `${pod.hostIf} is missing`;
+  }
+  keepSysctls() {}
+  netnsExists(netns: string) {
+    return !this.missingNetns.has(netns);
+  }
+}
+
+function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
+  const store = new PoolStore();
+  store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
+  const saved: Allocation[][] = [];
+  const datapath = new FakeDatapath();
+  let now = 1_000_000;
+  const pool = { waitForFree: async () => store.counts().free > 0, kick: async () => {}, capacity: () => 9, lastError: undefined } as unknown as Pool;
+  const agent = new Agent({
+    store,
+    pool,
+    datapath,
+    checkpoint: { load: () => saved.at(-1) ?? [], save: (a) => saved.push(structuredClone(a)) },
+    log: pino({ level: 'silent' }),
+    pendingDelDir: mkdtempSync(`${tmpdir()}/eni-cni-notes-`),
+    addWaitMs: 50,
+    gcGraceMs: 1000,
+    clock: { now: () => now },
+  });
+  agent.ready = true;
+  return { agent, store, datapath, saved, advance: (ms: number) => (now += ms) };
+}
+
+const add = (containerId: string, netns = `/var/run/netns/${containerId}`) => ({ op: 'add' as const, containerId, netns, ifName: 'eth0' });
+
+describe('agent', () => {
+  it('gives an address, saves it before answering, and gives the same answer twice', async () => {
+    const { agent, saved } = setup();
+    const first = await agent.add(add('c1'));
+    expect(first.ok).toBe(true);
+    expect(saved.at(-1)!.map((a) => a.address)).toEqual([first.attachment!.address]);
+    const again = await agent.add(add('c1'));
+    expect(again.attachment).toEqual(first.attachment);
+  });
+
+  it('refuses with no-address when the pool stays empty, naming the pod', async () => {
+    const { agent } = setup([]);
+    const r = await agent.add({ ...add('c1'), pod: { namespace: 'web', name: 'nginx-0' } });
+    expect(r).toMatchObject({ ok: false, error: { code: 'no-address' } });
+    expect(r.error!.message).toContain('web/nginx-0');
+  });
+
+  it('returns the address when plumbing fails', async () => {
+    const { agent, store, datapath } = setup();
+    datapath.failNext = true;
+    const r = await agent.add(add('c1'));
+    expect(r).toMatchObject({ ok: false, error: { code: 'datapath' } });
+    expect(store.counts()).toMatchObject({ assigned: 0, free: 3 });
+  });
+
+  it('never lets GC or the periodic check take an address whose ADD is in flight', async () => {
+    const { agent, store, datapath, advance } = setup();
+    let open!: () => void;
+    datapath.gate = new Promise((r) => (open = r));
+    datapath.missingNetns.add('/var/run/netns/c1');
+    const adding = agent.add(add('c1'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(store.get('c1', 'eth0')).toBeDefined();
+    advance(10_000);
+    expect(await agent.gc({ op: 'gc', valid: [] })).toMatchObject({ ok: true, released: 0 });
+    expect(await agent.reconcile()).toBe(0);
+    datapath.missingNetns.delete('/var/run/netns/c1');
+    open();
+    expect((await adding).ok).toBe(true);
+    expect(store.get('c1', 'eth0')).toBeDefined();
+  });
+
+  it('frees in the periodic check what no namespace holds any more, once past the grace period', async () => {
+    const { agent, store, datapath, advance } = setup();
+    await agent.add(add('young'));
+    await agent.add(add('old'));
+    datapath.missingNetns.add('/var/run/netns/young');
+    datapath.missingNetns.add('/var/run/netns/old');
+    advance(500);
+    expect(await agent.reconcile()).toBe(0);
+    advance(600);
+    expect(await agent.reconcile()).toBe(2);
+    expect(store.counts()).toMatchObject({ assigned: 0, free: 3 });
+  });
+
+  it('serialises ADD and DEL of one container: a DEL right after an ADD leaves nothing', async () => {
+    const { agent, store, datapath } = setup();
+    const [added, deleted] = await Promise.all([agent.add(add('c1')), agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })]);
+    expect(added.ok && deleted.ok).toBe(true);
+    expect(store.get('c1', 'eth0')).toBeUndefined();
+    expect(datapath.pods.size).toBe(0);
+  });
+
+  it('restores checkpointed allocations that still stand on an ENI, and drops the others', async () => {
+    const first = setup();
+    await first.agent.add(add('c1'));
+    const allocations = first.saved.at(-1)!;
+    const stale = { ...allocations[0]!, containerId: 'gone', address: '10.0.99.9' };
+    const second = setup();
+    second.saved.push([...allocations, stale]);
+    second.agent.restore();
+    expect(second.store.get('c1', 'eth0')?.address).toBe(allocations[0]!.address);
+    expect(second.store.get('gone', 'eth0')).toBeUndefined();
+  });
+});

@@ -1,0 +1,238 @@
+// A minimal CRI client: drives pod sandboxes through a runtime's runtime.v1 API the way kubelet does,
+// so that a CNI plugin is called by a real runtime rather than by a test pretending to be one.
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+const PROTO = fileURLToPath(new URL('./api.proto', import.meta.url));
+
+export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+
+/** What kubelet knows of a pod when it asks for its sandbox. */
+export interface PodSpec {
+  name: string;
+  namespace?: string;
+  /** A fresh UUID when absent, as the API server would give. */
+  uid?: string;
+  attempt?: number;
+  labels?: Record<string, string>;
+  /** Pod annotations; containerd hands them to plugins that declare the `io.kubernetes.cri.pod-annotations` capability. */
+  annotations?: Record<string, string>;
+}
+
+export interface Sandbox {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt: number;
+  state: SandboxState;
+  /** Nanoseconds since the epoch, as a decimal string (int64 does not fit a number). */
+  createdAt: string;
+  labels: Record<string, string>;
+}
+
+export interface SandboxStatus extends Sandbox {
+  /** The pod IP the runtime took from the CNI result; empty when the sandbox has no network (yet). */
+  ip: string;
+  additionalIps: string[];
+  /** From the verbose info: the network namespace the runtime gave the CNI plugin. */
+  netnsPath?: string;
+  /** containerd's verbose info document (pid, runtimeSpec, cniResult, …); only when asked for verbose. */
+  info?: Record<string, unknown>;
+}
+
+export interface RuntimeVersion {
+  version: string;
+  runtimeName: string;
+  runtimeVersion: string;
+  runtimeApiVersion: string;
+}
+
+/** A failed CRI call; `code` is the gRPC status (grpc.status.NOT_FOUND, …). */
+export class CriError extends Error {
+  constructor(
+    readonly method: string,
+    readonly code: grpc.status,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'CriError';
+  }
+}
+
+// The shapes proto-loader decodes to (keepCase off, enums and int64 as strings, defaults filled in).
+interface WireMetadata {
+  name: string;
+  uid: string;
+  namespace: string;
+  attempt: number;
+}
+interface WireSandbox {
+  id: string;
+  metadata: WireMetadata | null;
+  state: SandboxState;
+  createdAt: string;
+  labels: Record<string, string>;
+}
+interface WireStatus extends WireSandbox {
+  network: { ip: string; additionalIps: Array<{ ip: string }> } | null;
+}
+
+type Callback = (error: grpc.ServiceError | null, response?: unknown) => void;
+type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback) => void;
+
+let services: { runtime: grpc.ServiceClientConstructor; image: grpc.ServiceClientConstructor } | undefined;
+
+function loadServices(): NonNullable<typeof services> {
+  if (!services) {
+    const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true });
+    const v1 = (grpc.loadPackageDefinition(definition).runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
+    services = { runtime: v1.RuntimeService as grpc.ServiceClientConstructor, image: v1.ImageService as grpc.ServiceClientConstructor };
+  }
+  return services;
+}
+
+export interface CriClientOptions {
+  /** Deadline of every call. RunPodSandbox waits for the CNI ADD, so leave room for slow plugins. */
+  timeoutMs?: number;
+  /** Where pod log directories go (kubelet: /var/log/pods); created per pod. None when absent. */
+  logRoot?: string;
+  /** The cgroup pods go under, each in its own pod<uid> (kubelet: /kubepods/besteffort); the runtime's default when absent. */
+  cgroupParent?: string;
+}
+
+export class CriClient {
+  private readonly runtime: grpc.Client;
+  private readonly image: grpc.Client;
+  private readonly timeoutMs: number;
+  private readonly logRoot: string | undefined;
+  private readonly cgroupParent: string | undefined;
+
+  constructor(
+    readonly socket: string,
+    options: CriClientOptions = {},
+  ) {
+    const { runtime, image } = loadServices();
+    const address = `unix://${socket}`;
+    this.runtime = new runtime(address, grpc.credentials.createInsecure());
+    // One connection for both services: they are served on the same socket.
+    this.image = new image(address, grpc.credentials.createInsecure(), { channelOverride: this.runtime.getChannel() });
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.logRoot = options.logRoot;
+    this.cgroupParent = options.cgroupParent;
+  }
+
+  async version(): Promise<RuntimeVersion> {
+    return this.call<RuntimeVersion>(this.runtime, 'Version', { version: 'v1' });
+  }
+
+  /** Creates and starts a sandbox: the runtime calls the CNI ADD before this returns. Returns the sandbox ID. */
+  async runPodSandbox(pod: PodSpec): Promise<string> {
+    const metadata = { name: pod.name, namespace: pod.namespace ?? 'default', uid: pod.uid ?? randomUUID(), attempt: pod.attempt ?? 0 };
+    let logDirectory = '';
+    if (this.logRoot) {
+      logDirectory = join(this.logRoot, `${metadata.namespace}_${metadata.name}_${metadata.uid}`);
+      await mkdir(logDirectory, { recursive: true });
+    }
+    const config = {
+      metadata,
+      hostname: pod.name,
+      logDirectory,
+      // kubelet's labels on every sandbox; annotations are the pod's own.
+      labels: {
+        ...pod.labels,
+        'io.kubernetes.pod.name': metadata.name,
+        'io.kubernetes.pod.namespace': metadata.namespace,
+        'io.kubernetes.pod.uid': metadata.uid,
+      },
+      annotations: pod.annotations ?? {},
+      linux: {
+        cgroupParent: this.cgroupParent ? `${this.cgroupParent}/pod${metadata.uid}` : '',
+        // What kubelet sends for a pod with no securityContext: own network and IPC namespaces, one PID
+        // namespace per container, no seccomp (SeccompDefault is off by default).
+        securityContext: {
+          namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
+          seccomp: { profileType: 'Unconfined' },
+        },
+      },
+    };
+    const response = await this.call<{ podSandboxId: string }>(this.runtime, 'RunPodSandbox', { config }, `pod ${metadata.namespace}/${metadata.name}`);
+    return response.podSandboxId;
+  }
+
+  async podSandboxStatus(id: string, options: { verbose?: boolean } = {}): Promise<SandboxStatus> {
+    const response = await this.call<{ status: WireStatus | null; info: Record<string, string> }>(
+      this.runtime,
+      'PodSandboxStatus',
+      { podSandboxId: id, verbose: options.verbose ?? false },
+      `sandbox ${id}`,
+    );
+    if (!response.status) throw new CriError('PodSandboxStatus', grpc.status.INTERNAL, `CRI PodSandboxStatus for sandbox ${id} on ${this.socket}: the answer has no status`);
+    const status: SandboxStatus = {
+      ...toSandbox(response.status),
+      ip: response.status.network?.ip ?? '',
+      additionalIps: (response.status.network?.additionalIps ?? []).map((a) => a.ip),
+    };
+    // containerd puts its whole verbose document, as JSON, under the single key "info".
+    const raw = response.info.info;
+    if (raw) {
+      status.info = JSON.parse(raw) as Record<string, unknown>;
+      status.netnsPath = networkNamespaceOf(status.info.runtimeSpec);
+    }
+    return status;
+  }
+
+  /** Stops the sandbox; the runtime calls the CNI DEL. Idempotent, as kubelet expects. */
+  async stopPodSandbox(id: string): Promise<void> {
+    await this.call(this.runtime, 'StopPodSandbox', { podSandboxId: id }, `sandbox ${id}`);
+  }
+
+  /** Removes a stopped sandbox (containerd calls the CNI DEL once more). Idempotent. */
+  async removePodSandbox(id: string): Promise<void> {
+    await this.call(this.runtime, 'RemovePodSandbox', { podSandboxId: id }, `sandbox ${id}`);
+  }
+
+  async listPodSandbox(filter: { id?: string; state?: SandboxState; labels?: Record<string, string> } = {}): Promise<Sandbox[]> {
+    const wireFilter = { id: filter.id ?? '', state: filter.state ? { state: filter.state } : null, labelSelector: filter.labels ?? {} };
+    const response = await this.call<{ items: WireSandbox[] }>(this.runtime, 'ListPodSandbox', { filter: wireFilter });
+    return response.items.map(toSandbox);
+  }
+
+  /** Whether the runtime's CRI image store knows an image (by name or ID). */
+  async hasImage(image: string): Promise<boolean> {
+    const response = await this.call<{ image: unknown }>(this.image, 'ImageStatus', { image: { image } }, `image ${image}`);
+    return response.image !== null;
+  }
+
+  close(): void {
+    this.image.close();
+    this.runtime.close();
+  }
+
+  private call<T>(client: grpc.Client, method: string, request: object, about?: string): Promise<T> {
+    const what = `CRI ${method}${about ? ` for ${about}` : ''} on ${this.socket}`;
+    const invoke = (client as unknown as Record<string, UnaryMethod>)[method]!;
+    return new Promise<T>((resolve, reject) => {
+      invoke.call(client, request, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (error, response) => {
+        if (error) reject(new CriError(method, error.code, `${what} failed (${grpc.status[error.code]}): ${error.details}`, { cause: error }));
+        else resolve(response as T);
+      });
+    });
+  }
+}
+
+function toSandbox(wire: WireSandbox): Sandbox {
+  const meta = wire.metadata ?? { name: '', namespace: '', uid: '', attempt: 0 };
+  return { id: wire.id, name: meta.name, namespace: meta.namespace, uid: meta.uid, attempt: meta.attempt, state: wire.state, createdAt: wire.createdAt, labels: wire.labels };
+}
+
+/** The network namespace path in an OCI runtime spec, where containerd records the sandbox's. */
+export function networkNamespaceOf(spec: unknown): string | undefined {
+  const namespaces = (spec as { linux?: { namespaces?: Array<{ type: string; path?: string }> } } | undefined)?.linux?.namespaces;
+  return namespaces?.find((ns) => ns.type === 'network')?.path || undefined;
+}

@@ -1,0 +1,130 @@
+// Crashes and races on a lab node: the agent killed mid-burst, DEL while the agent is away, clean-up
+// racing an ADD in flight, ADD and DEL racing for one container. No address is lost or given twice.
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
+import type { AgentSettings } from '../hack/lab/node-agent.ts';
+import { ip } from '../hack/lab/sh.ts';
+
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.down();
+  lab = undefined;
+});
+
+async function upWith(settings: AgentSettings, taskMs = 30): Promise<LabNode> {
+  lab = await Lab.up({ nodes: 1, taskMs, agents: settings });
+  return lab.nodes[0]!;
+}
+
+function allocations(node: LabNode): Array<{ containerId: string; address: string; hostIf: string }> {
+  return (JSON.parse(readFileSync(node.agent!.socket.replace(/run\/agent.sock$/, 'state/checkpoint.json'), 'utf8')) as { allocations: [] }).allocations;
+}
+
+/** Secondary addresses the cloud has put on the node's ENIs. */
+function cloudAddresses(node: LabNode): string[] {
+  return lab!.emulator
+    .state()
+    .networkInterfaces.filter((e) => e.Attachment?.InstanceId === node.instanceId && !e.Primary)
+    .flatMap((e) => e.PrivateIpAddressSet.filter((ip) => !ip.Primary).map((ip) => ip.PrivateIpAddress));
+}
+
+const env = (ns: string, containerId: string) => ({ containerId, netns: `/var/run/netns/${ns}`, ifName: 'eth0' });
+const addressOf = (r: { result?: Record<string, unknown> | undefined }) => (r.result!.ips as Array<{ address: string }>)[0]!.address.split('/')[0]!;
+
+describe('crashes and races', () => {
+  it('loses and duplicates no address when the agent is killed during a burst of ADDs', async () => {
+    const node = await upWith({ minWarm: 2, maxWarm: 4 }, 60);
+    const agent = node.agent!;
+    const pods = await Promise.all(Array.from({ length: 12 }, (_, i) => lab!.addPod(`burst${i}`)));
+    const burst = Promise.all(pods.map((ns, i) => agent.cni('ADD', env(ns, `c${i}`))));
+    await new Promise((r) => setTimeout(r, 250));
+    await agent.stop('SIGKILL');
+    const first = await burst;
+    // The kill must have cut some ADDs short, or this test proves nothing.
+    expect(first.some((r) => r.code !== 0)).toBe(true);
+    await agent.start();
+
+    // As a runtime does: an ADD that failed is cleaned up with DEL and tried again.
+    const final = await Promise.all(
+      first.map(async (r, i) => {
+        if (r.code === 0) return r;
+        expect((await agent.cni('DEL', env(pods[i]!, `c${i}`))).code).toBe(0);
+        return agent.cni('ADD', env(pods[i]!, `c${i}`));
+      }),
+    );
+    for (const r of final) expect(r.code, r.stdout).toBe(0);
+    const addresses = final.map(addressOf);
+    expect(new Set(addresses).size).toBe(12);
+    // The pods that had their address before the crash kept it.
+    first.forEach((r, i) => {
+      if (r.code === 0) expect(addresses[i]).toBe(addressOf(r));
+    });
+    expect(allocations(node).map((a) => a.address).sort()).toEqual([...addresses].sort());
+    for (const address of addresses) expect(cloudAddresses(node)).toContain(address);
+    for (const [i, ns] of pods.entries()) {
+      const check = await agent.cni('CHECK', env(ns, `c${i}`), { ...agent.netConf(), prevResult: final[i]!.result });
+      expect(check.code, check.stdout).toBe(0);
+    }
+    expect(await pings(pods[0]!, addresses[11]!)).toBe(true);
+
+    // Every pod gone: nothing stays allocated, no rule or veth is left behind.
+    await Promise.all(pods.map((ns, i) => agent.cni('DEL', env(ns, `c${i}`))));
+    expect(allocations(node)).toEqual([]);
+    expect(await ip(node.ns, 'rule', 'show')).not.toMatch(/10\.0\.1[67]\./);
+    expect(await ip(node.ns, '-o', 'link', 'show')).not.toMatch(/: eni[0-9a-f]{11}@/);
+  });
+
+  it('tears a pod down with the agent away, and frees its address when the agent is back', async () => {
+    const node = await upWith({ minWarm: 2, maxWarm: 4 });
+    const agent = node.agent!;
+    const ns = await lab!.addPod('orphan');
+    const added = await agent.cni('ADD', env(ns, 'orphan'));
+    expect(added.code).toBe(0);
+    const hostIf = (added.result!.interfaces as Array<{ name: string }>)[0]!.name;
+    await agent.stop('SIGTERM');
+
+    const del = await agent.cni('DEL', env(ns, 'orphan'), { ...agent.netConf(), prevResult: added.result });
+    expect(del.code, del.stdout).toBe(0);
+    expect(await ip(node.ns, '-o', 'link', 'show')).not.toContain(hostIf);
+    expect(allocations(node).map((a) => a.containerId)).toContain('orphan');
+
+    await agent.start();
+    expect(allocations(node).map((a) => a.containerId)).not.toContain('orphan');
+  });
+
+  it('spares an ADD that is still waiting for the cloud when GC runs', async () => {
+    // No warm addresses and slow cloud tasks: the ADD waits for the cloud while GC runs.
+    const node = await upWith({ minWarm: 0, maxWarm: 0, gcGrace: '0s' }, 400);
+    const agent = node.agent!;
+    const ns = await lab!.addPod('slow');
+    const adding = agent.cni('ADD', env(ns, 'slow'));
+    await new Promise((r) => setTimeout(r, 300));
+    const gc = await agent.cni('GC', {}, { ...agent.netConf(), 'cni.dev/valid-attachments': [] });
+    expect(gc.code, gc.stdout).toBe(0);
+    const added = await adding;
+    expect(added.code, added.stdout).toBe(0);
+    expect(allocations(node).map((a) => a.containerId)).toEqual(['slow']);
+    const check = await agent.cni('CHECK', env(ns, 'slow'), { ...agent.netConf(), prevResult: added.result });
+    expect(check.code, check.stdout).toBe(0);
+  });
+
+  it('ends consistent when ADD and DEL race for the same container', async () => {
+    const node = await upWith({ minWarm: 4, maxWarm: 8 });
+    const agent = node.agent!;
+    const pods = await Promise.all(Array.from({ length: 6 }, (_, i) => lab!.addPod(`race${i}`)));
+    await Promise.all(pods.map((ns, i) => Promise.all([agent.cni('ADD', env(ns, `r${i}`)), agent.cni('DEL', env(ns, `r${i}`))])));
+    const links = await ip(node.ns, '-o', 'link', 'show');
+    const held = allocations(node);
+    for (const [i, ns] of pods.entries()) {
+      const allocation = held.find((a) => a.containerId === `r${i}`);
+      if (allocation) {
+        expect(links).toContain(allocation.hostIf);
+        const check = await agent.cni('CHECK', env(ns, `r${i}`), { ...agent.netConf(), prevResult: { cniVersion: '1.1.0', ips: [{ address: `${allocation.address}/32` }] } });
+        expect(check.code, check.stdout).toBe(0);
+      }
+    }
+    expect(new Set(held.map((a) => a.address)).size).toBe(held.length);
+    expect(links.match(/: eni[0-9a-f]{11}@/g)?.length ?? 0).toBe(held.length);
+  });
+});
