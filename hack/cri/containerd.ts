@@ -36,6 +36,12 @@ export interface ContainerdOptions {
    * 'host': under /var/run/netns as on a kubelet node, where `ip netns` sees them (and other tests too).
    */
   netnsMountsUnder?: 'state' | 'host';
+  /**
+   * Run containerd inside this network namespace (a lab node, by name under /var/run/netns), so that its
+   * pods and the plugins it runs are on that node. Only the network namespace is entered: containerd's
+   * mounts (the pods' netns files) stay visible to the node's agent.
+   */
+  netns?: string;
   /** How long the CRI may take to answer after start. */
   startTimeoutMs?: number;
 }
@@ -100,7 +106,8 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
     const log = await open(logFile, 'a');
     // setpriv's parent-death signal takes containerd down with this process (or the worker thread that
     // spawned it) even when stop() is never reached; what it leaves is reclaimed by the next start.
-    daemon = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'containerd', '--config', join(dir, 'config.toml')], {
+    const enter = options.netns ? ['nsenter', `--net=/var/run/netns/${options.netns}`] : [];
+    daemon = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...enter, 'containerd', '--config', join(dir, 'config.toml')], {
       stdio: ['ignore', log.fd, log.fd],
       env: childEnv(),
     });

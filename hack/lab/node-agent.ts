@@ -52,9 +52,12 @@ export class NodeAgent {
     writeFileSync(`${this.confDir}/10-eni-cni.conflist`, JSON.stringify(this.conflist(), null, 2));
   }
 
-  /** The network config a runtime reads: our plugin first, as TKE's is. */
+  /**
+   * The network config a runtime reads: our plugin first, as TKE's is. Runtimes that know CNI 1.1 pick the
+   * highest of `cniVersions`; older ones (containerd 1.6) read `cniVersion`, which must be one they know.
+   */
   conflist() {
-    return { cniVersion: '1.1.0', cniVersions: ['1.0.0', '1.1.0'], name: 'eni-cni', plugins: [this.netConf()] };
+    return { cniVersion: '1.0.0', cniVersions: ['1.0.0', '1.1.0'], name: 'eni-cni', plugins: [{ type: 'eni-cni', agentSocket: this.socket }] };
   }
 
   netConf(cniVersion = '1.1.0') {
