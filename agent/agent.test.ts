@@ -28,6 +28,7 @@ class FakeDatapath implements Datapath {
   }
   async removePod(pod: { hostIf: string }) {
     this.pods.delete(pod.hostIf);
+    return { linkGone: Promise.resolve() };
   }
   async checkPod(pod: PodTarget) {
     return this.pods.has(pod.hostIf) ? undefined : `${pod.hostIf} is missing`;
@@ -39,11 +40,11 @@ class FakeDatapath implements Datapath {
 }
 
 function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
-  const store = new PoolStore();
+  let now = 1_000_000;
+  const store = new PoolStore({ now: () => now });
   store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
   const saved: Allocation[][] = [];
   const datapath = new FakeDatapath();
-  let now = 1_000_000;
   const pool = { waitForFree: async () => store.counts().free > 0, kick: async () => {}, capacity: () => 9, lastError: undefined } as unknown as Pool;
   const agent = new Agent({
     store,
@@ -54,6 +55,7 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
     pendingDelDir: mkdtempSync(`${tmpdir()}/eni-cni-notes-`),
     addWaitMs: 50,
     gcGraceMs: 1000,
+    cooldownMs: 5000,
     clock: { now: () => now },
   });
   agent.ready = true;
@@ -114,7 +116,10 @@ describe('agent', () => {
     expect(await agent.reconcile()).toBe(0);
     advance(600);
     expect(await agent.reconcile()).toBe(2);
-    expect(store.counts()).toMatchObject({ assigned: 0, free: 3 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.counts()).toMatchObject({ assigned: 0, free: 1, cooling: 2 });
+    advance(5000);
+    expect(store.counts()).toMatchObject({ assigned: 0, free: 3, cooling: 0 });
   });
 
   it('serialises ADD and DEL of one container: a DEL right after an ADD leaves nothing', async () => {

@@ -19,6 +19,7 @@ export interface AgentConfig {
   addWaitMs: number;
   gcIntervalMs: number;
   gcGraceMs: number;
+  cooldownMs: number;
   masqConfig: string;
   logLevel: string;
 }
@@ -51,6 +52,7 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--add-wait <duration>', 'how long an ADD waits for a free address', duration('--add-wait'), 30_000)
     .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
     .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
+    .option('--ip-cooldown <duration>', 'how long an address freed by DEL rests before it is given out again', duration('--ip-cooldown'), 5_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: Record<string, unknown>) => {
@@ -77,6 +79,7 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     addWaitMs: o.addWait as number,
     gcIntervalMs: o.gcInterval as number,
     gcGraceMs: o.gcGrace as number,
+    cooldownMs: o.ipCooldown as number,
     masqConfig: o.masqConfig as string,
     logLevel: o.logLevel as string,
   });

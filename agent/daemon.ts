@@ -59,6 +59,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     pendingDelDir: `${config.socket.replace(/\/[^/]*$/, '')}/pending-del`,
     addWaitMs: config.addWaitMs,
     gcGraceMs: config.gcGraceMs,
+    cooldownMs: config.cooldownMs,
   });
 
   await pool.start();

@@ -1,7 +1,4 @@
 // The CNI verbs. Each parses what it needs, asks the agent, and returns what to print (or nothing).
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { CNI_VERSION, CniCode, CniError, formatResult, SUPPORTED_VERSIONS } from '../shared/cni.ts';
 import { askAgent } from './agent-client.ts';
 import { parseEnv, type CniEnv, type NetConf } from './config.ts';
@@ -39,7 +36,7 @@ export async function cmdDel(conf: NetConf, env: NodeJS.ProcessEnv): Promise<voi
     expectOk(await askAgent(conf.agentSocket, { op: 'del', containerId: cni.containerId, ifName: cni.ifName, netns: cni.netns }, QUICK_TIMEOUT_MS));
   } catch (err) {
     if (!(err instanceof CniError) || err.code !== CniCode.TryAgainLater) throw err;
-    tearDownWithoutAgent(conf, cni);
+    await tearDownWithoutAgent(conf, cni);
   }
 }
 
@@ -74,7 +71,14 @@ function podOf(cni: CniEnv) {
   return namespace && name ? { namespace, name, ...(uid ? { uid } : {}) } : undefined;
 }
 
-function tearDownWithoutAgent(conf: NetConf, cni: CniEnv): void {
+/**
+ * The rare path: its modules load only when the agent cannot be reached, so ADD does not pay for them.
+ * process.getBuiltinModule works in the standalone executable, where dynamic import() does not.
+ */
+async function tearDownWithoutAgent(conf: NetConf, cni: CniEnv): Promise<void> {
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
+  const { mkdirSync, writeFileSync } = process.getBuiltinModule('node:fs');
+  const { dirname } = process.getBuiltinModule('node:path');
   for (const iface of conf.prevResult?.interfaces ?? []) {
     // The host end is the interface without a sandbox; deleting it deletes its peer in the pod.
     if (!iface.sandbox && /^[\w.-]{1,15}$/.test(iface.name)) spawnSync('ip', ['link', 'del', iface.name], { stdio: 'ignore' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eniLinkCommands, hostIfName, hostSideCommands, hostTeardownCommands, podMac, podSideCommands } from './plan.ts';
+import { eniLinkCommands, hostIfName, hostSideCommands, hostUnrouteCommands, podMac, podSideCommands } from './plan.ts';
 
 const pod = { containerId: 'c0ffee', ifName: 'eth0', hostIf: 'eni0123456789a', address: '10.0.16.5', table: 2007 };
 
@@ -42,10 +42,10 @@ describe('datapath plan', () => {
     ]);
   });
 
-  it('tears down exactly what the host side added', () => {
+  it('unroutes exactly what the host side added', () => {
     const added = hostSideCommands(pod);
-    const removed = hostTeardownCommands(pod);
-    expect(removed[0]).toBe(`link del ${pod.hostIf}`);
+    const removed = hostUnrouteCommands(pod);
+    expect(removed).toContain(`route del ${pod.address}/32`);
     for (const rule of added.filter((c) => c.startsWith('rule add'))) {
       const [, , dir, addr] = rule.split(' ');
       expect(removed.some((c) => c.startsWith(`rule del ${dir} ${addr}`))).toBe(true);

@@ -77,10 +77,13 @@ export function hostSideCommands(p: PodPlumbing): string[] {
   ];
 }
 
-/** Undoes hostSideCommands (run with -force: what is already gone is fine). Removing the link removes its peer. */
-export function hostTeardownCommands(p: Pick<PodPlumbing, 'hostIf' | 'address'>): string[] {
+/**
+ * Undoes the routing of hostSideCommands (run with -force: what is already gone is fine). The link itself
+ * goes separately: deleting a veth waits for the kernel (an RCU grace period, ~20 ms), which a DEL need
+ * not wait for once nothing routes to the pod any more.
+ */
+export function hostUnrouteCommands(p: Pick<PodPlumbing, 'address'>): string[] {
   return [
-    `link del ${p.hostIf}`,
     `rule del to ${p.address}/32 lookup main pref ${RULE_PREF.toPod}`,
     `rule del from ${p.address}/32 pref ${RULE_PREF.fromPod}`,
     `route del ${p.address}/32`,

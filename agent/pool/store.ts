@@ -38,6 +38,10 @@ export class PoolStore {
   private readonly byAddress = new Map<string, Allocation>();
   /** when each address was last given back, so reuse starts with the one idle longest */
   private readonly freedAt = new Map<string, number>();
+  /** addresses freed by a DEL, not to be given out again before this time (ms) */
+  private readonly coolingUntil = new Map<string, number>();
+
+  constructor(private readonly clock: { now(): number } = Date) {}
 
   addEni(eni: PoolEni): void {
     this.enis.set(eni.id, eni);
@@ -59,19 +63,33 @@ export class PoolStore {
     return this.byAddress.get(address);
   }
 
-  /** Addresses on ENIs with a link, held by nobody. */
+  /** Addresses on ENIs with a link, held by nobody and not cooling down. */
   freeAddresses(): Array<{ eni: PoolEni; address: string }> {
+    const now = this.clock.now();
     const free: Array<{ eni: PoolEni; address: string }> = [];
     for (const eni of this.enis.values()) {
       if (eni.table === undefined) continue;
-      for (const address of eni.addresses) if (!this.byAddress.has(address)) free.push({ eni, address });
+      for (const address of eni.addresses) {
+        if (!this.byAddress.has(address) && !((this.coolingUntil.get(address) ?? 0) > now)) free.push({ eni, address });
+      }
     }
     return free;
   }
 
-  counts(): { total: number; assigned: number; free: number } {
+  /** Keeps an address from being given out until `until` (ms since the epoch; Infinity: until told). */
+  cool(address: string, until: number): void {
+    if (until <= this.clock.now()) this.coolingUntil.delete(address);
+    else this.coolingUntil.set(address, until);
+  }
+
+  isCooling(address: string): boolean {
+    return (this.coolingUntil.get(address) ?? 0) > this.clock.now();
+  }
+
+  counts(): { total: number; assigned: number; free: number; cooling: number } {
     const total = [...this.enis.values()].reduce((n, e) => n + e.addresses.size, 0);
-    return { total, assigned: this.byAddress.size, free: this.freeAddresses().length };
+    const cooling = [...this.enis.values()].reduce((n, e) => n + [...e.addresses].filter((a) => !this.byAddress.has(a) && this.isCooling(a)).length, 0);
+    return { total, assigned: this.byAddress.size, free: this.freeAddresses().length, cooling };
   }
 
   /**

@@ -17,6 +17,8 @@ export interface AgentSettings {
   gcInterval?: string;
   gcGrace?: string;
   addWait?: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  cooldown?: string;
 }
 
 export interface NodeAgentOptions {
@@ -81,6 +83,8 @@ export class NodeAgent {
       '--gc-interval', s.gcInterval ?? '60s',
       '--gc-grace', s.gcGrace ?? '30s',
       '--add-wait', s.addWait ?? '30s',
+      '--log-level', s.logLevel ?? 'info',
+      '--ip-cooldown', s.cooldown ?? '5s',
     ];
     const log = openSync(this.logFile, 'a');
     this.process = spawn('ip', args, { env: childEnv(), stdio: ['ignore', log, log] });

@@ -1,0 +1,147 @@
+// `npm run bench:add`: the cost of a pod's network, side by side in one run.
+//  - ADD then DEL of the eni-cni plugin against its agent with a warm pool, on a lab node;
+//  - the same with Debian's Go reference plugins, ptp + host-local;
+//  - an empty standalone Node executable built like the plugin: the start-up floor a Node plugin pays;
+//  - RunPodSandbox through containerd with each plugin: the cost a user feels per pod.
+// Every executable runs under `nsenter --net=<node>` without NODE_EXTRA_CA_CERTS, as a runtime on that node
+// would run it, iterations interleaved so that machine noise falls on all alike. Ends with one JSON line.
+// The agent keeps at least 5 addresses warm and no cool-down, so the pool stays quiet while we measure:
+// one pod at a time comes and goes, and no ADD waits for the cloud.
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { build, TARGETS } from '../build/build.ts';
+import { startContainerd } from '../cri/containerd.ts';
+import { Lab } from '../lab/lab.ts';
+import { childEnv } from '../lab/sh.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const SANDBOXES = Number(process.env.BENCH_SANDBOXES ?? 10);
+const FLOOR = 'dist/bench/empty-node';
+const REFERENCE = '/usr/lib/cni';
+
+function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Runs `exe` in the node's network namespace with CNI variables and `stdin`; returns ms and output. */
+function timed(nodeNs: string, exe: string, env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('nsenter', [`--net=/var/run/netns/${nodeNs}`, exe], { env: { ...childEnv(), ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code: code ?? -1, out }));
+    child.stdin.end(stdin);
+  });
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(FLOOR) || !existsSync('dist/bin/eni-cni') || !existsSync('dist/bin/eni-agent')) await build(TARGETS);
+  for (const plugin of ['ptp', 'host-local', 'loopback']) {
+    if (!existsSync(`${REFERENCE}/${plugin}`)) throw new Error(`${REFERENCE}/${plugin} is missing: apt-get install containernetworking-plugins`);
+  }
+  const lab = await Lab.up({ nodes: 1, taskMs: 50, agents: { minWarm: 5, maxWarm: 40, cooldown: '0s' } });
+  const work = mkdtempSync(`${tmpdir()}/eni-cni-bench-`);
+  try {
+    const node = lab.nodes[0]!;
+    const agent = node.agent!;
+    // Let the warm pool fill before measuring: every ADD then takes a ready address.
+    const secondaries = () =>
+      lab.emulator.state().networkInterfaces.filter((e) => e.Attachment?.InstanceId === node.instanceId && !e.Primary).flatMap((e) => e.PrivateIpAddressSet.filter((a) => !a.Primary)).length;
+    for (let i = 0; i < 600 && secondaries() < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    if (secondaries() < 5) throw new Error(`the warm pool did not fill to 5 addresses: ${agent.log().slice(-1000)}`);
+    const ours = JSON.stringify(agent.netConf('1.1.0'));
+    const reference = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'bench-ptp',
+      type: 'ptp',
+      ipam: { type: 'host-local', subnet: '100.96.0.0/16', dataDir: `${work}/host-local` },
+    });
+    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[] };
+    for (let i = 0; i < RUNS; i++) {
+      const pod = await lab.addPod(`bench${i}`);
+      const refPod = await lab.addPod(`ref${i}`);
+      const env = (ns: string, cmd: string, id: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REFERENCE });
+      const add = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'ADD', `b${i}`), ours);
+      const refAdd = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'ADD', `r${i}`), reference);
+      const floor = await timed(node.ns, FLOOR, {}, '');
+      if (add.code !== 0 || refAdd.code !== 0) throw new Error(`ADD failed: eni-cni ${add.out} / ptp ${refAdd.out}`);
+      const del = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'DEL', `b${i}`), ours);
+      const refDel = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'DEL', `r${i}`), reference);
+      if (del.code !== 0 || refDel.code !== 0) throw new Error(`DEL failed: eni-cni ${del.out} / ptp ${refDel.out}`);
+      samples.add.push(add.ms);
+      samples.del.push(del.ms);
+      samples.refAdd.push(refAdd.ms);
+      samples.refDel.push(refDel.ms);
+      samples.floor.push(floor.ms);
+      await lab.removePod(pod);
+      await lab.removePod(refPod);
+    }
+    const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)])) as Record<keyof typeof samples, number>;
+    const f = (n: number) => n.toFixed(1).padStart(6);
+    console.log(`\nmedians over ${RUNS} runs each (ms), run under nsenter in a lab node, warm pool:`);
+    console.log(`  empty Node executable (floor) ${f(m.floor)}`);
+    console.log(`  eni-cni ADD                   ${f(m.add)}   floor + ${(m.add - m.floor).toFixed(1)} ms   ${(m.add / m.refAdd).toFixed(2)}x ptp+host-local`);
+    console.log(`  ptp + host-local ADD          ${f(m.refAdd)}`);
+    console.log(`  eni-cni DEL                   ${f(m.del)}   ${(m.del / m.refDel).toFixed(2)}x ptp+host-local`);
+    console.log(`  ptp + host-local DEL          ${f(m.refDel)}`);
+
+    const sandbox = await sandboxes(node.ns, agent.binDir, agent.confDir, work, reference);
+    console.log(`\nRunPodSandbox through containerd, median of ${SANDBOXES} (ms):`);
+    console.log(`  eni-cni                       ${f(sandbox.ours)}`);
+    console.log(`  ptp + host-local              ${f(sandbox.reference)}   eni-cni is ${(sandbox.ours / sandbox.reference).toFixed(2)}x`);
+    console.log(
+      JSON.stringify({
+        add_ms: round(m.add),
+        del_ms: round(m.del),
+        ref_add_ms: round(m.refAdd),
+        ref_del_ms: round(m.refDel),
+        floor_ms: round(m.floor),
+        sandbox_ms: round(sandbox.ours),
+        ref_sandbox_ms: round(sandbox.reference),
+      }),
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    await lab.down();
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+/** RunPodSandbox timings through containerd inside the node, with our conflist and with ptp + host-local. */
+async function sandboxes(nodeNs: string, binDir: string, ourConfDir: string, work: string, reference: string) {
+  const refConfDir = `${work}/ref-net.d`;
+  const refBinDir = `${work}/ref-bin`;
+  mkdirSync(refConfDir, { recursive: true });
+  mkdirSync(refBinDir, { recursive: true });
+  const refConf = JSON.parse(reference) as Record<string, unknown>;
+  writeFileSync(`${refConfDir}/10-ptp.conflist`, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-ptp', plugins: [{ type: 'ptp', ipam: refConf.ipam }] }));
+  for (const plugin of ['ptp', 'host-local']) copyFileSync(`${REFERENCE}/${plugin}`, `${refBinDir}/${plugin}`);
+  const measure = async (cniBinDir: string, cniConfDir: string, tag: string) => {
+    const containerd = await startContainerd({ cniBinDir, cniConfDir, netnsMountsUnder: 'host', netns: nodeNs });
+    try {
+      const cri = containerd.client();
+      await cri.runPodSandbox({ name: `${tag}-warmup`, namespace: 'bench' });
+      const times: number[] = [];
+      for (let i = 0; i < SANDBOXES; i++) {
+        const started = performance.now();
+        await cri.runPodSandbox({ name: `${tag}-${i}`, namespace: 'bench' });
+        times.push(performance.now() - started);
+      }
+      return median(times);
+    } finally {
+      await containerd.stop();
+    }
+  };
+  return { ours: await measure(binDir, ourConfDir, 'eni'), reference: await measure(refBinDir, refConfDir, 'ptp') };
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:add: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});
