@@ -1,76 +1,101 @@
-// `npm run demo`: the main job on the local cloud, as far as the project has come. Today that is the
-// emulated Tencent Cloud walked through the real SDK as a node agent will use it: find the node, learn
-// its quota, open an ENI, fill it with pod addresses, meet throttling, and give it all back.
+// `npm run demo`: the main job on the local cloud. Brings up a lab (the emulated Tencent Cloud, a VPC
+// fabric, two nodes with an eni-cni agent each), starts pods through the real plugin binary as a runtime
+// would, shows their addresses, the pool of each node and a ping matrix, then removes everything.
 // Exits non-zero if any check fails.
-import { Emulator } from './emulator/emulator.ts';
-import { codeOf, cvmClient, testWorld, vpcClient, waitTask } from './emulator/testing.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { build, TARGETS } from './build/build.ts';
+import { Lab, pings, whoamiFrom, type LabNode } from './lab/lab.ts';
+import { AGENT_BINARY, PLUGIN_BINARY } from './lab/node-agent.ts';
 
 let failures = 0;
 function check(what: string, ok: boolean, detail = ''): void {
-  console.log(`${ok ? '  ok  ' : '  FAIL'} ${what}${detail ? `: ${detail}` : ''}`);
+  console.log(`${ok ? '  ok  ' : '  FAIL'} ${what}${detail ? `  (${detail})` : ''}`);
   if (!ok) failures++;
 }
 
-const world = testWorld({ latencies: { taskMs: 100, apiMs: 0 }, rateLimits: { AssignPrivateIpAddresses: 5 } });
-const emulator = await Emulator.start({ world });
-try {
-  const vpc = vpcClient(emulator);
-  const cvm = cvmClient(emulator);
-  console.log(`emulator at ${emulator.apiUrl}, metadata at ${emulator.metadataUrl}\n`);
-
-  const instanceId = await (await fetch(`${emulator.metadataUrl}/instances/ins-node0001/latest/meta-data/instance-id`)).text();
-  const zone = await (await fetch(`${emulator.metadataUrl}/instances/ins-node0001/latest/meta-data/placement/zone`)).text();
-  const { InstanceSet } = await cvm.DescribeInstances({ InstanceIds: [instanceId] });
-  const limit = await vpc.DescribeNetworkInterfaceLimit({ InstanceId: instanceId });
-  check('metadata names the node', instanceId === 'ins-node0001', `${instanceId} in ${zone}, ${InstanceSet?.[0]?.InstanceType}`);
-  check('quota by instance type', limit.EniQuantity === 4 && limit.EniPrivateIpAddressQuantity === 10, `${limit.EniQuantity} ENIs x ${limit.EniPrivateIpAddressQuantity} IPs`);
-
-  const { SubnetSet } = await vpc.DescribeSubnets({ Filters: [{ Name: 'zone', Values: [zone] }] });
-  const podSubnet = SubnetSet!.filter((s) => s.SubnetId!.startsWith('subnet-pod')).sort((a, b) => b.AvailableIpAddressCount! - a.AvailableIpAddressCount!)[0]!;
-  const created = await vpc.CreateNetworkInterface({
-    VpcId: world.vpc.id,
-    SubnetId: podSubnet.SubnetId!,
-    NetworkInterfaceName: `${instanceId}-pods`,
-    SecurityGroupIds: world.securityGroups,
-    ClientToken: 'demo-eni-1',
-  });
-  check('create ENI', (await waitTask(vpc, created.RequestId)) === 'SUCCESS', `${created.NetworkInterface!.NetworkInterfaceId} in ${podSubnet.SubnetId}`);
-  const eniId = created.NetworkInterface!.NetworkInterfaceId!;
-  const events: string[] = [];
-  emulator.onEvent((e) => events.push(e.type));
-  const attached = await vpc.AttachNetworkInterface({ NetworkInterfaceId: eniId, InstanceId: instanceId });
-  const busy = await codeOf(vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: 1 }));
-  check('a busy ENI refuses a second change', busy === 'UnsupportedOperation.MutexOperationTaskRunning', busy);
-  check('attach', (await waitTask(vpc, attached.RequestId)) === 'SUCCESS' && events.includes('eni-attached'));
-
-  // Fill the ENI: 9 secondary addresses in one call, as the pool will batch them.
-  const assigned = await vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: 9 });
-  await waitTask(vpc, assigned.RequestId);
-  const addresses = assigned.PrivateIpAddressSet!.map((ip) => ip.PrivateIpAddress!);
-  check('9 addresses in one call', addresses.length === 9, addresses.join(' '));
-  const full = await codeOf(vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: 1 }));
-  check('the ENI is full at 10', full === 'LimitExceeded', full);
-
-  // Throttling: AssignPrivateIpAddresses is limited to 5/s in this world.
-  const burst = await Promise.all(Array.from({ length: 8 }, () => vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: 'eni-nothere', SecondaryPrivateIpAddressCount: 1 }).catch((e: { code: string }) => e.code)));
-  check('rate limit answers RequestLimitExceeded', burst.includes('RequestLimitExceeded'), `${burst.filter((c) => c === 'RequestLimitExceeded').length} of 8 throttled`);
-
-  console.log('\nnetwork interfaces of', instanceId);
-  const { NetworkInterfaceSet } = await vpc.DescribeNetworkInterfaces({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }] });
-  for (const eni of NetworkInterfaceSet!) {
-    const ips = eni.PrivateIpAddressSet!.map((ip) => `${ip.PrivateIpAddress}${ip.Primary ? '*' : ''}`);
-    console.log(`  ${eni.NetworkInterfaceId}  ${eni.MacAddress}  dev ${eni.Attachment?.DeviceIndex}  ${eni.SubnetId}  ${ips.join(' ')}`);
-  }
-
-  // Give everything back.
-  const released = await vpc.UnassignPrivateIpAddresses({ NetworkInterfaceId: eniId, PrivateIpAddresses: addresses.map((a) => ({ PrivateIpAddress: a })) });
-  await waitTask(vpc, released.RequestId);
-  await waitTask(vpc, (await vpc.DetachNetworkInterface({ NetworkInterfaceId: eniId, InstanceId: instanceId })).RequestId);
-  await waitTask(vpc, (await vpc.DeleteNetworkInterface({ NetworkInterfaceId: eniId })).RequestId);
-  const after = (await vpc.DescribeSubnets({ SubnetIds: [podSubnet.SubnetId!] })).SubnetSet![0]!;
-  check('every address returned to the subnet', after.AvailableIpAddressCount === podSubnet.AvailableIpAddressCount, `${after.AvailableIpAddressCount} free`);
-} finally {
-  await emulator.close();
+interface Pod {
+  name: string;
+  node: LabNode;
+  ns: string;
+  address: string;
+  hostIf: string;
 }
-console.log(failures === 0 ? '\ndemo: all checks passed' : `\ndemo: ${failures} check(s) failed`);
-process.exit(failures === 0 ? 0 : 1);
+
+async function main(): Promise<void> {
+  if (!existsSync(PLUGIN_BINARY) || !existsSync(AGENT_BINARY)) {
+    console.log('building the plugin and the agent (standalone executables)…');
+    await build(TARGETS.filter((t) => t.name === 'eni-cni' || t.name === 'eni-agent'));
+  }
+  console.log('bringing up the lab: emulated Tencent Cloud, VPC fabric, internet, 2 nodes with an agent each…');
+  const lab = await Lab.up({ nodes: 2, taskMs: 100, agents: { minWarm: 3, maxWarm: 6 } });
+  try {
+    for (const node of lab.nodes) console.log(`  ${node.name}  ${node.instanceId}  ${node.privateIp}  public ${node.publicIp}  ${node.zone}  netns ${node.ns}`);
+
+    console.log('\nstarting pods through the eni-cni plugin (CNI ADD, as containerd runs it)…');
+    const pods: Pod[] = [];
+    for (const [i, node] of [lab.nodes[0]!, lab.nodes[0]!, lab.nodes[1]!, lab.nodes[1]!].entries()) {
+      const name = `web-${i}`;
+      const ns = await lab.addPod(name);
+      const r = await node.agent!.cni('ADD', { containerId: `demo-${name}`, netns: `/var/run/netns/${ns}`, ifName: 'eth0', args: `K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${name}` });
+      check(`ADD shop/${name} on ${node.name}`, r.code === 0, r.code === 0 ? '' : r.stdout);
+      if (r.code !== 0) continue;
+      const address = (r.result!.ips as Array<{ address: string }>)[0]!.address.split('/')[0]!;
+      pods.push({ name, node, ns, address, hostIf: (r.result!.interfaces as Array<{ name: string }>)[0]!.name });
+    }
+
+    const state = lab.emulator.state();
+    const eniOf = (address: string) => state.networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === address));
+    console.log('\npods');
+    console.log('  pod            node     address       ENI            host veth');
+    for (const p of pods) console.log(`  shop/${p.name.padEnd(9)} ${p.node.name.padEnd(8)} ${p.address.padEnd(13)} ${(eniOf(p.address)?.NetworkInterfaceId ?? '?').padEnd(14)} ${p.hostIf}`);
+
+    console.log('\nthe pool of each node (cloud view; * = held by a pod)');
+    for (const node of lab.nodes) {
+      const held = new Set(
+        (JSON.parse(readFileSync(node.agent!.socket.replace(/run\/agent.sock$/, 'state/checkpoint.json'), 'utf8')) as { allocations: Array<{ address: string }> }).allocations.map((a) => a.address),
+      );
+      for (const eni of state.networkInterfaces.filter((e) => e.Attachment?.InstanceId === node.instanceId)) {
+        const ips = eni.PrivateIpAddressSet.map((ip) => (ip.Primary ? `${ip.PrivateIpAddress}(primary)` : `${ip.PrivateIpAddress}${held.has(ip.PrivateIpAddress) ? '*' : ''}`));
+        console.log(`  ${node.name}  ${eni.NetworkInterfaceId}  dev ${eni.Attachment?.DeviceIndex}  ${eni.SubnetId.padEnd(13)} ${ips.join(' ')}`);
+      }
+    }
+
+    console.log('\nping matrix (from row to column)');
+    const targets = [...pods.map((p) => ({ label: p.name, address: p.address })), { label: 'gateway', address: '10.0.16.1' }, { label: 'node-2', address: lab.nodes[1]!.privateIp }];
+    console.log(`  ${''.padEnd(8)}${targets.map((t) => t.label.padStart(9)).join('')}`);
+    for (const from of pods) {
+      const cells: string[] = [];
+      for (const to of targets) {
+        if (to.address === from.address) {
+          cells.push('-'.padStart(9));
+          continue;
+        }
+        const ok = await pings(from.ns, to.address);
+        if (!ok) failures++;
+        cells.push((ok ? 'ok' : 'FAIL').padStart(9));
+      }
+      console.log(`  ${from.name.padEnd(8)}${cells.join('')}`);
+    }
+
+    console.log('\nthe internet sees');
+    for (const p of [pods[0]!, pods[2]!]) {
+      const seen = await whoamiFrom(p.ns);
+      check(`${p.name} leaves with its node's public address`, seen === p.node.publicIp, `${seen}`);
+    }
+
+    console.log('\nremoving the pods (CNI DEL)…');
+    for (const p of pods) {
+      const r = await p.node.agent!.cni('DEL', { containerId: `demo-${p.name}`, netns: `/var/run/netns/${p.ns}`, ifName: 'eth0' });
+      check(`DEL shop/${p.name}`, r.code === 0, r.code === 0 ? '' : r.stdout);
+    }
+  } finally {
+    await lab.down();
+  }
+  console.log(failures === 0 ? '\ndemo: all checks passed; the lab is gone' : `\ndemo: ${failures} check(s) failed`);
+  process.exit(failures === 0 ? 0 : 1);
+}
+
+main().catch((err: unknown) => {
+  console.error(`demo: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});
