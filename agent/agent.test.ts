@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { Agent } from './agent.ts';
 import type { Datapath, PodTarget } from './datapath/linux.ts';
 import type { Pool } from './pool/pool.ts';
-import { PoolStore, type Allocation } from './pool/store.ts';
+import type { CheckpointState } from './pool/checkpoint.ts';
+import { PoolStore } from './pool/store.ts';
 
 class FakeDatapath implements Datapath {
   pods = new Map<string, PodTarget>();
@@ -43,14 +44,14 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
   let now = 1_000_000;
   const store = new PoolStore({ now: () => now });
   store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
-  const saved: Allocation[][] = [];
+  const saved: CheckpointState[] = [];
   const datapath = new FakeDatapath();
   const pool = { waitForFree: async () => store.counts().free > 0, kick: async () => {}, capacity: () => 9, lastError: undefined } as unknown as Pool;
   const agent = new Agent({
     store,
     pool,
     datapath,
-    checkpoint: { load: () => saved.at(-1) ?? [], save: (a) => saved.push(structuredClone(a)) },
+    checkpoint: { load: () => saved.at(-1) ?? { allocations: [], cooling: {} }, save: (state) => saved.push(structuredClone(state)) },
     log: pino({ level: 'silent' }),
     pendingDelDir: mkdtempSync(`${tmpdir()}/eni-cni-notes-`),
     addWaitMs: 50,
@@ -69,7 +70,7 @@ describe('agent', () => {
     const { agent, saved } = setup();
     const first = await agent.add(add('c1'));
     expect(first.ok).toBe(true);
-    expect(saved.at(-1)!.map((a) => a.address)).toEqual([first.attachment!.address]);
+    expect(saved.at(-1)!.allocations.map((a) => a.address)).toEqual([first.attachment!.address]);
     const again = await agent.add(add('c1'));
     expect(again.attachment).toEqual(first.attachment);
   });
@@ -133,12 +134,16 @@ describe('agent', () => {
   it('restores checkpointed allocations that still stand on an ENI, and drops the others', async () => {
     const first = setup();
     await first.agent.add(add('c1'));
-    const allocations = first.saved.at(-1)!;
+    const { allocations } = first.saved.at(-1)!;
     const stale = { ...allocations[0]!, containerId: 'gone', address: '10.0.99.9' };
     const second = setup();
-    second.saved.push([...allocations, stale]);
+    second.saved.push({ allocations: [...allocations, stale], cooling: { '10.0.16.4': 1_000_000 + 3000 } });
     second.agent.restore();
     expect(second.store.get('c1', 'eth0')?.address).toBe(allocations[0]!.address);
     expect(second.store.get('gone', 'eth0')).toBeUndefined();
+    // The cool-down survives the restart.
+    expect(second.store.isCooling('10.0.16.4')).toBe(true);
+    second.advance(3000);
+    expect(second.store.isCooling('10.0.16.4')).toBe(false);
   });
 });

@@ -42,7 +42,9 @@ export class Agent {
   /** Puts back the allocations of the checkpoint that still stand on an ENI of the pool. */
   restore(): void {
     const { store, log } = this.o;
-    for (const allocation of this.o.checkpoint.load()) {
+    const saved = this.o.checkpoint.load();
+    for (const [address, until] of Object.entries(saved.cooling)) store.cool(address, until);
+    for (const allocation of saved.allocations) {
       const eni = store.enis.get(allocation.eniId);
       if (!eni?.addresses.has(allocation.address)) {
         log.warn({ address: allocation.address, eni: allocation.eniId, container: allocation.containerId }, 'checkpointed address is no longer on its ENI; dropping it');
@@ -204,7 +206,7 @@ export class Agent {
   }
 
   private save(): void {
-    this.o.checkpoint.save(this.o.store.allocations());
+    this.o.checkpoint.save({ allocations: this.o.store.allocations(), cooling: this.o.store.coolingEntries(this.o.cooldownMs) });
   }
 
   private async locked<T>(containerId: string, ifName: string, fn: () => Promise<T>): Promise<T> {

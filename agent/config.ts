@@ -20,6 +20,9 @@ export interface AgentConfig {
   gcIntervalMs: number;
   gcGraceMs: number;
   cooldownMs: number;
+  quickRelease: boolean;
+  releasePeriodMs: number;
+  poolCheckIntervalMs: number;
   masqConfig: string;
   logLevel: string;
 }
@@ -53,6 +56,9 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
     .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
     .option('--ip-cooldown <duration>', 'how long an address freed by DEL rests before it is given out again', duration('--ip-cooldown'), 5_000)
+    .option('--enable-quick-release', 'give back all the excess each release period instead of one address', false)
+    .option('--release-period <duration>', 'how often excess addresses are given back', duration('--release-period'), 120_000)
+    .option('--pool-check-interval <duration>', 'how often the pool is looked at unasked', duration('--pool-check-interval'), 10_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: Record<string, unknown>) => {
@@ -80,6 +86,9 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     gcIntervalMs: o.gcInterval as number,
     gcGraceMs: o.gcGrace as number,
     cooldownMs: o.ipCooldown as number,
+    quickRelease: o.enableQuickRelease as boolean,
+    releasePeriodMs: o.releasePeriod as number,
+    poolCheckIntervalMs: o.poolCheckInterval as number,
     masqConfig: o.masqConfig as string,
     logLevel: o.logLevel as string,
   });

@@ -48,7 +48,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     subnetIds,
     securityGroupIds,
     warm: { min: config.ipMinWarmTarget, max: config.ipMaxWarmTarget },
+    quickRelease: config.quickRelease,
+    releasePeriodMs: config.releasePeriodMs,
+    checkIntervalMs: config.poolCheckIntervalMs,
     log: (level, message) => log[level](message),
+    event: (event) => log.warn({ reason: event.reason }, event.message),
   });
   const agent = new Agent({
     store,
@@ -93,6 +97,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   return {
     stop: async () => {
       clearInterval(timer);
+      await pool.stop();
       masq.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -2,7 +2,7 @@
 // fabric, two nodes with an eni-cni agent each), starts pods through the real plugin binary as a runtime
 // would, shows their addresses, the pool of each node and a ping matrix, then removes everything.
 // Exits non-zero if any check fails.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { build, TARGETS } from './build/build.ts';
 import { Lab, pings, whoamiFrom, type LabNode } from './lab/lab.ts';
 import { AGENT_BINARY, PLUGIN_BINARY } from './lab/node-agent.ts';
@@ -51,9 +51,7 @@ async function main(): Promise<void> {
 
     console.log('\nthe pool of each node (cloud view; * = held by a pod)');
     for (const node of lab.nodes) {
-      const held = new Set(
-        (JSON.parse(readFileSync(node.agent!.socket.replace(/run\/agent.sock$/, 'state/checkpoint.json'), 'utf8')) as { allocations: Array<{ address: string }> }).allocations.map((a) => a.address),
-      );
+      const held = new Set(node.agent!.allocations().map((a) => a.address));
       for (const eni of state.networkInterfaces.filter((e) => e.Attachment?.InstanceId === node.instanceId)) {
         const ips = eni.PrivateIpAddressSet.map((ip) => (ip.Primary ? `${ip.PrivateIpAddress}(primary)` : `${ip.PrivateIpAddress}${held.has(ip.PrivateIpAddress) ? '*' : ''}`));
         console.log(`  ${node.name}  ${eni.NetworkInterfaceId}  dev ${eni.Attachment?.DeviceIndex}  ${eni.SubnetId.padEnd(13)} ${ips.join(' ')}`);

@@ -1,6 +1,5 @@
 // A real runtime: containerd's CRI runs pod sandboxes on a lab node through the installed eni-cni
 // plugin and conflist; stopping and removing them frees their addresses.
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type Containerd } from '../hack/cri/containerd.ts';
 import type { CriClient } from '../hack/cri/cri-client.ts';
@@ -12,9 +11,6 @@ let node: LabNode;
 let containerd: Containerd;
 let cri: CriClient;
 
-function allocations(): Array<{ containerId: string; address: string; pod?: { name: string } }> {
-  return (JSON.parse(readFileSync(node.agent!.socket.replace(/run\/agent.sock$/, 'state/checkpoint.json'), 'utf8')) as { allocations: [] }).allocations;
-}
 
 beforeAll(async () => {
   lab = await Lab.up({ nodes: 2, taskMs: 30, agents: { minWarm: 3, maxWarm: 6 } });
@@ -37,7 +33,7 @@ describe('containerd on a lab node', () => {
       expect(s.ip).toMatch(/^10\.0\.1[67]\./);
     }
     expect(new Set(statuses.map((s) => s.ip)).size).toBe(3);
-    expect(allocations().map((a) => a.pod?.name).sort()).toEqual(['web-0', 'web-1', 'web-2']);
+    expect(node.agent!.allocations().map((a) => a.pod?.name).sort()).toEqual(['web-0', 'web-1', 'web-2']);
 
     const netns = statuses[0]!.netnsPath!.split('/').pop()!;
     expect(await pings(netns, statuses[1]!.ip)).toBe(true);
@@ -51,6 +47,6 @@ describe('containerd on a lab node', () => {
       await cri.stopPodSandbox(id);
       await cri.removePodSandbox(id);
     }
-    expect(allocations()).toEqual([]);
+    expect(node.agent!.allocations()).toEqual([]);
   });
 });

@@ -1,6 +1,5 @@
 // Crashes and races on a lab node: the agent killed mid-burst, DEL while the agent is away, clean-up
 // racing an ADD in flight, ADD and DEL racing for one container. No address is lost or given twice.
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
 import type { AgentSettings } from '../hack/lab/node-agent.ts';
@@ -17,9 +16,6 @@ async function upWith(settings: AgentSettings, taskMs = 30): Promise<LabNode> {
   return lab.nodes[0]!;
 }
 
-function allocations(node: LabNode): Array<{ containerId: string; address: string; hostIf: string }> {
-  return (JSON.parse(readFileSync(node.agent!.socket.replace(/run\/agent.sock$/, 'state/checkpoint.json'), 'utf8')) as { allocations: [] }).allocations;
-}
 
 /** Secondary addresses the cloud has put on the node's ENIs. */
 function cloudAddresses(node: LabNode): string[] {
@@ -60,7 +56,7 @@ describe('crashes and races', () => {
     first.forEach((r, i) => {
       if (r.code === 0) expect(addresses[i]).toBe(addressOf(r));
     });
-    expect(allocations(node).map((a) => a.address).sort()).toEqual([...addresses].sort());
+    expect(node.agent!.allocations().map((a) => a.address).sort()).toEqual([...addresses].sort());
     for (const address of addresses) expect(cloudAddresses(node)).toContain(address);
     for (const [i, ns] of pods.entries()) {
       const check = await agent.cni('CHECK', env(ns, `c${i}`), { ...agent.netConf(), prevResult: final[i]!.result });
@@ -70,7 +66,7 @@ describe('crashes and races', () => {
 
     // Every pod gone: nothing stays allocated, no rule or veth is left behind.
     await Promise.all(pods.map((ns, i) => agent.cni('DEL', env(ns, `c${i}`))));
-    expect(allocations(node)).toEqual([]);
+    expect(node.agent!.allocations()).toEqual([]);
     expect(await ip(node.ns, 'rule', 'show')).not.toMatch(/10\.0\.1[67]\./);
     expect(await ip(node.ns, '-o', 'link', 'show')).not.toMatch(/: eni[0-9a-f]{11}@/);
   });
@@ -87,10 +83,10 @@ describe('crashes and races', () => {
     const del = await agent.cni('DEL', env(ns, 'orphan'), { ...agent.netConf(), prevResult: added.result });
     expect(del.code, del.stdout).toBe(0);
     expect(await ip(node.ns, '-o', 'link', 'show')).not.toContain(hostIf);
-    expect(allocations(node).map((a) => a.containerId)).toContain('orphan');
+    expect(node.agent!.allocations().map((a) => a.containerId)).toContain('orphan');
 
     await agent.start();
-    expect(allocations(node).map((a) => a.containerId)).not.toContain('orphan');
+    expect(node.agent!.allocations().map((a) => a.containerId)).not.toContain('orphan');
   });
 
   it('spares an ADD that is still waiting for the cloud when GC runs', async () => {
@@ -104,7 +100,7 @@ describe('crashes and races', () => {
     expect(gc.code, gc.stdout).toBe(0);
     const added = await adding;
     expect(added.code, added.stdout).toBe(0);
-    expect(allocations(node).map((a) => a.containerId)).toEqual(['slow']);
+    expect(node.agent!.allocations().map((a) => a.containerId)).toEqual(['slow']);
     const check = await agent.cni('CHECK', env(ns, 'slow'), { ...agent.netConf(), prevResult: added.result });
     expect(check.code, check.stdout).toBe(0);
   });
@@ -115,7 +111,7 @@ describe('crashes and races', () => {
     const pods = await Promise.all(Array.from({ length: 6 }, (_, i) => lab!.addPod(`race${i}`)));
     await Promise.all(pods.map((ns, i) => Promise.all([agent.cni('ADD', env(ns, `r${i}`)), agent.cni('DEL', env(ns, `r${i}`))])));
     const links = await ip(node.ns, '-o', 'link', 'show');
-    const held = allocations(node);
+    const held = node.agent!.allocations();
     for (const [i, ns] of pods.entries()) {
       const allocation = held.find((a) => a.containerId === `r${i}`);
       if (allocation) {

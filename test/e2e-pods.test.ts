@@ -1,7 +1,6 @@
 // Pods on the network, end to end: the plugin binary run as a runtime runs it, the agent on each lab
 // node, the emulated cloud. Pods reach each other, the VPC gateway, other nodes and the internet, by
 // the right ENI; DEL removes all it added.
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, pings, whoamiFrom, type LabNode } from '../hack/lab/lab.ts';
 import { ip } from '../hack/lab/sh.ts';
@@ -167,17 +166,14 @@ describe('errors a runtime sees', () => {
   });
 });
 
-function checkpoint(node: LabNode): Array<{ containerId: string; ifName: string; address: string }> {
-  return (JSON.parse(readFileSync(node.agent!.socket.replace(/run\/agent.sock$/, 'state/checkpoint.json'), 'utf8')) as { allocations: [] }).allocations;
-}
 
 function allocated(node: LabNode): string[] {
-  return checkpoint(node).map((x) => x.address);
+  return node.agent!.allocations().map((x) => x.address);
 }
 
 /** Every attachment the agent holds except those named: what a runtime's GC would list as still valid. */
 function validOthers(node: LabNode, except: Pod[]) {
-  return checkpoint(node)
+  return node.agent!.allocations()
     .filter((x) => !except.some((p) => p.containerId === x.containerId))
     .map((x) => ({ containerID: x.containerId, ifname: x.ifName }));
 }

@@ -7,6 +7,7 @@ import { Client as VpcClient } from 'tencentcloud-sdk-nodejs/tencentcloud/servic
 import type { NetworkInterface } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_models.js';
 import { CloudError, type Cloud, type CreateEniOptions, type Eni, type InstanceLimits, type Subnet } from './cloud.ts';
 import { httpProfile, type ApiEndpoint } from './endpoint.ts';
+import { RateLimiter } from './ratelimit.ts';
 
 type Credential = { secretId: string; secretKey: string; token?: string } | { getCredential(): Promise<{ secretId: string; secretKey: string; token?: string }> };
 
@@ -18,6 +19,8 @@ export interface TencentOptions {
   attempts?: number;
   /** longest wait for an asynchronous change */
   taskTimeoutMs?: number;
+  /** requests per second by action (default: Tencent's limits) */
+  rateLimits?: Record<string, number>;
   sleep?: (ms: number) => Promise<void>;
   log?: (message: string) => void;
 }
@@ -42,6 +45,7 @@ export class TencentCloud implements Cloud {
   private readonly log: (message: string) => void;
   /** the VPC of each subnet, learnt once */
   private readonly vpcIds = new Map<string, string>();
+  private readonly limiter: RateLimiter;
 
   constructor(options: TencentOptions) {
     this.vpc = new VpcClient({ credential: options.credential, region: options.region, profile: { httpProfile: httpProfile('vpc', options.endpoint) } });
@@ -49,6 +53,7 @@ export class TencentCloud implements Cloud {
     this.taskTimeoutMs = options.taskTimeoutMs ?? 120_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.log = options.log ?? (() => undefined);
+    this.limiter = new RateLimiter(options.rateLimits, Date, this.sleep);
   }
 
   async limits(instanceId: string): Promise<InstanceLimits> {
@@ -166,14 +171,16 @@ export class TencentCloud implements Cloud {
   }
 
   /**
-   * Calls the cloud, retrying what may succeed later. On a retry, `doneIf` may recognise the error that
+   * Calls the cloud (`what` starts with the action's name, for the rate limit), retrying what may succeed later. On a retry, `doneIf` may recognise the error that
    * means the first try already did the work; the call then returns undefined.
    */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T>;
   private async call<T>(what: string, fn: () => Promise<T>, options: { doneIf: (code: string) => boolean }): Promise<T | undefined>;
   private async call<T>(what: string, fn: () => Promise<T>, options?: { doneIf: (code: string) => boolean }): Promise<T | undefined> {
+    const action = what.split(' ')[0]!;
     for (let attempt = 1; ; attempt++) {
       try {
+        await this.limiter.acquire(action);
         return await fn();
       } catch (err) {
         const e = err as { code?: string; message?: string; requestId?: string };

@@ -1,14 +1,22 @@
-// The allocations on disk, so that an agent restarted (or killed) keeps every running pod's address.
+// The allocations on disk, so that an agent restarted (or killed) keeps every running pod's address, and
+// the addresses still cooling down after a DEL, so that a restart does not hand them out early.
 // Written atomically: a temporary file, fsync, rename, fsync of the directory.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Allocation } from './store.ts';
 
-const FORMAT = 1;
+/** 2 added `cooling`; format 1 files are still read. */
+const FORMAT = 2;
+
+export interface CheckpointState {
+  allocations: Allocation[];
+  /** address → ms since the epoch until which it rests */
+  cooling: Record<string, number>;
+}
 
 export interface Checkpoint {
-  load(): Allocation[];
-  save(allocations: Allocation[]): void;
+  load(): CheckpointState;
+  save(state: CheckpointState): void;
 }
 
 export class FileCheckpoint implements Checkpoint {
@@ -16,26 +24,26 @@ export class FileCheckpoint implements Checkpoint {
     mkdirSync(dirname(file), { recursive: true });
   }
 
-  load(): Allocation[] {
+  load(): CheckpointState {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { allocations: [], cooling: {} };
       throw err;
     }
-    const data = JSON.parse(text) as { format?: number; allocations?: Allocation[] };
-    if (data.format !== FORMAT || !Array.isArray(data.allocations)) {
-      throw new Error(`checkpoint ${this.file} is not in format ${FORMAT}; move it away to start afresh`);
+    const data = JSON.parse(text) as { format?: number; allocations?: Allocation[]; cooling?: Record<string, number> };
+    if ((data.format !== 1 && data.format !== FORMAT) || !Array.isArray(data.allocations)) {
+      throw new Error(`checkpoint ${this.file} is not in format 1 or ${FORMAT}; move it away to start afresh`);
     }
-    return data.allocations;
+    return { allocations: data.allocations, cooling: data.cooling ?? {} };
   }
 
-  save(allocations: Allocation[]): void {
+  save({ allocations, cooling }: CheckpointState): void {
     const temp = `${this.file}.tmp`;
     const fd = openSync(temp, 'w', 0o600);
     try {
-      writeSync(fd, JSON.stringify({ format: FORMAT, allocations }));
+      writeSync(fd, JSON.stringify({ format: FORMAT, allocations, cooling }));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -1,12 +1,19 @@
-// The pool manager: keeps free addresses between the warm targets by asking the cloud for more
-// (on the ENIs in hand first, a new ENI only when they are full) and giving back what is not needed.
-// One change at a time: `kick()` schedules a pass, and passes never overlap.
+// The pool manager: carries out the warm pool's law (policy.ts) against the cloud, one change at a time.
+// `kick()` schedules a pass; a pass asks the policy what to do, does it, and asks again until the answer
+// is "nothing". A timer kicks it every check interval, so slow release keeps its pace.
 import { EventEmitter } from 'node:events';
 import type { Cloud, Eni } from '../cloud/cloud.ts';
-import { MAX_IPS_PER_CALL } from '../cloud/cloud.ts';
 import type { Datapath } from '../datapath/linux.ts';
 import { nthAddress, parseCidr } from '../../shared/ip.ts';
+import { applyOverrides, type PoolLimits } from './overrides.ts';
+import { decide, maxBindable, type PolicyAction } from './policy.ts';
 import type { PoolEni, PoolStore } from './store.ts';
+
+/** Something a user should see (as a Kubernetes Event once the agent has an API server). */
+export interface PoolEvent {
+  reason: 'ENILimit' | 'SubnetExhausted' | 'CloudError' | 'OverrideRefused';
+  message: string;
+}
 
 export interface PoolOptions {
   cloud: Cloud;
@@ -14,38 +21,99 @@ export interface PoolOptions {
   datapath: Datapath;
   instanceId: string;
   zone: string;
-  /** subnets pod addresses may come from; the one with most free addresses in the node's zone is used */
+  /** subnets pod addresses may come from; a new ENI goes to the one with most free addresses in the node's zone */
   subnetIds: string[];
   securityGroupIds: string[];
   warm: { min: number; max: number };
+  quickRelease: boolean;
+  /** slow release frees one address per period; quick release all the excess (TKE: about 2 minutes) */
+  releasePeriodMs: number;
+  /** how often the pool is looked at without being asked */
+  checkIntervalMs: number;
+  /** how long a pass waits for more ADDs to arrive before growing for those waiting (default 10 ms) */
+  batchWindowMs?: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  event?: (event: PoolEvent) => void;
+  clock?: { now(): number };
 }
+
+/** Errors that mean "the node cannot grow now": growth pauses instead of hammering the API. */
+const QUOTA_CODES: Record<string, PoolEvent['reason']> = {
+  LimitExceeded: 'ENILimit',
+  'ResourceInsufficient.Subnet': 'SubnetExhausted',
+  ResourceInsufficient: 'SubnetExhausted',
+  NoSubnetRoom: 'SubnetExhausted',
+};
 
 export class Pool {
   private readonly changed = new EventEmitter();
+  private readonly clock: { now(): number };
   private running: Promise<void> | undefined;
   private again = false;
-  private limits = { enis: 0, ipsPerEni: 0 };
+  private timer?: NodeJS.Timeout;
+  private quota = { maxEnis: 0, maxIpsPerEni: 0 };
+  private limits: PoolLimits;
   private subnetCidrs = new Map<string, string>();
   /** ADDs waiting for an address: the pool grows by at least this many, in one batch */
   private waiters = 0;
+  private stopped = false;
+  private lastReleaseAt = 0;
+  /** addresses just bound are not given back before a release period has passed (no flapping) */
+  private lastGrowAt = 0;
+  private pausedUntil = 0;
+  private pauseMs = 0;
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
   constructor(private readonly o: PoolOptions) {
     this.changed.setMaxListeners(0);
+    this.clock = o.clock ?? Date;
+    this.limits = { warm: o.warm, maxEnis: 0, maxIpsPerEni: 0 };
   }
 
-  /** Learns the node's quota and takes over the ENIs already attached to it. */
+  /** Learns the node's quota, takes over the ENIs already attached to it, and starts the check timer. */
   async start(): Promise<void> {
     const { cloud, instanceId } = this.o;
-    this.limits = await cloud.limits(instanceId);
+    const limits = await cloud.limits(instanceId);
+    // The quota counts the primary ENI and each ENI's primary address; pods get neither.
+    this.quota = { maxEnis: Math.max(0, limits.enis - 1), maxIpsPerEni: Math.max(0, limits.ipsPerEni - 1) };
+    this.limits = { warm: this.o.warm, ...this.quota };
     for (const subnet of await cloud.subnets(this.o.subnetIds)) this.subnetCidrs.set(subnet.id, subnet.cidr);
-    for (const eni of await cloud.enisOf(instanceId)) {
-      if (eni.primary) continue;
-      await this.adopt(eni);
-    }
-    this.o.log('info', `pool: ${instanceId} may hold ${this.limits.enis} ENIs of ${this.limits.ipsPerEni} addresses; took over ${this.o.store.enis.size} ENIs`);
+    for (const eni of await cloud.enisOf(instanceId)) if (!eni.primary) await this.adopt(eni);
+    this.lastReleaseAt = this.clock.now();
+    this.timer = setInterval(() => void this.kick(), this.o.checkIntervalMs);
+    this.timer.unref();
+    this.o.log('info', `pool: ${instanceId} may hold ${this.quota.maxEnis} pod ENIs of ${this.quota.maxIpsPerEni} addresses; took over ${this.o.store.enis.size}`);
+  }
+
+  /** Stops the timer and waits for a pass in flight; no pass starts after this. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Applies the node's override annotations; returns the refusals (nothing changes for those). */
+  setOverrides(annotations: Record<string, string>): string[] {
+    const { store } = this.o;
+    const busy = [...store.enis.values()].map((e) => [...e.addresses].filter((a) => store.holderOf(a)).length);
+    const result = applyOverrides(annotations, { warm: this.o.warm, ...this.quota }, this.quota, {
+      enis: busy.filter((n) => n > 0).length,
+      ipsOnBusiestEni: Math.max(0, ...busy),
+    });
+    this.limits = result.limits;
+    for (const refusal of result.refusals) this.o.event?.({ reason: 'OverrideRefused', message: refusal });
+    void this.kick();
+    return result.refusals;
+  }
+
+  currentLimits(): PoolLimits {
+    return this.limits;
+  }
+
+  /** Secondary addresses the node can hold at most. */
+  capacity(): number {
+    return maxBindable(this.limits);
   }
 
   /** Schedules a pass over the pool; returns when that pass has run. */
@@ -57,10 +125,7 @@ export class Pool {
     this.running = (async () => {
       do {
         this.again = false;
-        await this.pass().catch((err: Error) => {
-          this.lastError = err.message;
-          this.o.log('error', `pool: ${err.message}`);
-        });
+        await this.pass();
       } while (this.again);
     })().finally(() => {
       this.running = undefined;
@@ -71,25 +136,23 @@ export class Pool {
 
   /** Resolves true once a free address exists, false after `timeoutMs`. */
   async waitForFree(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     this.waiters++;
     try {
       for (let round = 0; this.o.store.counts().free === 0; round++) {
-        const left = deadline - Date.now();
+        const left = deadline - this.clock.now();
         if (left <= 0) return false;
         // A pass that could not grow the pool ends at once: pause before asking again rather than spin.
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(200, left)));
         const pass = this.kick();
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-          void pass.finally(() => {
+          const timer = setTimeout(resolve, Math.max(0, deadline - this.clock.now()));
+          const done = () => {
             clearTimeout(timer);
             resolve();
-          });
-          this.changed.once('changed', () => {
-            clearTimeout(timer);
-            resolve();
-          });
+          };
+          void pass.finally(done);
+          this.changed.once('changed', done);
         });
       }
       return true;
@@ -98,55 +161,105 @@ export class Pool {
     }
   }
 
-  /** Secondary addresses the node can hold at most. */
-  capacity(): number {
-    return Math.max(0, this.limits.enis - 1) * Math.max(0, this.limits.ipsPerEni - 1);
-  }
-
   private async pass(): Promise<void> {
-    const { store, warm } = this.o;
-    for (;;) {
-      const { free } = store.counts();
-      // Waiting ADDs count as demand: with a min of 0 the pool still grows for them, all in one batch.
-      const min = Math.max(warm.min, this.waiters);
-      const max = Math.max(warm.max, this.waiters);
-      if (free < min) {
-        if (!(await this.grow(min - free))) return;
-      } else if (free > max) {
-        if (!(await this.shrink(free - max))) return;
-      } else {
+    // ADDs of a burst arrive over a few milliseconds: wait for them, so one batch serves them all.
+    if (this.waiters > 0) await new Promise((r) => setTimeout(r, this.o.batchWindowMs ?? 10));
+    // Slow release gives back one address per period; quick release all the excess, in this same pass.
+    // Neither gives back within a period of the pool last growing.
+    const now = this.clock.now();
+    const releaseDue = now - Math.max(this.lastReleaseAt, this.lastGrowAt) >= this.o.releasePeriodMs;
+    let released = false;
+    for (let step = 0; step < 100 && !this.stopped; step++) {
+      const action = decide(this.policyInput(releaseDue && (this.o.quickRelease || !released)));
+      if (action.kind === 'none') return;
+      if (action.kind === 'release') released = true;
+      if (action.kind === 'assign' || action.kind === 'create-eni') this.lastGrowAt = this.clock.now();
+      try {
+        await this.carryOut(action);
         this.lastError = undefined;
+        this.pauseMs = 0;
+      } catch (err) {
+        this.failed(action, err as Error & { code?: string });
         return;
       }
       this.changed.emit('changed');
     }
   }
 
-  /** Adds up to `wanted` addresses in one cloud call; false when the node cannot grow. */
-  private async grow(wanted: number): Promise<boolean> {
+  private policyInput(releaseDue: boolean) {
+    const { store } = this.o;
+    const counts = store.counts();
+    const now = this.clock.now();
+    return {
+      enis: [...store.enis.values()].map((e) => ({
+        id: e.id,
+        bound: e.addresses.size,
+        assigned: [...e.addresses].filter((a) => store.holderOf(a)).length,
+        capacity: e.capacity,
+      })),
+      available: counts.free,
+      cooling: counts.cooling,
+      waiting: this.waiters,
+      warm: this.limits.warm,
+      maxEnis: this.limits.maxEnis,
+      maxIpsPerEni: this.limits.maxIpsPerEni,
+      quickRelease: this.o.quickRelease,
+      releaseDue,
+      growthPaused: now < this.pausedUntil,
+    };
+  }
+
+  private async carryOut(action: Exclude<PolicyAction, { kind: 'none' }>): Promise<void> {
     const { cloud, store } = this.o;
-    const roomy = [...store.enis.values()].filter((e) => e.table !== undefined && e.addresses.size < e.capacity);
-    roomy.sort((a, b) => b.addresses.size - a.addresses.size);
-    const eni = roomy[0];
-    if (eni) {
-      const count = Math.min(wanted, eni.capacity - eni.addresses.size, MAX_IPS_PER_CALL);
-      const added = await cloud.assignIps(eni.id, count);
-      for (const address of added) eni.addresses.add(address);
-      this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
-      return true;
+    switch (action.kind) {
+      case 'assign': {
+        const eni = store.enis.get(action.eniId)!;
+        const added = await cloud.assignIps(eni.id, action.count);
+        for (const address of added) eni.addresses.add(address);
+        this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
+        return;
+      }
+      case 'create-eni':
+        return this.createEni(action.count);
+      case 'release':
+        return this.release(store.enis.get(action.eniId)!, action.count);
+      case 'delete-eni': {
+        store.removeEni(action.eniId);
+        await cloud.detachEni(action.eniId, this.o.instanceId);
+        await cloud.deleteEni(action.eniId);
+        this.o.log('info', `pool: detached and deleted ${action.eniId}, which held no addresses`);
+        return;
+      }
     }
-    if (store.enis.size >= this.limits.enis - 1) {
-      this.lastError = `ENI quota reached: ${this.o.instanceId} holds ${store.enis.size + 1} of ${this.limits.enis} ENIs, all full`;
-      this.o.log('warn', `pool: ${this.lastError}`);
-      return false;
+  }
+
+  /** Gives back `count` idle addresses of an ENI, those cooling down first. */
+  private async release(eni: PoolEni, count: number): Promise<void> {
+    const { cloud, store } = this.o;
+    const idle = [...eni.addresses].filter((a) => !store.holderOf(a));
+    idle.sort((a, b) => Number(store.isCooling(b)) - Number(store.isCooling(a)));
+    const leaving = idle.slice(0, count);
+    // Out of the pool before the call, so that no pod is given an address on its way out.
+    for (const address of leaving) eni.addresses.delete(address);
+    try {
+      await cloud.unassignIps(eni.id, leaving);
+    } catch (err) {
+      for (const address of leaving) eni.addresses.add(address);
+      throw err;
     }
+    this.lastReleaseAt = this.clock.now();
+    this.o.log('info', `pool: gave back ${leaving.join(', ')} from ${eni.id}`);
+  }
+
+  private async createEni(count: number): Promise<void> {
+    const { cloud } = this.o;
     const subnet = await this.roomiestSubnet();
     const created = await cloud.createEni({
       subnetId: subnet,
       name: `${this.o.instanceId}-pods`,
       securityGroupIds: this.o.securityGroupIds,
       tags: { 'eni-cni.node': this.o.instanceId },
-      secondaryIps: Math.min(wanted, this.limits.ipsPerEni - 1, MAX_IPS_PER_CALL),
+      secondaryIps: count,
     });
     this.o.log('info', `pool: created ${created.id} in ${subnet} with ${created.secondaryIps.length} addresses; attaching`);
     try {
@@ -157,33 +270,21 @@ export class Pool {
       throw err;
     }
     await this.adopt({ ...created, attachedTo: this.o.instanceId });
-    return true;
   }
 
-  /** Gives back up to `excess` free addresses, from the emptiest ENI; an ENI left with none goes too. */
-  private async shrink(excess: number): Promise<boolean> {
-    const { cloud, store } = this.o;
-    const used = (eni: PoolEni) => [...eni.addresses].filter((a) => store.holderOf(a)).length;
-    const candidates = [...store.enis.values()].filter((e) => e.addresses.size > used(e)).sort((a, b) => used(a) - used(b));
-    const eni = candidates[0];
-    if (!eni) return false;
-    const leaving = [...eni.addresses].filter((a) => !store.holderOf(a)).slice(0, Math.min(excess, MAX_IPS_PER_CALL));
-    // Out of the pool before the call, so no pod is given an address on its way out.
-    for (const address of leaving) eni.addresses.delete(address);
-    try {
-      await cloud.unassignIps(eni.id, leaving);
-    } catch (err) {
-      for (const address of leaving) eni.addresses.add(address);
-      throw err;
+  /** Quota errors pause growth (doubling, up to 5 minutes) and tell the user; others are just reported. */
+  private failed(action: PolicyAction, err: Error & { code?: string }): void {
+    this.lastError = err.message;
+    const reason = QUOTA_CODES[err.code ?? ''];
+    if (reason && (action.kind === 'assign' || action.kind === 'create-eni')) {
+      this.pauseMs = Math.min(300_000, Math.max(10_000, this.pauseMs * 2));
+      this.pausedUntil = this.clock.now() + this.pauseMs;
+      this.o.log('warn', `pool: ${err.message}; growth paused for ${this.pauseMs / 1000} s`);
+      this.o.event?.({ reason, message: `${this.o.instanceId}: ${err.message}` });
+      return;
     }
-    this.o.log('info', `pool: gave back ${leaving.join(', ')} from ${eni.id}`);
-    if (eni.addresses.size === 0) {
-      store.removeEni(eni.id);
-      await cloud.detachEni(eni.id, this.o.instanceId);
-      await cloud.deleteEni(eni.id);
-      this.o.log('info', `pool: detached and deleted ${eni.id}, which held no addresses`);
-    }
-    return true;
+    this.o.log('error', `pool: ${action.kind} failed: ${err.message}`);
+    this.o.event?.({ reason: 'CloudError', message: `${this.o.instanceId}: ${action.kind} failed: ${err.message}` });
   }
 
   private async adopt(eni: Eni): Promise<void> {
@@ -198,7 +299,7 @@ export class Pool {
       subnetId: eni.subnetId,
       primaryIp: eni.primaryIp,
       gateway,
-      capacity: Math.max(0, this.limits.ipsPerEni - 1),
+      capacity: this.quota.maxIpsPerEni,
       ifName: link.ifName,
       table: link.table,
       addresses: new Set(eni.secondaryIps),
@@ -210,7 +311,7 @@ export class Pool {
     const subnets = (await this.o.cloud.subnets(this.o.subnetIds)).filter((s) => s.zone === this.o.zone && s.availableIps > 0);
     subnets.sort((a, b) => b.availableIps - a.availableIps);
     const best = subnets[0];
-    if (!best) throw new Error(`no subnet of ${this.o.subnetIds.join(', ')} in ${this.o.zone} has free addresses`);
+    if (!best) throw Object.assign(new Error(`no subnet of ${this.o.subnetIds.join(', ')} in ${this.o.zone} has free addresses`), { code: 'NoSubnetRoom' });
     return best.id;
   }
 }

@@ -82,6 +82,14 @@ export class PoolStore {
     else this.coolingUntil.set(address, until);
   }
 
+  /** Cooling addresses and until when, for the checkpoint; "until told" is saved as `open` (ms from now). */
+  coolingEntries(open: number): Record<string, number> {
+    const now = this.clock.now();
+    const entries: Record<string, number> = {};
+    for (const [address, until] of this.coolingUntil) if (until > now) entries[address] = until === Infinity ? now + open : until;
+    return entries;
+  }
+
   isCooling(address: string): boolean {
     return (this.coolingUntil.get(address) ?? 0) > this.clock.now();
   }

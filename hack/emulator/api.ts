@@ -33,6 +33,8 @@ interface Remembered {
 export class ApiHandler {
   /** answers of calls that carried a ClientToken, by action and token */
   private readonly byClientToken = new Map<string, Remembered>();
+  /** calls answered, by action: how many succeeded, were throttled, failed otherwise */
+  readonly calls = new Map<string, { ok: number; throttled: number; failed: number }>();
 
   constructor(private readonly deps: ApiDeps) {}
 
@@ -55,6 +57,7 @@ export class ApiHandler {
     } catch (err) {
       answer = { Error: toError(err, requestId) };
     }
+    this.count(header(req, 'x-tc-action') ?? '(none)', (answer.Error as { Code?: string } | undefined)?.Code);
     if (drop) {
       // The call has happened; the client never learns it did.
       req.socket.destroy();
@@ -63,6 +66,14 @@ export class ApiHandler {
     const text = JSON.stringify({ Response: { ...answer, RequestId: requestId } });
     res.writeHead(200, { 'content-type': 'application/json', 'x-tc-requestid': requestId });
     res.end(text);
+  }
+
+  private count(action: string, errorCode: string | undefined): void {
+    const entry = this.calls.get(action) ?? { ok: 0, throttled: 0, failed: 0 };
+    if (!errorCode) entry.ok++;
+    else if (errorCode.startsWith('RequestLimitExceeded')) entry.throttled++;
+    else entry.failed++;
+    this.calls.set(action, entry);
   }
 
   /** Checks everything about a call except its parameters; returns the action it names. */

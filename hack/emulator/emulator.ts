@@ -30,6 +30,7 @@ export class Emulator {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly streams = new Set<ServerResponse>();
   private apiServer?: Server;
+  private api?: ApiHandler;
   private metadataServer?: Server;
 
   private constructor(world: World, clock: Clock) {
@@ -92,6 +93,7 @@ export class Emulator {
       networkInterfaces: [...model.enis.values()].map((e) => renderEni(model, e)),
       addresses: [...model.eips.values()].map(renderEip),
       runningTasks: [...model.tasks.values()].filter((t) => t.status === 'RUNNING').map((t) => t.id),
+      calls: Object.fromEntries(this.api?.calls ?? []),
       faults: this.faults.list(),
     };
   }
@@ -104,14 +106,14 @@ export class Emulator {
   }
 
   private async listen(options: EmulatorOptions): Promise<void> {
-    const api = new ApiHandler({
+    const api = (this.api = new ApiHandler({
       model: this.model,
       keys: this.keys,
       faults: this.faults,
       limiter: new RateLimiter({ ...DEFAULT_RATE_LIMITS, ...this.model.world.rateLimits }),
       runAsync: (requestId) => this.runAsync(requestId),
       sleep: (ms) => sleep(ms),
-    });
+    }));
     const metadata = new MetadataHandler(this.model, this.keys);
     this.apiServer = createServer((req, res) => {
       readBody(req)

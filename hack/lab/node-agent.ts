@@ -114,6 +114,12 @@ export class NodeAgent {
     return this.process?.pid;
   }
 
+  /** What the agent's checkpoint says is allocated: its view of which pod holds which address. */
+  allocations(): Array<{ containerId: string; ifName: string; address: string; hostIf: string; pod?: { namespace: string; name: string } }> {
+    const file = `${this.o.dir}/state/checkpoint.json`;
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { allocations: [] }).allocations : [];
+  }
+
   log(): string {
     return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }

@@ -1,0 +1,53 @@
+// Client-side rate limits per API action: the agent never sends calls faster than Tencent allows, so
+// throttling answers are the exception (another client sharing the account), not the rule.
+// A token bucket per action, refilled continuously, as deep as one second of calls.
+
+/** Requests per second by action (Tencent's published limits); others get `default`. */
+export const TENCENT_RATE_LIMITS: Readonly<Record<string, number>> = {
+  default: 20,
+  DescribeNetworkInterfaces: 100,
+  DescribeNetworkInterfaceLimit: 20,
+  DescribeVpcTaskResult: 100,
+  CreateNetworkInterface: 100,
+  AttachNetworkInterface: 100,
+  DetachNetworkInterface: 100,
+  DeleteNetworkInterface: 100,
+  AssignPrivateIpAddresses: 100,
+  UnassignPrivateIpAddresses: 100,
+  MigratePrivateIpAddress: 100,
+  AllocateAddresses: 10,
+  AssociateAddress: 10,
+  DisassociateAddress: 10,
+  ReleaseAddresses: 10,
+};
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly limits: Readonly<Record<string, number>> = TENCENT_RATE_LIMITS,
+    private readonly clock: { now(): number } = Date,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  rateOf(action: string): number {
+    return this.limits[action] ?? this.limits.default ?? 20;
+  }
+
+  /** Waits until a call of `action` may go. */
+  async acquire(action: string): Promise<void> {
+    const rate = this.rateOf(action);
+    for (;;) {
+      const now = this.clock.now();
+      const bucket = this.buckets.get(action) ?? { tokens: rate, at: now };
+      bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+      bucket.at = now;
+      this.buckets.set(action, bucket);
+      if (bucket.tokens >= 1) {
+        bucket.tokens -= 1;
+        return;
+      }
+      await this.sleep(Math.ceil(((1 - bucket.tokens) / rate) * 1000));
+    }
+  }
+}

@@ -1,0 +1,175 @@
+// The warm pool against the emulated cloud through the real Tencent adapter, with short periods:
+// convergence to the targets, slow and quick release, overrides, throttling, and a burst on an empty pool.
+import { afterEach, describe, expect, it } from 'vitest';
+import { TencentCloud } from '../agent/cloud/tencent.ts';
+import type { Datapath } from '../agent/datapath/linux.ts';
+import { Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
+import { PoolStore } from '../agent/pool/store.ts';
+import type { Emulator } from '../hack/emulator/emulator.ts';
+import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';
+import type { WorldInput } from '../hack/emulator/world.ts';
+
+let emulator: Emulator | undefined;
+let pool: Pool | undefined;
+afterEach(async () => {
+  await pool?.stop();
+  await emulator?.close();
+  emulator = pool = undefined;
+});
+
+/** The pool's links are not real here: the datapath only names them. */
+const datapath = { setupEni: async (eni: { primaryIp: string; gateway: string }) => ({ ifName: 'eth9', table: 2009, ...eni }) } as unknown as Datapath;
+
+async function setup(options: Partial<PoolOptions> = {}, world: Partial<WorldInput> = {}) {
+  emulator = await startTestEmulator({ world: testWorld({ latencies: { taskMs: 20, apiMs: 0 }, ...world }) });
+  const cloud = new TencentCloud({
+    region: emulator.world.region,
+    endpoint: { url: `http://tencentcloudapi.com:${emulator.apiAddress.port}`, resolve: emulator.apiAddress.address },
+    credential: emulator.world.credentials[0]!,
+  });
+  const store = new PoolStore();
+  const events: PoolEvent[] = [];
+  pool = new Pool({
+    cloud,
+    store,
+    datapath,
+    instanceId: 'ins-node0001',
+    zone: 'ap-guangzhou-3',
+    subnetIds: ['subnet-pod3a', 'subnet-pod3b'],
+    securityGroupIds: ['sg-lab00001'],
+    warm: { min: 5, max: 5 },
+    quickRelease: false,
+    releasePeriodMs: 300,
+    checkIntervalMs: 50,
+    log: () => {},
+    event: (e) => events.push(e),
+    ...options,
+  });
+  await pool.start();
+  return { store, events, pool };
+}
+
+/** Secondary addresses the cloud holds on the node's pod ENIs. */
+function bound(): number {
+  return emulator!.state().networkInterfaces.filter((e) => e.Attachment?.InstanceId === 'ins-node0001' && !e.Primary).flatMap((e) => e.PrivateIpAddressSet.filter((ip) => !ip.Primary)).length;
+}
+
+function mutatingCalls(): number {
+  const calls = emulator!.state().calls;
+  return ['CreateNetworkInterface', 'AttachNetworkInterface', 'AssignPrivateIpAddresses', 'UnassignPrivateIpAddresses', 'DetachNetworkInterface', 'DeleteNetworkInterface']
+    .map((a) => (calls[a]?.ok ?? 0) + (calls[a]?.failed ?? 0))
+    .reduce((x, y) => x + y, 0);
+}
+
+async function until(what: string, condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const pod = (i: number) => ({ containerId: `c${i}`, ifName: 'eth0', netns: `/n/${i}`, hostIf: `h${i}`, allocatedAt: 0 });
+
+/**
+ * Binds `total` addresses with `pods` of them held, then puts the pool's own targets back in force: a
+ * start that needs no growth while it is measured. (Overrides are the knob that changes targets live.)
+ */
+async function bindWithPods(store: PoolStore, total: number, pods: number): Promise<void> {
+  pool!.setOverrides({ 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': String(total), 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': String(total) });
+  await pool!.kick();
+  expect(bound()).toBe(total);
+  for (let i = 0; i < pods; i++) expect(store.take(pod(i))).toBeDefined();
+  pool!.setOverrides({});
+  await pool!.kick();
+  expect(bound()).toBe(total);
+}
+
+describe('warm pool on the emulated cloud', () => {
+  it('converges to pods + min in one batch, and follows pods', async () => {
+    const { store } = await setup();
+    await pool!.kick();
+    expect(bound()).toBe(5);
+    expect(mutatingCalls()).toBe(2); // one ENI created with 5 addresses, attached
+    for (let i = 0; i < 3; i++) store.take(pod(i));
+    await pool!.kick();
+    expect(bound()).toBe(8);
+    expect(store.counts()).toMatchObject({ assigned: 3, free: 5 });
+  });
+
+  it('releases slowly, one address a period, down to pods + max', async () => {
+    const { store } = await setup({ warm: { min: 2, max: 4 } });
+    await bindWithPods(store, 10, 8);
+    for (let i = 0; i < 8; i++) store.release(`c${i}`, 'eth0', Date.now());
+    // 10 bound, 0 pods: pods + max = 4, so 6 to go, one per 300 ms period.
+    const seen: number[] = [];
+    const started = Date.now();
+    while (bound() > 4 && Date.now() - started < 5000) {
+      seen.push(bound());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(bound()).toBe(4);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(5 * 300);
+    // It came down one at a time: every value from 10 to 5 was seen.
+    for (let n = 10; n > 4; n--) expect(seen).toContain(n);
+  });
+
+  it('releases all the excess at once with quick release', async () => {
+    const { store } = await setup({ warm: { min: 2, max: 4 }, quickRelease: true });
+    await bindWithPods(store, 10, 8);
+    for (let i = 0; i < 8; i++) store.release(`c${i}`, 'eth0', Date.now());
+    await until('quick release down to pods + max', () => bound() === 4, 3000);
+    // All 6 at once, one call per ENI (the 10 sit on an ENI of 9 and one of 1): slow release would have
+    // taken 6 periods and 6 calls.
+    expect(emulator!.state().calls.UnassignPrivateIpAddresses?.ok ?? 0).toBe(2);
+  });
+
+  it('applies overrides at once and refuses bad ones without changing anything', async () => {
+    const { store, events } = await setup();
+    await pool!.kick();
+    expect(pool!.setOverrides({ 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': '2', 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '8' })).toEqual([]);
+    expect(pool!.currentLimits().warm).toEqual({ min: 2, max: 8 });
+    for (let i = 0; i < 5; i++) store.take(pod(i));
+    await pool!.kick();
+    expect(bound()).toBe(7);
+    const refused = pool!.setOverrides({ 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': '9', 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '3' });
+    expect(refused[0]).toContain('is above');
+    expect(events.at(-1)).toMatchObject({ reason: 'OverrideRefused' });
+    expect(pool!.currentLimits().warm).toEqual({ min: 5, max: 5 });
+    // Lowering the addresses per ENI below what is bound releases down to it at once.
+    expect(pool!.setOverrides({ 'tke.cloud.tencent.com/max-ip-per-route-eni': '6' })).toEqual([]);
+    await until('release down to 6 on the ENI', () => bound() <= 6 + 9);
+    await pool!.kick();
+    const perEni = emulator!.state().networkInterfaces.filter((e) => e.Attachment?.InstanceId === 'ins-node0001' && !e.Primary).map((e) => e.PrivateIpAddressSet.length - 1);
+    for (const n of perEni) expect(n).toBeLessThanOrEqual(6);
+  });
+
+  it('serves a full node burst on an empty pool with batched calls, throttling delaying but never failing it', async () => {
+    const { store } = await setup({ warm: { min: 0, max: 0 }, releasePeriodMs: 60_000 }, { rateLimits: { CreateNetworkInterface: 1, AttachNetworkInterface: 1, DescribeVpcTaskResult: 5 } });
+    // The adapter's own limits are Tencent's: the emulator's tighter ones make it meet RequestLimitExceeded.
+    const served = await Promise.all(
+      Array.from({ length: 27 }, async (_, i) => {
+        while (!store.take(pod(i))) if (!(await pool!.waitForFree(20_000))) return false;
+        return true;
+      }),
+    );
+    expect(served.every(Boolean)).toBe(true);
+    expect(store.counts().assigned).toBe(27);
+    const calls = emulator!.state().calls;
+    expect((calls.DescribeVpcTaskResult?.throttled ?? 0) + (calls.CreateNetworkInterface?.throttled ?? 0)).toBeGreaterThan(0);
+    // Three ENIs of 9: a create and an attach each, nowhere near one call per address.
+    expect(mutatingCalls(), JSON.stringify(calls)).toBe(6);
+  });
+
+  it('pauses growth on an ENI quota error and says so once', async () => {
+    const { store, events } = await setup({ warm: { min: 1, max: 1 } });
+    emulator!.addFault({ action: 'AttachNetworkInterface', times: 0, effect: { kind: 'error', code: 'LimitExceeded', message: 'instance ins-node0001 already has 4 of its 4 ENIs' } });
+    await pool!.kick();
+    expect(events).toEqual([{ reason: 'ENILimit', message: expect.stringContaining('4 of its 4 ENIs') }]);
+    const before = mutatingCalls();
+    for (let i = 0; i < 5; i++) await pool!.kick();
+    expect(mutatingCalls()).toBe(before);
+    expect(store.counts().free).toBe(0);
+  });
+});
