@@ -34,7 +34,9 @@ class FakeDatapath implements Datapath {
   async checkPod(pod: PodTarget) {
     return this.pods.has(pod.hostIf) ? undefined : `${pod.hostIf} is missing`;
   }
-  keepSysctls() {}
+  keepSysctls() {
+    return [];
+  }
   netnsExists(netns: string) {
     return !this.missingNetns.has(netns);
   }

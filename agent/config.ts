@@ -24,6 +24,8 @@ export interface AgentConfig {
   releasePeriodMs: number;
   poolCheckIntervalMs: number;
   masqConfig: string;
+  healthHost: string;
+  healthPort: number;
   logLevel: string;
 }
 
@@ -31,6 +33,12 @@ const count = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0, not "${v}"`);
   return n;
+};
+/** Go-style switches: `--flag`, `--flag=true`, `--flag=false`, so a ConfigMap can turn one off. */
+const bool = (name: string) => (v: string) => {
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw new InvalidArgumentError(`${name} takes true or false, not "${v}"`);
 };
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 const duration = (name: string) => (v: string) => {
@@ -56,10 +64,11 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
     .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
     .option('--ip-cooldown <duration>', 'how long an address freed by DEL rests before it is given out again', duration('--ip-cooldown'), 5_000)
-    .option('--enable-quick-release', 'give back all the excess each release period instead of one address', false)
+    .option('--enable-quick-release [bool]', 'give back all the excess each release period instead of one address', bool('--enable-quick-release'), false)
     .option('--release-period <duration>', 'how often excess addresses are given back', duration('--release-period'), 120_000)
     .option('--pool-check-interval <duration>', 'how often the pool is looked at unasked', duration('--pool-check-interval'), 10_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
+    .option('--health-address <host:port>', 'where /healthz, /readyz and /status answer', '127.0.0.1:61678')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: Record<string, unknown>) => {
       const config = toConfig(o);
@@ -68,6 +77,8 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
 }
 
 function toConfig(o: Record<string, unknown>): AgentConfig {
+  const health = /^(.+):(\d{1,5})$/.exec(o.healthAddress as string);
+  if (!health) throw new InvalidArgumentError(`--health-address "${String(o.healthAddress)}" is not HOST:PORT`);
   const min = o.ipMinWarmTarget as number;
   const max = o.ipMaxWarmTarget as number;
   if (min > max) throw new InvalidArgumentError(`--ip-min-warm-target (${min}) is above --ip-max-warm-target (${max})`);
@@ -90,6 +101,8 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     releasePeriodMs: o.releasePeriod as number,
     poolCheckIntervalMs: o.poolCheckInterval as number,
     masqConfig: o.masqConfig as string,
+    healthHost: health[1]!,
+    healthPort: Number(health[2]),
     logLevel: o.logLevel as string,
   });
 }

@@ -11,6 +11,7 @@ import { FileCheckpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
+import { serveHealth } from './health.ts';
 import type { RequestBody } from '../shared/protocol.ts';
 
 export interface RunningAgent {
@@ -34,11 +35,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const securityGroupIds =
     config.securityGroupIds.length > 0 ? config.securityGroupIds : ((await cloud.enisOf(node.instanceId)).find((e) => e.primary)?.securityGroupIds ?? []);
   const datapath = new LinuxDatapath();
-  datapath.keepSysctls([]);
+  const keepSysctls = () => {
+    for (const problem of datapath.keepSysctls([...store.enis.values()].flatMap((e) => (e.ifName ? [e.ifName] : [])))) log.warn(problem);
+  };
   const masq = new Masquerade({ file: config.masqConfig, vpcCidr, log: (level, message) => log[level](message) });
   await masq.start();
 
   const store = new PoolStore();
+  keepSysctls();
   const pool = new Pool({
     cloud,
     store,
@@ -84,12 +88,16 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   };
   const server: Server = await serveSocket(config.socket, handle, (err) => log.error({ err: err.message }, 'request failed'));
   agent.ready = true;
-  log.info({ socket: config.socket }, 'serving');
+  const health = await serveHealth(config.healthHost, config.healthPort, {
+    ready: () => (agent.ready ? { ok: true } : { ok: false, why: 'starting' }),
+    status: () => ({ instance: node.instanceId, zone: node.zone, counts: store.counts(), limits: pool.currentLimits(), lastError: pool.lastError, enis: [...store.enis.values()].map((e) => ({ ...e, addresses: [...e.addresses] })), allocations: store.allocations() }),
+  });
+  log.info({ socket: config.socket, health: `${config.healthHost}:${config.healthPort}` }, 'serving');
   void pool.kick();
   await agent.reconcile();
 
   const timer = setInterval(() => {
-    datapath.keepSysctls([...store.enis.values()].flatMap((e) => (e.ifName ? [e.ifName] : [])));
+    keepSysctls();
     agent.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
     void pool.kick();
   }, config.gcIntervalMs);
@@ -100,6 +108,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       await pool.stop();
       masq.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => health.close(() => resolve()));
     },
   };
 }

@@ -21,8 +21,8 @@ export interface Datapath {
   removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }>;
   /** A description of what is wrong with a pod's plumbing, or undefined when it is as planned. */
   checkPod(pod: PodTarget): Promise<string | undefined>;
-  /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. */
-  keepSysctls(eniLinks: string[]): void;
+  /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. Returns what could not be set. */
+  keepSysctls(eniLinks: string[]): string[];
   netnsExists(netns: string): boolean;
 }
 
@@ -96,17 +96,24 @@ export class LinuxDatapath implements Datapath {
     return undefined;
   }
 
-  keepSysctls(eniLinks: string[]): void {
-    const set = (path: string, value: string) => {
+  keepSysctls(eniLinks: string[]): string[] {
+    const problems: string[] = [];
+    /** Sets a value unless one of `acceptable` is already there; a read-only /proc/sys is reported, not fatal. */
+    const set = (path: string, value: string, acceptable = [value]) => {
       const file = `/proc/sys/net/ipv4/${path}`;
-      if (existsSync(file) && readFileSync(file, 'utf8').trim() !== value) writeFileSync(file, value);
+      try {
+        if (existsSync(file) && !acceptable.includes(readFileSync(file, 'utf8').trim())) writeFileSync(file, value);
+      } catch (err) {
+        problems.push(`cannot set net.ipv4.${path.replace(/\//g, '.')}=${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
     };
     set('ip_forward', '1');
     // Replies to pods arrive by the pod's ENI while the main table points elsewhere: strict reverse-path
-    // filtering would drop them.
-    set('conf/all/rp_filter', '0');
-    set('conf/default/rp_filter', '0');
-    for (const link of eniLinks) set(`conf/${link}/rp_filter`, '0');
+    // filtering (1) would drop them; loose (2), as systemd sets it, is as good as off here.
+    set('conf/all/rp_filter', '0', ['0', '2']);
+    set('conf/default/rp_filter', '0', ['0', '2']);
+    for (const link of eniLinks) set(`conf/${link}/rp_filter`, '0', ['0', '2']);
+    return problems;
   }
 
   netnsExists(netns: string): boolean {

@@ -11,6 +11,12 @@ describe('masquerade config', () => {
     expect(camel).toEqual({ nonMasqueradeCIDRs: ['10.0.0.0/8'], nonMasqueradeSrcCIDRs: [], masqLinkLocal: true, resyncIntervalMs: 30_000 });
   });
 
+  it("reads TKE's own ConfigMap as seed 001 shows it, Go durations included", () => {
+    const tke = parseMasqConfig('{"NonMasqueradeCIDRs":["172.16.0.0/16"],"MasqLinkLocal":false,"MasqLinkLocalIPv6":false,"ResyncInterval":"1m0s"}', 'tke', VPC);
+    expect(tke).toMatchObject({ nonMasqueradeCIDRs: ['172.16.0.0/16'], resyncIntervalMs: 60_000 });
+    expect(parseMasqConfig('resyncInterval: 1h30m500ms', 'go', VPC).resyncIntervalMs).toBe(5_400_500);
+  });
+
   it('defaults to the VPC CIDR', () => {
     expect(parseMasqConfig('', 'empty', VPC).nonMasqueradeCIDRs).toEqual([VPC]);
   });

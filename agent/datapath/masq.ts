@@ -15,13 +15,18 @@ export const NAT_CHAIN = 'ENI-CNI-MASQ';
 /** Host ends of pod veths all start with this (plan.ts hostIfName). */
 export const POD_IF_MATCH = 'eni+';
 
+/** Go's time.Duration text, as ip-masq-agent and TKE write it: 60s, 1m0s, 1h30m, 500ms. */
+const GO_DURATION = /^(\d+(\.\d+)?(h|m|s|ms))+$/;
+
 const cidrList = z.array(z.string().refine(isCidr, { message: 'must be an IPv4 CIDR' }));
 
 const MasqConfigSchema = z.strictObject({
   nonMasqueradeCIDRs: cidrList.optional(),
   nonMasqueradeSrcCIDRs: cidrList.optional(),
   masqLinkLocal: z.boolean().optional(),
-  resyncInterval: z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration such as 60s').optional(),
+  /** TKE writes it; this agent does not do IPv6, so it is read and has no effect */
+  masqLinkLocalIPv6: z.boolean().optional(),
+  resyncInterval: z.string().regex(GO_DURATION, 'must be a duration such as 60s or 1m0s').optional(),
 });
 
 export interface MasqConfig {
@@ -63,8 +68,10 @@ export function parseMasqConfig(text: string, source: string, vpcCidr: string): 
 }
 
 function durationMs(text: string): number {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(text)!;
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const unit = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
+  let total = 0;
+  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) total += Number(n) * unit[u as keyof typeof unit];
+  return total;
 }
 
 /** The iptables-restore input (used with --noflush) that makes the two chains say what `config` says. */

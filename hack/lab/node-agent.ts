@@ -90,13 +90,13 @@ export class NodeAgent {
     this.process = spawn('ip', args, { env: childEnv(), stdio: ['ignore', log, log] });
     closeSync(log);
     const started = Date.now();
-    while (Date.now() - started < 60_000) {
+    while (Date.now() - started < 45_000) {
       if (this.process.exitCode !== null) throw new Error(`the agent of ${this.o.ns} exited with ${this.process.exitCode}:\n${this.log().slice(-2000)}`);
       const status = await this.cni('STATUS', {});
       if (status.code === 0) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`the agent of ${this.o.ns} did not become ready within 60 s:\n${this.log().slice(-2000)}`);
+    throw new Error(`the agent of ${this.o.ns} did not become ready within 45 s:\n${this.log().slice(-2000)}`);
   }
 
   /** Stops the agent: SIGTERM as a DaemonSet rollout does, or SIGKILL as a crash does. */

@@ -1,0 +1,32 @@
+// Health and introspection over HTTP, for the DaemonSet's probes and for people debugging a node:
+//   /healthz  the agent's event loop answers (liveness)
+//   /readyz   the agent serves ADDs (readiness): 503 with the reason otherwise
+//   /status   the pool as JSON: ENIs, addresses, allocations, limits, the last error
+import { createServer, type Server } from 'node:http';
+
+export interface HealthSources {
+  ready(): { ok: boolean; why?: string | undefined };
+  status(): unknown;
+}
+
+export async function serveHealth(host: string, port: number, sources: HealthSources): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://agent').pathname;
+    const send = (code: number, body: string, type = 'text/plain') => {
+      res.writeHead(code, { 'content-type': type });
+      res.end(body);
+    };
+    if (path === '/healthz') return send(200, 'ok\n');
+    if (path === '/readyz') {
+      const { ok, why } = sources.ready();
+      return ok ? send(200, 'ok\n') : send(503, `not ready: ${why ?? 'starting'}\n`);
+    }
+    if (path === '/status') return send(200, `${JSON.stringify(sources.status(), null, 2)}\n`, 'application/json');
+    return send(404, `no ${path} here; try /healthz, /readyz or /status\n`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot serve health on ${host}:${port}: ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
