@@ -45,7 +45,7 @@ class FakeDatapath implements Datapath {
 function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
   let now = 1_000_000;
   const store = new PoolStore({ now: () => now });
-  store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
+  store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', subnetCidr: '10.0.16.0/24', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
   const saved: CheckpointState[] = [];
   const datapath = new FakeDatapath();
   const pool = { waitForFree: async () => store.counts().free > 0, kick: async () => {}, capacity: () => 9, lastError: undefined } as unknown as Pool;

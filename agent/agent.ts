@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { ok, refuse, type AddRequest, type CheckRequest, type DelRequest, type GcRequest, type Response } from '../shared/protocol.ts';
 import type { Datapath } from './datapath/linux.ts';
 import { hostIfName, POD_GATEWAY, podMac } from './datapath/plan.ts';
+import { NETWORK_MODES, POD_ANNOTATIONS } from '../shared/tke.ts';
 import type { Checkpoint } from './pool/checkpoint.ts';
 import type { Pool } from './pool/pool.ts';
 import { allocationKey, type Allocation, type PoolStore } from './pool/store.ts';
@@ -24,6 +25,12 @@ export interface AgentOptions {
   gcGraceMs: number;
   /** how long an address freed by DEL rests before it is given out again */
   cooldownMs: number;
+  /** the pod's annotations, when the agent has an API server (undefined: not known there) */
+  podAnnotations?: (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
+  /** the pods the API server says run on this node (namespace/name), when known */
+  podsOnNode?: () => Set<string> | undefined;
+  /** told after every change of an allocation */
+  onChange?: () => void;
   clock?: { now(): number };
 }
 
@@ -70,6 +77,8 @@ export class Agent {
         return this.plumb(existing);
       }
       if (existing) await this.free(existing, 'ADD again in another namespace');
+      const refusal = await this.modeRefusal(req);
+      if (refusal) return refusal;
       const details = {
         containerId: req.containerId,
         ifName: req.ifName,
@@ -115,6 +124,20 @@ export class Agent {
     });
   }
 
+  /** Refuses a pod that asks for a network mode this node cannot serve. */
+  private async modeRefusal(req: AddRequest): Promise<Response | undefined> {
+    if (!req.pod || !this.o.podAnnotations) return undefined;
+    const annotations = await this.o.podAnnotations(req.pod.namespace, req.pod.name);
+    const wanted = annotations?.[POD_ANNOTATIONS.networks];
+    if (wanted === undefined || wanted.trim() === '' || wanted.trim() === NETWORK_MODES.sharedEni) return undefined;
+    const why =
+      wanted.trim() === NETWORK_MODES.directEni
+        ? `pod ${req.pod.namespace}/${req.pod.name} asks for ${NETWORK_MODES.directEni} (a whole ENI), which this node does not serve yet; it serves ${NETWORK_MODES.sharedEni}`
+        : `pod ${req.pod.namespace}/${req.pod.name} asks for network "${wanted}" in ${POD_ANNOTATIONS.networks}; this node serves ${NETWORK_MODES.sharedEni}`;
+    this.o.log.warn({ pod: req.pod, networks: wanted }, why);
+    return refuse('unsupported-mode', why);
+  }
+
   /** Frees every allocation the runtime no longer knows (CNI GC). */
   async gc(req: GcRequest): Promise<Response> {
     const valid = new Set(req.valid.map((v) => allocationKey(v.containerId, v.ifName)));
@@ -158,6 +181,15 @@ export class Agent {
     }
     for (const allocation of this.o.store.allocations()) {
       released += await this.freeIfStale(allocation, 'its network namespace is gone', (a) => !this.o.datapath.netnsExists(a.netns));
+    }
+    // With an API server: a pod it no longer places on this node holds nothing here.
+    const pods = this.o.podsOnNode?.();
+    if (pods) {
+      for (const allocation of this.o.store.allocations()) {
+        if (!allocation.pod) continue;
+        const key = `${allocation.pod.namespace}/${allocation.pod.name}`;
+        released += await this.freeIfStale(allocation, `pod ${key} is no longer on this node`, () => !pods.has(key));
+      }
     }
     return released;
   }
@@ -207,6 +239,7 @@ export class Agent {
 
   private save(): void {
     this.o.checkpoint.save({ allocations: this.o.store.allocations(), cooling: this.o.store.coolingEntries(this.o.cooldownMs) });
+    this.o.onChange?.();
   }
 
   private async locked<T>(containerId: string, ifName: string, fn: () => Promise<T>): Promise<T> {

@@ -26,6 +26,12 @@ export interface AgentConfig {
   masqConfig: string;
   healthHost: string;
   healthPort: number;
+  /** the Kubernetes API: a kubeconfig file, or the in-cluster service account; neither runs standalone */
+  kubeconfig?: string | undefined;
+  inCluster: boolean;
+  nodeName?: string | undefined;
+  kubeApiQps: number;
+  kubeApiBurst: number;
   logLevel: string;
 }
 
@@ -68,6 +74,10 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--release-period <duration>', 'how often excess addresses are given back', duration('--release-period'), 120_000)
     .option('--pool-check-interval <duration>', 'how often the pool is looked at unasked', duration('--pool-check-interval'), 10_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
+    .option('--kubeconfig <file>', 'the Kubernetes API to use; without it (and outside a cluster) the agent runs standalone')
+    .option('--node-name <name>', 'this node in Kubernetes (default: $NODE_NAME)', process.env.NODE_NAME)
+    .option('--kube-api-qps <n>', 'requests per second to the Kubernetes API, sustained', count('--kube-api-qps'), 20)
+    .option('--kube-api-burst <n>', 'requests to the Kubernetes API in a burst', count('--kube-api-burst'), 40)
     .option('--health-address <host:port>', 'where /healthz, /readyz and /status answer', '127.0.0.1:61678')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: Record<string, unknown>) => {
@@ -103,6 +113,12 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     masqConfig: o.masqConfig as string,
     healthHost: health[1]!,
     healthPort: Number(health[2]),
+    kubeconfig: o.kubeconfig as string | undefined,
+    // Inside a pod, Kubernetes tells every container where its API server is.
+    inCluster: !o.kubeconfig && Boolean(process.env.KUBERNETES_SERVICE_HOST),
+    nodeName: o.nodeName as string | undefined,
+    kubeApiQps: Math.max(1, o.kubeApiQps as number),
+    kubeApiBurst: Math.max(1, o.kubeApiBurst as number),
     logLevel: o.logLevel as string,
   });
 }

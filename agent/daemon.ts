@@ -12,6 +12,8 @@ import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
 import { serveHealth } from './health.ts';
+import { Kube } from './k8s/kube.ts';
+import { NodeSync } from './k8s/node-sync.ts';
 import type { RequestBody } from '../shared/protocol.ts';
 
 export interface RunningAgent {
@@ -56,8 +58,22 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     releasePeriodMs: config.releasePeriodMs,
     checkIntervalMs: config.poolCheckIntervalMs,
     log: (level, message) => log[level](message),
-    event: (event) => log.warn({ reason: event.reason }, event.message),
+    event: (event) => {
+      log.warn({ reason: event.reason }, event.message);
+      nodeSync?.event(event.reason, event.message);
+    },
+    onChange: () => nodeSync?.changed(),
   });
+  // With an API server the agent reads pods and its NEC, and publishes status, resources and events.
+  let nodeSync: NodeSync | undefined;
+  let kube: Kube | undefined;
+  if (config.kubeconfig || config.inCluster) {
+    if (!config.nodeName) throw new Error('--node-name (or $NODE_NAME) is needed to use the Kubernetes API');
+    kube = Kube.load({ kubeconfig: config.kubeconfig, nodeName: config.nodeName, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: (level, message) => log[level](message) });
+    nodeSync = new NodeSync({ kube, pool, store, nodeName: config.nodeName, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, log: (level, message) => log[level](message) });
+  } else {
+    log.info('no Kubernetes API configured: running standalone');
+  }
   const agent = new Agent({
     store,
     pool,
@@ -68,10 +84,18 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     addWaitMs: config.addWaitMs,
     gcGraceMs: config.gcGraceMs,
     cooldownMs: config.cooldownMs,
+    ...(kube
+      ? {
+          podAnnotations: async (namespace: string, name: string) => (await kube.pod(namespace, name))?.metadata?.annotations,
+          podsOnNode: () => kube.podsOnNode(),
+          onChange: () => nodeSync?.changed(),
+        }
+      : {}),
   });
 
   await pool.start();
   agent.restore();
+  await nodeSync?.start();
   const handle = (body: RequestBody) => {
     switch (body.op) {
       case 'add':
@@ -106,6 +130,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     stop: async () => {
       clearInterval(timer);
       await pool.stop();
+      nodeSync?.stop();
+      await kube?.stop();
       masq.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => health.close(() => resolve()));

@@ -7,7 +7,7 @@ const lab = (...args: string[]) => execa('npx', ['tsx', 'hack/lab/main.ts', ...a
 
 describe('lab command', () => {
   it('brings a lab up, reports it, and removes it all after its process was killed', async () => {
-    const up = await lab('up', '--nodes', '3');
+    const up = await lab('up', '--nodes', '3', '--no-agents');
     let prefix = '';
     expect(up.exitCode, up.stderr).toBe(0);
     expect(up.stdout).toContain('node-3');

@@ -34,6 +34,8 @@ export interface PoolOptions {
   batchWindowMs?: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   event?: (event: PoolEvent) => void;
+  /** told after every change the pool makes */
+  onChange?: () => void;
   clock?: { now(): number };
 }
 
@@ -130,6 +132,7 @@ export class Pool {
     })().finally(() => {
       this.running = undefined;
       this.changed.emit('changed');
+      this.o.onChange?.();
     });
     return this.running;
   }
@@ -299,6 +302,7 @@ export class Pool {
       subnetId: eni.subnetId,
       primaryIp: eni.primaryIp,
       gateway,
+      subnetCidr: cidr,
       capacity: this.quota.maxIpsPerEni,
       ifName: link.ifName,
       table: link.table,

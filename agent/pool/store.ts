@@ -7,6 +7,7 @@ export interface PoolEni {
   subnetId: string;
   primaryIp: string;
   gateway: string;
+  subnetCidr: string;
   /** secondary addresses this ENI may hold */
   capacity: number;
   /** its link on the node, once set up */

@@ -2,8 +2,11 @@
 // down as one. Tests use it directly; `npm run lab` (main.ts) keeps one running for people and runtimes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { startApiServer, type ApiServer } from '../apiserver/server.ts';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
 import { Emulator } from '../emulator/emulator.ts';
 import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
@@ -11,6 +14,8 @@ import { intToIp, ipToInt } from '../../shared/ip.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
 import { NodeAgent, type AgentSettings } from './node-agent.ts';
 import { childEnv, inNs, ip, ipBatch, listNamespaces, run } from './sh.ts';
+
+const CRD_DIR = fileURLToPath(new URL('../../daemonset/crds', import.meta.url));
 
 /** Every lab's names start with this; `lab down` and stale clean-up look for it. */
 export const LAB_PREFIX = 'ecl';
@@ -28,6 +33,8 @@ export interface LabOptions {
   taskMs?: number;
   /** run an eni-cni agent on each node (needs `npm run build` first) */
   agents?: AgentSettings | false;
+  /** run a Kubernetes API server stand-in with the project's CRDs and a Node per lab node; agents use it */
+  kube?: boolean;
 }
 
 export interface LabNode {
@@ -54,6 +61,8 @@ export class Lab {
   readonly nodes: LabNode[] = [];
   private readonly pods = new Set<string>();
   private whoami?: ChildProcess;
+  /** the Kubernetes API stand-in, when the lab has one */
+  apiserver?: ApiServer;
 
   private constructor(
     readonly prefix: string,
@@ -98,6 +107,7 @@ export class Lab {
         });
       }
       await lab.startWhoami();
+      if (options.kube) await lab.startKube();
       if (options.agents) await lab.startAgents(options.agents);
       return lab;
     } catch (err) {
@@ -145,6 +155,30 @@ export class Lab {
     };
   }
 
+  /** A kubeconfig for the lab's API server, written for `who` (a node name, or "admin"). */
+  kubeconfigFile(who: string): string {
+    return `${RECORDS}/${this.prefix}/kubeconfig-${who}`;
+  }
+
+  private async startKube(): Promise<void> {
+    // On the lab's host address, so that agents in the nodes reach it through the fabric.
+    this.apiserver = await startApiServer({ host: this.record.hostAddress, port: 0 });
+    mkdirSync(`${RECORDS}/${this.prefix}`, { recursive: true });
+    await this.apiserver.writeKubeconfig(this.kubeconfigFile('admin'));
+    const { ext, core } = kubeClients(this.kubeconfigFile('admin'));
+    for (const file of readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml'))) {
+      await ext.createCustomResourceDefinition({ body: parseYaml(readFileSync(`${CRD_DIR}/${file}`, 'utf8')) });
+    }
+    for (const node of this.nodes) {
+      await core.createNode({
+        body: {
+          metadata: { name: node.name, labels: { 'kubernetes.io/hostname': node.name, 'topology.kubernetes.io/zone': node.zone } },
+          spec: { providerID: `qcloud:///${node.zone}/${node.instanceId}` },
+        },
+      });
+    }
+  }
+
   private async startAgents(settings: AgentSettings): Promise<void> {
     const { port } = this.emulator.apiAddress;
     for (const node of this.nodes) {
@@ -159,6 +193,7 @@ export class Lab {
         apiAddress: this.record.hostAddress,
         subnetIds: podSubnets,
         settings,
+        ...(this.apiserver ? { kubeconfig: this.kubeconfigFile('admin'), nodeName: node.name } : {}),
       });
     }
     await Promise.all(this.nodes.map((n) => n.agent!.start()));
@@ -166,6 +201,7 @@ export class Lab {
 
   async down(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.agent?.stop('SIGKILL')));
+    await this.apiserver?.close();
     this.whoami?.kill('SIGKILL');
     await this.fabric.destroy().catch(() => undefined);
     await this.emulator.close();
@@ -319,4 +355,11 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Clients for the lab's API server, as an administrator. */
+export function kubeClients(kubeconfig: string) {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return { core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi), ext: kc.makeApiClient(k8s.ApiextensionsV1Api) };
 }

@@ -19,6 +19,8 @@ export interface AgentSettings {
   addWait?: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   cooldown?: string;
+  quickRelease?: boolean;
+  releasePeriod?: string;
 }
 
 export interface NodeAgentOptions {
@@ -29,6 +31,9 @@ export interface NodeAgentOptions {
   apiAddress: string;
   subnetIds: string[];
   settings: AgentSettings;
+  /** the lab's Kubernetes API, when it has one */
+  kubeconfig?: string;
+  nodeName?: string;
 }
 
 export class NodeAgent {
@@ -85,6 +90,9 @@ export class NodeAgent {
       '--add-wait', s.addWait ?? '30s',
       '--log-level', s.logLevel ?? 'info',
       '--ip-cooldown', s.cooldown ?? '5s',
+      ...(s.quickRelease ? ['--enable-quick-release'] : []),
+      ...(s.releasePeriod ? ['--release-period', s.releasePeriod] : []),
+      ...(this.o.kubeconfig ? ['--kubeconfig', this.o.kubeconfig, '--node-name', this.o.nodeName ?? ''] : []),
     ];
     const log = openSync(this.logFile, 'a');
     this.process = spawn('ip', args, { env: childEnv(), stdio: ['ignore', log, log] });

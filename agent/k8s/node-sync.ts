@@ -1,0 +1,127 @@
+// What the agent tells Kubernetes about its node, and what it reads back:
+//   - the node's NodeENIConfig (created if missing), whose annotations carry per-node overrides and whose
+//     status shows the node's ENIs, addresses and pool, as `kubectl get nec -o yaml` does in TKE;
+//   - the node's extended resource tke.cloud.tencent.com/eni-ip (capacity: the most that can be bound;
+//     allocatable: bound), so the scheduler places no more pods than the node has addresses for;
+//   - events a user finds with `kubectl get event`, at most one per cause per minute.
+import type { CoreV1Event } from '@kubernetes/client-node';
+import { EXTENDED_RESOURCES } from '../../shared/tke.ts';
+import type { Pool } from '../pool/pool.ts';
+import type { PoolStore } from '../pool/store.ts';
+import type { Kube } from './kube.ts';
+
+export interface NodeSyncOptions {
+  kube: Kube;
+  pool: Pool;
+  store: PoolStore;
+  nodeName: string;
+  instanceId: string;
+  zone: string;
+  subnetIds: string[];
+  securityGroupIds: string[];
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** how long status writes are gathered before one is sent (default 500 ms) */
+  debounceMs?: number;
+}
+
+const EVENT_EVERY_MS = 60_000;
+
+export class NodeSync {
+  private timer?: NodeJS.Timeout;
+  private refusals: string[] = [];
+  private readonly lastEvent = new Map<string, number>();
+
+  constructor(private readonly o: NodeSyncOptions) {}
+
+  async start(): Promise<void> {
+    const { kube } = this.o;
+    if (!(await kube.getNec())) {
+      await kube.createNec({
+        apiVersion: 'networking.tke.cloud.tencent.com/v1',
+        kind: 'NodeENIConfig',
+        metadata: { name: this.o.nodeName },
+        spec: { instanceId: this.o.instanceId, zone: this.o.zone, subnetIds: this.o.subnetIds, securityGroupIds: this.o.securityGroupIds },
+      });
+      this.o.log('info', `kubernetes: created NodeENIConfig ${this.o.nodeName}`);
+    }
+    await kube.start({
+      onNec: (nec) => {
+        this.refusals = this.o.pool.setOverrides((nec?.metadata?.annotations ?? {}) as Record<string, string>);
+        for (const refusal of this.refusals) this.event('OverrideRefused', refusal, 'Warning');
+        this.changed();
+      },
+    });
+    this.changed();
+  }
+
+  /** Something in the pool changed: write the NEC status and the node's resources soon. */
+  changed(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.write().catch((err: Error) => this.o.log('warn', `kubernetes: cannot write the status of ${this.o.nodeName}: ${err.message}`));
+    }, this.o.debounceMs ?? 500);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** Records an event on the node's NEC, unless the same cause was recorded in the last minute. */
+  event(reason: string, message: string, type: 'Normal' | 'Warning' = 'Warning'): void {
+    const cause = `${reason}/${message}`;
+    const now = Date.now();
+    if (now - (this.lastEvent.get(cause) ?? 0) < EVENT_EVERY_MS) return;
+    this.lastEvent.set(cause, now);
+    const at = new Date(now).toISOString();
+    const event: CoreV1Event = {
+      metadata: { generateName: `${this.o.nodeName}.`, namespace: 'default' },
+      involvedObject: { apiVersion: 'networking.tke.cloud.tencent.com/v1', kind: 'NodeENIConfig', name: this.o.nodeName },
+      reason,
+      message,
+      type,
+      count: 1,
+      firstTimestamp: at as unknown as Date,
+      lastTimestamp: at as unknown as Date,
+      source: { component: 'eni-cni-agent', host: this.o.nodeName },
+    };
+    this.o.kube.createEvent(event).catch((err: Error) => this.o.log('warn', `kubernetes: cannot record event ${reason} for ${this.o.nodeName}: ${err.message}`));
+  }
+
+  private async write(): Promise<void> {
+    const { store, pool, kube } = this.o;
+    const limits = pool.currentLimits();
+    const counts = store.counts();
+    const enis = [...store.enis.values()].map((e) => ({
+      eniId: e.id,
+      type: 'route',
+      state: 'Attached',
+      mac: e.mac,
+      primaryIP: e.primaryIp,
+      subnetId: e.subnetId,
+      subnetCIDR: e.subnetCidr,
+      ...(e.ifName ? { ifName: e.ifName } : {}),
+      ...(e.table ? { routeTable: e.table } : {}),
+      ips: [...e.addresses].sort().map((ip) => {
+        const holder = store.holderOf(ip);
+        return { ip, ...(holder?.pod ? { podNamespace: holder.pod.namespace, podName: holder.pod.name } : {}), ...(holder ? { containerId: holder.containerId } : {}) };
+      }),
+    }));
+    const now = new Date().toISOString();
+    await kube.patchNecStatus({
+      limits: { maxRouteENI: limits.maxEnis, maxIPPerENI: limits.maxIpsPerEni },
+      pool: { minWarmTarget: limits.warm.min, maxWarmTarget: limits.warm.max, capacity: pool.capacity(), bound: counts.total, allocated: counts.assigned },
+      enis,
+      conditions: [
+        this.refusals.length === 0
+          ? { type: 'OverridesApplied', status: 'True', reason: 'Applied', message: 'the overrides in the annotations are in force', lastTransitionTime: now }
+          : { type: 'OverridesApplied', status: 'False', reason: 'Refused', message: this.refusals.join('; '), lastTransitionTime: now },
+        pool.lastError
+          ? { type: 'PoolHealthy', status: 'False', reason: 'CloudError', message: pool.lastError, lastTransitionTime: now }
+          : { type: 'PoolHealthy', status: 'True', reason: 'Healthy', message: 'the pool is within its targets or working towards them', lastTransitionTime: now },
+      ],
+    });
+    const resource = EXTENDED_RESOURCES.eniIp;
+    await kube.patchNodeStatus({ capacity: { [resource]: String(pool.capacity()) }, allocatable: { [resource]: String(counts.total) } });
+  }
+}
