@@ -114,7 +114,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   agent.ready = true;
   const health = await serveHealth(config.healthHost, config.healthPort, {
     ready: () => (agent.ready ? { ok: true } : { ok: false, why: 'starting' }),
-    status: () => ({ instance: node.instanceId, zone: node.zone, counts: store.counts(), limits: pool.currentLimits(), lastError: pool.lastError, enis: [...store.enis.values()].map((e) => ({ ...e, addresses: [...e.addresses] })), allocations: store.allocations() }),
+    status: () => ({ memory: process.memoryUsage(), instance: node.instanceId, zone: node.zone, counts: store.counts(), limits: pool.currentLimits(), lastError: pool.lastError, enis: [...store.enis.values()].map((e) => ({ ...e, addresses: [...e.addresses] })), allocations: store.allocations() }),
   });
   log.info({ socket: config.socket, health: `${config.healthHost}:${config.healthPort}` }, 'serving');
   void pool.kick();

@@ -1,10 +1,11 @@
 // `npm run demo`: the main job on the local cloud. Brings up a lab (the emulated Tencent Cloud, a VPC
-// fabric, two nodes with an eni-cni agent each), starts pods through the real plugin binary as a runtime
-// would, shows their addresses, the pool of each node and a ping matrix, then removes everything.
-// Exits non-zero if any check fails.
+// fabric, a Kubernetes API server stand-in, two nodes with an eni-cni agent each), starts pods through
+// the real plugin binary as a runtime would, shows their addresses, the pool of each node, what
+// `kubectl get nec` shows, and a ping matrix, then removes everything. Exits non-zero if any check fails.
 import { existsSync } from 'node:fs';
 import { build, TARGETS } from './build/build.ts';
 import { Lab, pings, whoamiFrom, type LabNode } from './lab/lab.ts';
+import { run } from './lab/sh.ts';
 import { AGENT_BINARY, PLUGIN_BINARY } from './lab/node-agent.ts';
 
 let failures = 0;
@@ -26,8 +27,8 @@ async function main(): Promise<void> {
     console.log('building the plugin and the agent (standalone executables)…');
     await build(TARGETS.filter((t) => t.name === 'eni-cni' || t.name === 'eni-agent'));
   }
-  console.log('bringing up the lab: emulated Tencent Cloud, VPC fabric, internet, 2 nodes with an agent each…');
-  const lab = await Lab.up({ nodes: 2, taskMs: 100, agents: { minWarm: 3, maxWarm: 6 } });
+  console.log('bringing up the lab: emulated Tencent Cloud, VPC fabric, internet, Kubernetes API, 2 nodes with an agent each…');
+  const lab = await Lab.up({ nodes: 2, taskMs: 100, kube: true, agents: { minWarm: 3, maxWarm: 6 } });
   try {
     for (const node of lab.nodes) console.log(`  ${node.name}  ${node.instanceId}  ${node.privateIp}  public ${node.publicIp}  ${node.zone}  netns ${node.ns}`);
 
@@ -57,6 +58,14 @@ async function main(): Promise<void> {
         console.log(`  ${node.name}  ${eni.NetworkInterfaceId}  dev ${eni.Attachment?.DeviceIndex}  ${eni.SubnetId.padEnd(13)} ${ips.join(' ')}`);
       }
     }
+
+    console.log('\nkubectl get nec; kubectl get node -o custom-columns=… (the eni-ip resource)');
+    const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]).catch((err: Error) => `kubectl failed: ${err.message}`);
+    await new Promise((r) => setTimeout(r, 1000)); // the agents write status at most twice a second
+    for (const line of (await kubectl('get', 'nec')).split('\n')) console.log(`  ${line}`);
+    const nodes = await kubectl('get', 'node', '-o', 'custom-columns=NAME:.metadata.name,ENI-IP-CAPACITY:.status.capacity.tke\\.cloud\\.tencent\\.com/eni-ip,ENI-IP-ALLOCATABLE:.status.allocatable.tke\\.cloud\\.tencent\\.com/eni-ip');
+    for (const line of nodes.split('\n')) console.log(`  ${line}`);
+    check('each node publishes tke.cloud.tencent.com/eni-ip', /node-1\s+27\s+\d+/.test(nodes) && /node-2\s+27\s+\d+/.test(nodes));
 
     console.log('\nping matrix (from row to column)');
     const targets = [...pods.map((p) => ({ label: p.name, address: p.address })), { label: 'gateway', address: '10.0.16.1' }, { label: 'node-2', address: lab.nodes[1]!.privateIp }];

@@ -1,0 +1,50 @@
+// The operator's manifests apply cleanly, as `kubectl apply -k daemonset/` does, to the API server
+// stand-in; the CRDs they register then serve their short names and reject bad objects.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiServer, type ApiServer } from '../hack/apiserver/server.ts';
+
+let server: ApiServer;
+let dir: string;
+let kubeconfig: string;
+const kubectl = (...args: string[]) => execa('kubectl', ['--kubeconfig', kubeconfig, ...args], { reject: false });
+
+beforeAll(async () => {
+  server = await startApiServer();
+  dir = mkdtempSync(`${tmpdir()}/eni-cni-manifests-`);
+  kubeconfig = await server.writeKubeconfig(`${dir}/kubeconfig`);
+});
+afterAll(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('daemonset/ manifests', () => {
+  it('apply with kubectl apply -k, and the objects are there', async () => {
+    const applied = await kubectl('apply', '-k', 'daemonset/');
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    for (const kind of ['customresourcedefinition/nodeeniconfigs.networking.tke.cloud.tencent.com', 'clusterrole/eni-cni', 'daemonset/eni-cni-agent']) {
+      expect(applied.stdout).toContain(kind.split('/')[1]!.split('.')[0]);
+    }
+    const ds = await kubectl('get', 'daemonset', '-n', 'kube-system', 'eni-cni-agent', '-o', 'jsonpath={.spec.template.spec.hostNetwork}');
+    expect(ds.stdout).toBe('true');
+    // Applying again changes nothing and still succeeds.
+    expect((await kubectl('apply', '-k', 'daemonset/')).exitCode).toBe(0);
+  });
+
+  it('registers the CRDs under their short names, and their schemas refuse a bad object', async () => {
+    for (const short of ['nec', 'vipc', 'vip', 'veni', 'eipc']) {
+      const listed = await kubectl('get', short, '-A');
+      expect(listed.exitCode, `${short}: ${listed.stderr}`).toBe(0);
+    }
+    writeFileSync(
+      `${dir}/bad-claim.yaml`,
+      'apiVersion: networking.tke.cloud.tencent.com/v1\nkind: EIPClaim\nmetadata: {name: web-0, namespace: default}\nspec: {deletePolicy: Never, isp: NOT-AN-ISP}\n',
+    );
+    const bad = await kubectl('apply', '-f', `${dir}/bad-claim.yaml`);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('isp');
+  });
+});
