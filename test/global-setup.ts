@@ -6,5 +6,5 @@ import { build, TARGETS } from '../hack/build/build.ts';
 export default async function setup(): Promise<void> {
   const removed = await removeStaleLabs();
   if (removed.length > 0) console.log(`removed stale labs: ${removed.join(', ')}`);
-  await build(TARGETS.filter((t) => t.name === 'eni-cni' || t.name === 'eni-agent'));
+  await build(TARGETS.filter((t) => t.name !== 'empty-node'));
 }

@@ -48,6 +48,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const TARGETS: Target[] = [
   { name: 'eni-cni', entry: 'cni-plugin/main.ts', outfile: 'dist/bin/eni-cni', useCodeCache: true },
   { name: 'eni-agent', entry: 'agent/main.ts', outfile: 'dist/bin/eni-agent', useCodeCache: true },
+  { name: 'eni-cnictl', entry: 'agent/ctl/main.ts', outfile: 'dist/bin/eni-cnictl', useCodeCache: true },
   { name: 'empty-node', entry: 'hack/bench/empty.ts', outfile: 'dist/bench/empty-node', useCodeCache: true },
 ];
 

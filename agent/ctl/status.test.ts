@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { formatStatus, type Status } from './status.ts';
+
+describe('eni-cnictl status', () => {
+  it('shows each ENI with its link and table, and each address with the pod holding it', () => {
+    const status: Status = {
+      instance: 'ins-node0001',
+      zone: 'ap-guangzhou-3',
+      counts: { total: 3, assigned: 1, free: 1, cooling: 1 },
+      limits: { warm: { min: 1, max: 2 }, maxEnis: 3, maxIpsPerEni: 9 },
+      lastError: 'LimitExceeded: 4 of 4 ENIs',
+      enis: [{ id: 'eni-1', mac: '20:90:6f:00:00:01', subnetId: 'subnet-pod3a', primaryIp: '10.0.16.2', ifName: 'eth1', table: 2003, addresses: ['10.0.16.4', '10.0.16.3', '10.0.16.5'] }],
+      allocations: [{ address: '10.0.16.4', containerId: 'abcdef0123456789', ifName: 'eth0', netns: '/var/run/netns/x', hostIf: 'eni0123456789a', pod: { namespace: 'shop', name: 'web-0' } }],
+    };
+    const text = formatStatus(status).split('\n');
+    expect(text).toContain('pool: 3 bound, 1 held by pods, 1 free, 1 cooling down');
+    expect(text).toContain('last error: LimitExceeded: 4 of 4 ENIs');
+    expect(text).toContain('eni-1  eth1  table 2003  subnet-pod3a  mac 20:90:6f:00:00:01  primary 10.0.16.2');
+    // Sorted, with the holder named.
+    expect(text.slice(-3)).toEqual(['  10.0.16.3       free', '  10.0.16.4       shop/web-0  container abcdef012345  eni0123456789a', '  10.0.16.5       free']);
+  });
+});
