@@ -1,30 +1,28 @@
 // A lab: the emulator, the VPC fabric, an internet, and nodes as network namespaces, brought up and torn
 // down as one. Tests use it directly; `npm run lab` (main.ts) keeps one running for people and runtimes.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { startApiServer, type ApiServer } from '../apiserver/server.ts';
-import { randomInt } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { startApiServer, type ApiServer } from '../apiserver/server.ts';
 import { Emulator } from '../emulator/emulator.ts';
 import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
 import { intToIp, ipToInt } from '../../shared/ip.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
 import { NodeAgent, type AgentSettings } from './node-agent.ts';
-import { childEnv, inNs, ip, ipBatch, listNamespaces, run } from './sh.ts';
+import { freeSlot, LAB_PREFIX, RECORDS, removeLab, removeNamespace, RULE_PREF, writeRecord, type LabRecord } from './records.ts';
+import { childEnv, inNs, ip, ipBatch, run } from './sh.ts';
+
+export { isAlive, LAB_PREFIX, removeStaleLabs } from './records.ts';
 
 const CRD_DIR = fileURLToPath(new URL('../../daemonset/crds', import.meta.url));
 
-/** Every lab's names start with this; `lab down` and stale clean-up look for it. */
-export const LAB_PREFIX = 'ecl';
-const RECORDS = '/run/eni-cni-lab';
 /** The metadata service's well-known address, reached from nodes through the fabric. */
 export const METADATA_ADDRESS = '169.254.0.23';
 /** The UDP port of the internet's whoami service. */
 export const WHOAMI_PORT = 7777;
-const RULE_PREF = 1500;
 
 export interface LabOptions {
   nodes?: number;
@@ -46,15 +44,6 @@ export interface LabNode {
   publicIp: string | undefined;
   zone: string;
   agent?: NodeAgent | undefined;
-}
-
-/** What a lab leaves on the host, written down so that a later run can remove it after a crash. */
-interface LabRecord {
-  prefix: string;
-  pid: number;
-  hostLink: string;
-  hostAddress: string;
-  table: number;
 }
 
 export class Lab {
@@ -238,32 +227,6 @@ export async function pings(ns: string, address: string, options: { from?: strin
   return /\b[1-9]\d* received/.test(out);
 }
 
-/**
- * Removes labs whose owning process is gone: their namespaces (and the processes in them), host link
- * and routing rule; then any lab namespace that no live lab claims (a lab whose record was lost).
- * Labs of live processes (another test run, the lab command's own) are left alone.
- */
-export async function removeStaleLabs(): Promise<string[]> {
-  const removed: string[] = [];
-  const live = new Set<string>();
-  for (const record of readRecords()) {
-    if (isAlive(record.pid)) {
-      live.add(record.prefix);
-      continue;
-    }
-    await removeLab(record);
-    removed.push(record.prefix);
-  }
-  for (const ns of await listNamespaces()) {
-    const prefix = /^(ecl-[0-9a-f]{4})-/.exec(ns)?.[1];
-    if (prefix && !live.has(prefix)) {
-      await removeNamespace(ns);
-      if (!removed.includes(prefix)) removed.push(prefix);
-    }
-  }
-  return removed;
-}
-
 function addInstances(emulator: Emulator, count: number): void {
   const existing = [...emulator.model.instances.values()];
   const template = existing[0]?.spec;
@@ -293,68 +256,6 @@ async function cloudLink(record: LabRecord, vpcNs: string, vpcCidr: string, vpcS
     `rule add from ${record.hostAddress}/32 lookup ${record.table} pref ${RULE_PREF}`,
     `route add ${vpcCidr} via ${vpcSide} dev ${record.hostLink} table ${record.table}`,
   ]);
-}
-
-async function removeLab(record: LabRecord): Promise<void> {
-  await ip(undefined, 'rule', 'del', 'from', `${record.hostAddress}/32`, 'lookup', String(record.table), 'pref', String(RULE_PREF)).catch(() => undefined);
-  await ip(undefined, 'route', 'flush', 'table', String(record.table)).catch(() => undefined);
-  await ip(undefined, 'link', 'del', record.hostLink).catch(() => undefined);
-  for (const ns of await listNamespaces()) if (ns === record.prefix || ns.startsWith(`${record.prefix}-`)) await removeNamespace(ns);
-  rmSync(`${RECORDS}/${record.prefix}`, { recursive: true, force: true });
-  rmSync(`${RECORDS}/${record.prefix}.json`, { force: true });
-}
-
-/** Kills what still runs in a namespace, then deletes it. */
-async function removeNamespace(ns: string): Promise<void> {
-  const pids = await run('ip', ['netns', 'pids', ns], { allowFailure: true });
-  for (const pid of pids.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await ip(undefined, 'netns', 'del', ns).catch(() => undefined);
-}
-
-async function freeSlot(): Promise<number> {
-  const used = new Set(readRecords().map((r) => Number.parseInt(r.prefix.split('-')[1] ?? '', 16)));
-  const namespaces = new Set(await listNamespaces());
-  for (;;) {
-    const slot = randomInt(1, 16000);
-    if (!used.has(slot) && !namespaces.has(`${LAB_PREFIX}-${slot.toString(16).padStart(4, '0')}-vpc`)) return slot;
-  }
-}
-
-function writeRecord(record: LabRecord): void {
-  mkdirSync(RECORDS, { recursive: true });
-  writeFileSync(`${RECORDS}/${record.prefix}.json`, JSON.stringify(record));
-}
-
-function readRecords(): LabRecord[] {
-  let files: string[];
-  try {
-    files = readdirSync(RECORDS).filter((f) => f.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  return files.flatMap((f) => {
-    try {
-      return [JSON.parse(readFileSync(`${RECORDS}/${f}`, 'utf8')) as LabRecord];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Whether a process runs (a zombie, killed but not yet reaped, does not). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Clients for the lab's API server, as an administrator. */
