@@ -42,7 +42,7 @@ class FakeDatapath implements Datapath {
   }
 }
 
-function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
+function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotations?: (ns: string, name: string) => Promise<Record<string, string> | undefined>) {
   let now = 1_000_000;
   const store = new PoolStore({ now: () => now });
   store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', subnetCidr: '10.0.16.0/24', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
@@ -59,6 +59,7 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4']) {
     addWaitMs: 50,
     gcGraceMs: 1000,
     cooldownMs: 5000,
+    ...(podAnnotations ? { podAnnotations } : {}),
     clock: { now: () => now },
   });
   agent.ready = true;
@@ -82,6 +83,19 @@ describe('agent', () => {
     const r = await agent.add({ ...add('c1'), pod: { namespace: 'web', name: 'nginx-0' } });
     expect(r).toMatchObject({ ok: false, error: { code: 'no-address' } });
     expect(r.error!.message).toContain('web/nginx-0');
+  });
+
+  it('refuses a pod asking for a mode the node does not serve, and serves others even when the API server is away', async () => {
+    const annotations: Record<string, Record<string, string>> = { whole: { 'tke.cloud.tencent.com/networks': 'tke-direct-eni' }, odd: { 'tke.cloud.tencent.com/networks': 'flannel' } };
+    const { agent } = setup(undefined, async (_ns, name) => {
+      if (name === 'down') throw new Error('connect ECONNREFUSED');
+      return annotations[name];
+    });
+    const ask = (name: string) => agent.add({ ...add(name), pod: { namespace: 'shop', name } });
+    expect(await ask('whole')).toMatchObject({ ok: false, error: { code: 'unsupported-mode', message: expect.stringContaining('shop/whole asks for tke-direct-eni') } });
+    expect(await ask('odd')).toMatchObject({ ok: false, error: { code: 'unsupported-mode', message: expect.stringContaining('"flannel"') } });
+    expect((await ask('plain')).ok).toBe(true);
+    expect((await ask('down')).ok).toBe(true);
   });
 
   it('returns the address when plumbing fails', async () => {

@@ -127,7 +127,14 @@ export class Agent {
   /** Refuses a pod that asks for a network mode this node cannot serve. */
   private async modeRefusal(req: AddRequest): Promise<Response | undefined> {
     if (!req.pod || !this.o.podAnnotations) return undefined;
-    const annotations = await this.o.podAnnotations(req.pod.namespace, req.pod.name);
+    let annotations: Record<string, string> | undefined;
+    try {
+      annotations = await this.o.podAnnotations(req.pod.namespace, req.pod.name);
+    } catch (err) {
+      // The API server being away must not stop pods from starting: they get the node's default mode.
+      this.o.log.warn({ pod: req.pod, err: (err as Error).message }, 'cannot read the pod from the API server; serving it in shared-ENI mode');
+      return undefined;
+    }
     const wanted = annotations?.[POD_ANNOTATIONS.networks];
     if (wanted === undefined || wanted.trim() === '' || wanted.trim() === NETWORK_MODES.sharedEni) return undefined;
     const why =

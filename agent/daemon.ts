@@ -95,7 +95,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 
   await pool.start();
   agent.restore();
-  await nodeSync?.start();
+  // Pods on this node must not wait for the API server: its part starts on the side, retrying until it can.
+  const startNodeSync = (): void => {
+    nodeSync?.start().catch((err: Error) => {
+      log.warn(`kubernetes: cannot start (${err.message}); retrying in 5 s`);
+      setTimeout(startNodeSync, 5000).unref();
+    });
+  };
+  startNodeSync();
   const handle = (body: RequestBody) => {
     switch (body.op) {
       case 'add':
