@@ -26,6 +26,8 @@ afterAll(async () => {
 
 describe('containerd on a lab node', () => {
   it('runs pod sandboxes with VPC addresses that reach each other, the other node and the internet', async () => {
+    // eni-cni first, portmap and bandwidth chained after it: containerd hands them our result.
+    expect(node.agent!.conflist().plugins.map((p) => p.type)).toEqual(['eni-cni', 'portmap', 'bandwidth']);
     const ids = await Promise.all(['web-0', 'web-1', 'web-2'].map((name) => cri.runPodSandbox({ name, namespace: 'shop' })));
     const statuses = await Promise.all(ids.map((id) => cri.podSandboxStatus(id, { verbose: true })));
     for (const s of statuses) {

@@ -64,7 +64,12 @@ export class NodeAgent {
    * highest of `cniVersions`; older ones (containerd 1.6) read `cniVersion`, which must be one they know.
    */
   conflist() {
-    return { cniVersion: '1.0.0', cniVersions: ['1.0.0', '1.1.0'], name: 'eni-cni', plugins: [{ type: 'eni-cni', agentSocket: this.socket }] };
+    // portmap and bandwidth chained after ours, as the DaemonSet installs it: they read our result.
+    const chained = [
+      { type: 'portmap', capabilities: { portMappings: true } },
+      { type: 'bandwidth', capabilities: { bandwidth: true } },
+    ].filter((p) => existsSync(`${this.binDir}/${p.type}`));
+    return { cniVersion: '1.0.0', cniVersions: ['1.0.0', '1.1.0'], name: 'eni-cni', plugins: [{ type: 'eni-cni', agentSocket: this.socket }, ...chained] };
   }
 
   netConf(cniVersion = '1.1.0') {
