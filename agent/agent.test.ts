@@ -27,9 +27,11 @@ class FakeDatapath implements Datapath {
     }
     this.pods.set(pod.hostIf, pod);
   }
+  /** when set, the veth of a removed pod stays until the test resolves this */
+  linkGone?: Promise<void>;
   async removePod(pod: { hostIf: string }) {
     this.pods.delete(pod.hostIf);
-    return { linkGone: Promise.resolve() };
+    return { linkGone: this.linkGone ?? Promise.resolve() };
   }
   async checkPod(pod: PodTarget) {
     return this.pods.has(pod.hostIf) ? undefined : `${pod.hostIf} is missing`;
@@ -96,6 +98,27 @@ describe('agent', () => {
     expect(await ask('odd')).toMatchObject({ ok: false, error: { code: 'unsupported-mode', message: expect.stringContaining('"flannel"') } });
     expect((await ask('plain')).ok).toBe(true);
     expect((await ask('down')).ok).toBe(true);
+  });
+
+  it('holds a freed address and a new ADD of the same container until the old veth is gone', async () => {
+    const { agent, store, datapath } = setup(['10.0.16.2', '10.0.16.3']);
+    const first = await agent.add(add('c1'));
+    let gone!: () => void;
+    datapath.linkGone = new Promise((r) => (gone = r));
+    expect((await agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })).ok).toBe(true);
+    expect(store.counts()).toMatchObject({ free: 1, cooling: 1 });
+    let answered = false;
+    const again = agent.add(add('c1')).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 20));
+    // Its veth has the same name as the old one: the ADD waits for the old one to go.
+    expect(answered).toBe(false);
+    datapath.linkGone = undefined;
+    gone();
+    const second = await again;
+    expect(second.ok).toBe(true);
+    // And it got the other address: the freed one still cools down.
+    expect(second.attachment!.address).not.toBe(first.attachment!.address);
+    expect(store.isCooling(first.attachment!.address)).toBe(true);
   });
 
   it('returns the address when plumbing fails', async () => {

@@ -167,7 +167,7 @@ export class Agent {
    */
   async reconcile(): Promise<number> {
     let released = 0;
-    for (const note of readdirSync(this.o.pendingDelDir)) {
+    for (const note of readdirSync(this.o.pendingDelDir).filter((n) => !n.endsWith('.tmp'))) {
       const path = `${this.o.pendingDelDir}/${note}`;
       let del: { containerId: string; ifName: string; at: number };
       try {
@@ -214,8 +214,9 @@ export class Agent {
 
   private async plumb(allocation: Allocation): Promise<Response> {
     const { datapath, log } = this.o;
-    await this.linkDeletes.get(allocation.hostIf);
     try {
+      // The same container's old veth (a DEL just before) must be gone before its name is used again.
+      await this.linkDeletes.get(allocation.hostIf);
       await datapath.addPod(allocation);
     } catch (err) {
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
@@ -234,10 +235,12 @@ export class Agent {
     // The address rests until its old veth is gone and then for the cool-down, so that nothing still
     // addressed to the old pod reaches a new one.
     store.cool(allocation.address, Infinity);
-    const deleting = linkGone.finally(() => {
-      store.cool(allocation.address, this.clock.now() + this.o.cooldownMs);
-      if (this.linkDeletes.get(allocation.hostIf) === deleting) this.linkDeletes.delete(allocation.hostIf);
-    });
+    const deleting = linkGone
+      .catch((err: Error) => this.o.log.warn({ hostIf: allocation.hostIf, address: allocation.address, err: err.message }, 'deleting the old veth failed'))
+      .finally(() => {
+        store.cool(allocation.address, this.clock.now() + this.o.cooldownMs);
+        if (this.linkDeletes.get(allocation.hostIf) === deleting) this.linkDeletes.delete(allocation.hostIf);
+      });
     this.linkDeletes.set(allocation.hostIf, deleting);
     this.save();
     void this.o.pool.kick();

@@ -14,7 +14,7 @@ import { serveSocket } from './rpc/server.ts';
 import { serveHealth } from './health.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
-import type { RequestBody } from '../shared/protocol.ts';
+import { pendingDelDir, type RequestBody } from '../shared/protocol.ts';
 
 export interface RunningAgent {
   stop(): Promise<void>;
@@ -80,13 +80,17 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     checkpoint: new FileCheckpoint(`${config.stateDir}/checkpoint.json`),
     datapath,
     log,
-    pendingDelDir: `${config.socket.replace(/\/[^/]*$/, '')}/pending-del`,
+    pendingDelDir: pendingDelDir(config.socket),
     addWaitMs: config.addWaitMs,
     gcGraceMs: config.gcGraceMs,
     cooldownMs: config.cooldownMs,
     ...(kube
       ? {
-          podAnnotations: async (namespace: string, name: string) => (await kube.pod(namespace, name))?.metadata?.annotations,
+          // An API server that does not answer must not hold an ADD: after 2 s the pod gets the default mode.
+          podAnnotations: async (namespace: string, name: string) => {
+            const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer about pod ${namespace}/${name} within 2 s`)), 2000).unref());
+            return (await Promise.race([kube.pod(namespace, name), timeout]))?.metadata?.annotations;
+          },
           podsOnNode: () => kube.podsOnNode(),
           onChange: () => nodeSync?.changed(),
         }
@@ -117,7 +121,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         return Promise.resolve(agent.status());
     }
   };
-  const server: Server = await serveSocket(config.socket, handle, (err) => log.error({ err: err.message }, 'request failed'));
+  const server: Server = await serveSocket(config.socket, handle, (err, body) => log.error({ request: body, err: err.message }, `${body.op} failed`));
   agent.ready = true;
   const health = await serveHealth(config.healthHost, config.healthPort, {
     ready: () => (agent.ready ? { ok: true } : { ok: false, why: 'starting' }),

@@ -3,6 +3,7 @@ import { CNI_VERSION, CniCode, CniError, formatResult, SUPPORTED_VERSIONS } from
 import { askAgent } from './agent-client.ts';
 import { parseEnv, type CniEnv, type NetConf } from './config.ts';
 import { expectOk } from './errors.ts';
+import { pendingDelDir, pendingDelFile } from '../shared/protocol.ts';
 
 /** Quick answers: DEL, CHECK, GC and STATUS do not wait for the cloud. */
 const QUICK_TIMEOUT_MS = 10_000;
@@ -77,13 +78,14 @@ function podOf(cni: CniEnv) {
  */
 async function tearDownWithoutAgent(conf: NetConf, cni: CniEnv): Promise<void> {
   const { spawnSync } = process.getBuiltinModule('node:child_process');
-  const { mkdirSync, writeFileSync } = process.getBuiltinModule('node:fs');
-  const { dirname } = process.getBuiltinModule('node:path');
+  const { mkdirSync, renameSync, writeFileSync } = process.getBuiltinModule('node:fs');
   for (const iface of conf.prevResult?.interfaces ?? []) {
     // The host end is the interface without a sandbox; deleting it deletes its peer in the pod.
     if (!iface.sandbox && /^[\w.-]{1,15}$/.test(iface.name)) spawnSync('ip', ['link', 'del', iface.name], { stdio: 'ignore' });
   }
-  const notes = `${dirname(conf.agentSocket)}/pending-del`;
-  mkdirSync(notes, { recursive: true });
-  writeFileSync(`${notes}/${cni.containerId}`, JSON.stringify({ containerId: cni.containerId, ifName: cni.ifName, at: Date.now() }));
+  mkdirSync(pendingDelDir(conf.agentSocket), { recursive: true });
+  // Written whole, then renamed, so that the agent never reads half a note.
+  const note = pendingDelFile(conf.agentSocket, cni.containerId, cni.ifName);
+  writeFileSync(`${note}.tmp`, JSON.stringify({ containerId: cni.containerId, ifName: cni.ifName, at: Date.now() }));
+  renameSync(`${note}.tmp`, note);
 }

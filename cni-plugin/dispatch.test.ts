@@ -106,8 +106,8 @@ describe('plugin dispatch', () => {
     const r = await run('DEL', conf({ prevResult }));
     expect(r.code).toBe(0);
     const notes = readdirSync(`${dir}/pending-del`);
-    expect(notes).toEqual(['c1']);
-    expect(JSON.parse(readFileSync(`${dir}/pending-del/c1`, 'utf8'))).toMatchObject({ containerId: 'c1', ifName: 'eth0' });
+    expect(notes).toEqual(['c1-eth0']);
+    expect(JSON.parse(readFileSync(`${dir}/pending-del/c1-eth0`, 'utf8'))).toMatchObject({ containerId: 'c1', ifName: 'eth0' });
   });
 
   it('CHECK needs prevResult and sends its address', async () => {

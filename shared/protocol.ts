@@ -8,6 +8,19 @@ export const PROTOCOL_VERSION = 1;
 /** Where the agent listens unless the network config says otherwise. */
 export const DEFAULT_AGENT_SOCKET = '/run/eni-cni/agent.sock';
 
+/**
+ * Where the plugin leaves a DEL it could not deliver (the agent was away), beside the agent's socket: one
+ * file per container and interface, which the agent reads when it is back.
+ */
+export function pendingDelDir(agentSocket: string): string {
+  const slash = agentSocket.lastIndexOf('/');
+  return `${slash > 0 ? agentSocket.slice(0, slash) : '.'}/pending-del`;
+}
+
+export function pendingDelFile(agentSocket: string, containerId: string, ifName: string): string {
+  return `${pendingDelDir(agentSocket)}/${containerId}-${ifName}`;
+}
+
 const Pod = z.object({ namespace: z.string(), name: z.string(), uid: z.optional(z.string()) });
 
 export const AddRequest = z.object({

@@ -1,5 +1,6 @@
-// Crashes and races on a lab node: the agent killed mid-burst, DEL while the agent is away, clean-up
-// racing an ADD in flight, ADD and DEL racing for one container. No address is lost or given twice.
+// Crashes and races on a lab node: the agent killed mid-burst, DEL while the agent is away, ADD and DEL
+// racing for one container. No address is lost or given twice. (GC racing an ADD in flight is forced in
+// agent/agent.test.ts, where the ADD can be held at the right moment.)
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
 import type { AgentSettings } from '../hack/lab/node-agent.ts';
@@ -87,22 +88,6 @@ describe('crashes and races', () => {
 
     await agent.start();
     expect(node.agent!.allocations().map((a) => a.containerId)).not.toContain('orphan');
-  });
-
-  it('spares an ADD that is still waiting for the cloud when GC runs', async () => {
-    // No warm addresses and slow cloud tasks: the ADD waits for the cloud while GC runs.
-    const node = await upWith({ minWarm: 0, maxWarm: 0, gcGrace: '0s' }, 400);
-    const agent = node.agent!;
-    const ns = await lab!.addPod('slow');
-    const adding = agent.cni('ADD', env(ns, 'slow'));
-    await new Promise((r) => setTimeout(r, 300));
-    const gc = await agent.cni('GC', {}, { ...agent.netConf(), 'cni.dev/valid-attachments': [] });
-    expect(gc.code, gc.stdout).toBe(0);
-    const added = await adding;
-    expect(added.code, added.stdout).toBe(0);
-    expect(node.agent!.allocations().map((a) => a.containerId)).toEqual(['slow']);
-    const check = await agent.cni('CHECK', env(ns, 'slow'), { ...agent.netConf(), prevResult: added.result });
-    expect(check.code, check.stdout).toBe(0);
   });
 
   it('ends consistent when ADD and DEL race for the same container', async () => {

@@ -108,6 +108,8 @@ describe('ADD and DEL', () => {
     expect(during.links.length).toBe(before.links.length + 1);
     const env = { containerId: pod.containerId, netns: `/var/run/netns/${pod.ns}`, ifName: 'eth0' };
     expect((await a.agent!.cni('DEL', env)).code).toBe(0);
+    // DEL answers once nothing routes to the pod; its veth goes a moment later.
+    for (let i = 0; i < 50 && JSON.stringify(await snapshot(a.ns)) !== JSON.stringify(before); i++) await new Promise((r) => setTimeout(r, 20));
     expect(await snapshot(a.ns)).toEqual(before);
     expect((await a.agent!.cni('DEL', env)).code).toBe(0);
     await lab.removePod(pod.ns);

@@ -162,6 +162,29 @@ describe('warm pool on the emulated cloud', () => {
     expect(mutatingCalls(), JSON.stringify(calls)).toBe(6);
   });
 
+  it("leaves alone an ENI on the node that it did not make", async () => {
+    emulator = await startTestEmulator({ world: testWorld({ latencies: { taskMs: 20, apiMs: 0 } }) });
+    const { vpcClient, waitTask } = await import('../hack/emulator/testing.ts');
+    const vpc = vpcClient(emulator);
+    const theirs = await vpc.CreateNetworkInterface({ VpcId: 'vpc-lab00001', SubnetId: 'subnet-pod3a', NetworkInterfaceName: 'a-users-eni', SecurityGroupIds: ['sg-lab00001'], SecondaryPrivateIpAddressCount: 2 });
+    await waitTask(vpc, theirs.RequestId);
+    await waitTask(vpc, (await vpc.AttachNetworkInterface({ NetworkInterfaceId: theirs.NetworkInterface!.NetworkInterfaceId!, InstanceId: 'ins-node0001' })).RequestId);
+    const users = emulator;
+    const cloud = new TencentCloud({
+      region: users.world.region,
+      endpoint: { url: `http://tencentcloudapi.com:${users.apiAddress.port}`, resolve: users.apiAddress.address },
+      credential: users.world.credentials[0]!,
+    });
+    const store = new PoolStore();
+    pool = new Pool({ cloud, store, datapath, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds: ['subnet-pod3a'], securityGroupIds: ['sg-lab00001'], warm: { min: 0, max: 0 }, quickRelease: true, releasePeriodMs: 10, checkIntervalMs: 50, log: () => {} });
+    await pool.start();
+    await pool.kick();
+    expect(store.enis.size).toBe(0);
+    const still = users.state().networkInterfaces.find((e) => e.NetworkInterfaceId === theirs.NetworkInterface!.NetworkInterfaceId);
+    expect(still?.Attachment?.InstanceId).toBe('ins-node0001');
+    expect(still?.PrivateIpAddressSet).toHaveLength(3);
+  });
+
   it('pauses growth on an ENI quota error and says so once', async () => {
     const { store, events } = await setup({ warm: { min: 1, max: 1 } });
     emulator!.addFault({ action: 'AttachNetworkInterface', times: 0, effect: { kind: 'error', code: 'LimitExceeded', message: 'instance ins-node0001 already has 4 of its 4 ENIs' } });

@@ -18,6 +18,17 @@ describe('client-side rate limit', () => {
     for (let t = 0; t <= 2000; t += 1000) expect(sent.filter((s) => s > t && s <= t + 1000).length).toBeLessThanOrEqual(5);
   });
 
+  it('lets a deeper burst through when asked, then the rate', async () => {
+    let now = 0;
+    const limiter = new RateLimiter({ default: 2 }, { now: () => now }, async (ms) => {
+      now += ms;
+    }, 6);
+    for (let i = 0; i < 6; i++) await limiter.acquire('kubernetes');
+    expect(now).toBe(0);
+    await limiter.acquire('kubernetes');
+    expect(now).toBe(500);
+  });
+
   it('keeps actions apart', async () => {
     let now = 0;
     const limiter = new RateLimiter({ A: 1, B: 1 }, { now: () => now }, async (ms) => {

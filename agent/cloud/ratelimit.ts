@@ -1,6 +1,6 @@
 // Client-side rate limits per API action: the agent never sends calls faster than Tencent allows, so
 // throttling answers are the exception (another client sharing the account), not the rule.
-// A token bucket per action, refilled continuously, as deep as one second of calls.
+// A token bucket per action, refilled continuously, as deep as one second of calls (or `depth`).
 
 /** Requests per second by action (Tencent's published limits); others get `default`. */
 export const TENCENT_RATE_LIMITS: Readonly<Record<string, number>> = {
@@ -28,6 +28,8 @@ export class RateLimiter {
     private readonly limits: Readonly<Record<string, number>> = TENCENT_RATE_LIMITS,
     private readonly clock: { now(): number } = Date,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    /** how many calls may go at once after a quiet spell (default: one second's worth) */
+    private readonly depth?: number,
   ) {}
 
   rateOf(action: string): number {
@@ -37,10 +39,11 @@ export class RateLimiter {
   /** Waits until a call of `action` may go. */
   async acquire(action: string): Promise<void> {
     const rate = this.rateOf(action);
+    const depth = this.depth ?? rate;
     for (;;) {
       const now = this.clock.now();
-      const bucket = this.buckets.get(action) ?? { tokens: rate, at: now };
-      bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+      const bucket = this.buckets.get(action) ?? { tokens: depth, at: now };
+      bucket.tokens = Math.min(depth, bucket.tokens + ((now - bucket.at) / 1000) * rate);
       bucket.at = now;
       this.buckets.set(action, bucket);
       if (bucket.tokens >= 1) {

@@ -3,6 +3,7 @@
 // node's extended resources, and events. Calls are paced by --kube-api-qps/--kube-api-burst.
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
+import { RateLimiter } from '../cloud/ratelimit.ts';
 
 export const NEC_PLURAL = 'nodeeniconfigs';
 
@@ -17,36 +18,15 @@ export interface KubeOptions {
 
 type Obj = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
-/** A token bucket as deep as `burst`, refilled at `qps`: client-go's default limiter, in small. */
-class Pacer {
-  private tokens: number;
-  private at = Date.now();
-  constructor(
-    private readonly qps: number,
-    private readonly burst: number,
-  ) {
-    this.tokens = burst;
-  }
-  async take(): Promise<void> {
-    for (;;) {
-      const now = Date.now();
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.qps);
-      this.at = now;
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        return;
-      }
-      await new Promise((r) => setTimeout(r, Math.ceil(((1 - this.tokens) / this.qps) * 1000)));
-    }
-  }
-}
-
 export class Kube {
   readonly core: k8s.CoreV1Api;
   readonly custom: k8s.CustomObjectsApi;
-  private readonly pacer: Pacer;
+  /** client-go's default limiter: a bucket as deep as `burst`, refilled at `qps` */
+  private readonly pacer: RateLimiter;
   private readonly informers: Array<k8s.Informer<k8s.KubernetesObject>> = [];
   private pods?: k8s.ObjectCache<k8s.V1Pod>;
+  /** whether the pod cache reflects a list that succeeded (an empty cache is not "no pods") */
+  private podsListed = false;
   private stopped = false;
 
   constructor(
@@ -55,7 +35,7 @@ export class Kube {
   ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.pacer = new Pacer(o.qps, o.burst);
+    this.pacer = new RateLimiter({ default: o.qps }, Date, undefined, o.burst);
   }
 
   static load(o: KubeOptions): Kube {
@@ -67,7 +47,7 @@ export class Kube {
 
   /** Paces one API call. */
   async call<T>(fn: () => Promise<T>): Promise<T> {
-    await this.pacer.take();
+    await this.pacer.acquire('kubernetes');
     return fn();
   }
 
@@ -78,9 +58,11 @@ export class Kube {
   async start(handlers: { onNec: (nec: Obj | undefined) => void; onNode?: (node: k8s.V1Node) => void }): Promise<void> {
     const node = this.o.nodeName;
     const field = (selector: string) => `fieldSelector=${encodeURIComponent(selector)}`;
-    const pods = k8s.makeInformer(this.kc, `/api/v1/pods?${field(`spec.nodeName=${node}`)}`, () =>
-      this.call(() => this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })),
-    );
+    const pods = k8s.makeInformer(this.kc, `/api/v1/pods?${field(`spec.nodeName=${node}`)}`, async () => {
+      const list = await this.call(() => this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` }));
+      this.podsListed = true;
+      return list;
+    });
     const nodes = k8s.makeInformer(this.kc, `/api/v1/nodes?${field(`metadata.name=${node}`)}`, () =>
       this.call(() => this.core.listNode({ fieldSelector: `metadata.name=${node}` })),
     );
@@ -96,6 +78,7 @@ export class Kube {
     for (const [name, informer] of [['pods', pods], ['node', nodes], ['nec', necs]] as const) {
       // An informer stops on an error (the API server restarting, a 410): list and watch again after a pause.
       informer.on('error', (err: unknown) => {
+        if (informer === (pods as unknown)) this.podsListed = false;
         if (this.stopped) return;
         this.o.log('warn', `kubernetes: the ${name} informer of ${node} failed (${(err as Error)?.message ?? err}); restarting in 2 s`);
         setTimeout(() => void informer.start().catch(() => undefined), 2000);
@@ -122,9 +105,9 @@ export class Kube {
     }
   }
 
-  /** The pods the API server says run on this node (namespace/name), or undefined before the first list. */
+  /** The pods the API server says run on this node (namespace/name); undefined until a list has succeeded. */
   podsOnNode(): Set<string> | undefined {
-    if (!this.pods) return undefined;
+    if (!this.pods || !this.podsListed) return undefined;
     return new Set(this.pods.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
   }
 

@@ -39,6 +39,9 @@ export interface PoolOptions {
   clock?: { now(): number };
 }
 
+/** The tag on every ENI the agent creates, naming its instance: the ENIs it may fill, empty and delete. */
+export const OWNER_TAG = 'eni-cni.node';
+
 /** Errors that mean "the node cannot grow now": growth pauses instead of hammering the API. */
 const QUOTA_CODES: Record<string, PoolEvent['reason']> = {
   LimitExceeded: 'ENILimit',
@@ -81,7 +84,11 @@ export class Pool {
     this.quota = { maxEnis: Math.max(0, limits.enis - 1), maxIpsPerEni: Math.max(0, limits.ipsPerEni - 1) };
     this.limits = { warm: this.o.warm, ...this.quota };
     for (const subnet of await cloud.subnets(this.o.subnetIds)) this.subnetCidrs.set(subnet.id, subnet.cidr);
-    for (const eni of await cloud.enisOf(instanceId)) if (!eni.primary) await this.adopt(eni);
+    for (const eni of await cloud.enisOf(instanceId)) {
+      // Only ENIs this agent made: another ENI on the node (a user's) is not ours to fill or delete.
+      if (eni.primary || eni.tags[OWNER_TAG] !== instanceId) continue;
+      await this.adopt(eni).catch((err: Error) => this.o.log('error', `pool: cannot take over ${eni.id}: ${err.message}; leaving it alone`));
+    }
     this.lastReleaseAt = this.clock.now();
     this.timer = setInterval(() => void this.kick(), this.o.checkIntervalMs);
     this.timer.unref();
@@ -227,9 +234,16 @@ export class Pool {
       case 'release':
         return this.release(store.enis.get(action.eniId)!, action.count);
       case 'delete-eni': {
+        const eni = store.enis.get(action.eniId)!;
         store.removeEni(action.eniId);
-        await cloud.detachEni(action.eniId, this.o.instanceId);
-        await cloud.deleteEni(action.eniId);
+        try {
+          await cloud.detachEni(action.eniId, this.o.instanceId);
+          await cloud.deleteEni(action.eniId);
+        } catch (err) {
+          // Still attached (or still there): keep knowing it, so that the next pass tries again.
+          store.addEni(eni);
+          throw err;
+        }
         this.o.log('info', `pool: detached and deleted ${action.eniId}, which held no addresses`);
         return;
       }
@@ -261,18 +275,21 @@ export class Pool {
       subnetId: subnet,
       name: `${this.o.instanceId}-pods`,
       securityGroupIds: this.o.securityGroupIds,
-      tags: { 'eni-cni.node': this.o.instanceId },
+      tags: { [OWNER_TAG]: this.o.instanceId },
       secondaryIps: count,
     });
     this.o.log('info', `pool: created ${created.id} in ${subnet} with ${created.secondaryIps.length} addresses; attaching`);
+    let attached = false;
     try {
       await cloud.attachEni(created.id, this.o.instanceId);
+      attached = true;
+      await this.adopt({ ...created, attachedTo: this.o.instanceId });
     } catch (err) {
-      // An ENI that cannot be attached is given back rather than left behind.
+      // An ENI that cannot be attached, or whose link never shows up, is given back rather than left behind.
+      if (attached) await cloud.detachEni(created.id, this.o.instanceId).catch(() => undefined);
       await cloud.deleteEni(created.id).catch(() => undefined);
       throw err;
     }
-    await this.adopt({ ...created, attachedTo: this.o.instanceId });
   }
 
   /** Quota errors pause growth (doubling, up to 5 minutes) and tell the user; others are just reported. */

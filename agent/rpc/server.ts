@@ -10,7 +10,7 @@ const MAX_REQUEST_BYTES = 64 * 1024;
 
 export type Handler = (body: RequestBody) => Promise<Response>;
 
-export async function serveSocket(path: string, handle: Handler, onError: (err: Error) => void): Promise<Server> {
+export async function serveSocket(path: string, handle: Handler, onError: (err: Error, body: RequestBody) => void): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true });
   rmSync(path, { force: true });
   // allowHalfOpen: the plugin ends its side after the request and still reads the answer.
@@ -46,7 +46,7 @@ export async function serveSocket(path: string, handle: Handler, onError: (err: 
       try {
         answer(await handle(decoded.value.body));
       } catch (err) {
-        onError(err as Error);
+        onError(err as Error, decoded.value.body);
         answer(refuse('internal', (err as Error).message));
       }
     };
