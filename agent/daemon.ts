@@ -146,6 +146,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       masq.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => health.close(() => resolve()));
+      datapath.close();
     },
   };
 }

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
+import { IpSession } from './ip-session.ts';
 import { ENI_TABLE_BASE, eniLinkCommands, hostSideCommands, hostUnrouteCommands, podSideCommands, type EniLink, type PodPlumbing } from './plan.ts';
 
 export interface PodTarget extends PodPlumbing {
@@ -49,13 +50,26 @@ function ipIn(netns: string): string[] {
 }
 
 export class LinuxDatapath implements Datapath {
+  /** the agent's own namespace, through one long-lived ip process (see ip-session.ts) */
+  private readonly host = new IpSession();
+
+  /** Host-side commands; an error fails the batch unless `force`. */
+  private async onHost(lines: string[], what: string, options: { force?: boolean } = {}): Promise<void> {
+    const errors = await this.host.run(lines);
+    if (errors && !options.force) throw new Error(`${what}: ${errors}`);
+  }
+
+  close(): void {
+    this.host.close();
+  }
+
   async setupEni(eni: { id: string; mac: string; primaryIp: string; gateway: string }, timeoutMs = 30_000): Promise<EniLink> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const link = await this.linkByMac(eni.mac);
       if (link) {
         const setup: EniLink = { ifName: link.ifname, table: ENI_TABLE_BASE + link.ifindex, primaryIp: eni.primaryIp, gateway: eni.gateway };
-        await ipBatch(['ip'], eniLinkCommands(setup), `setting up the link ${link.ifname} of ${eni.id}`);
+        await this.onHost(eniLinkCommands(setup), `setting up the link ${link.ifname} of ${eni.id}`);
         this.keepSysctls([link.ifname]);
         return setup;
       }
@@ -68,17 +82,18 @@ export class LinuxDatapath implements Datapath {
     if (!this.netnsExists(pod.netns)) throw new Error(`the network namespace ${pod.netns} of container ${pod.containerId} does not exist`);
     await ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`).catch(async (err: Error) => {
       // Half-made: remove the pod end (its peer goes with it) before reporting.
-      await ipBatch(ipIn(pod.netns), [`link del ${pod.ifName}`], 'undo', { force: true });
+      await ipBatch(ipIn(pod.netns), [`link del ${pod.ifName}`], `removing the half-made ${pod.ifName} of ${pod.address} in ${pod.netns}`, { force: true });
       throw err;
     });
-    await ipBatch(['ip'], hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`).catch(async (err: Error) => {
+    await this.onHost(hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`).catch(async (err: Error) => {
       await (await this.removePod(pod)).linkGone;
       throw err;
     });
   }
 
   async removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }> {
-    await ipBatch(['ip'], hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
+    await this.onHost(hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
+    // Its own process: deleting a veth waits for the kernel, and the session must not wait with it.
     const linkGone = ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing ${pod.hostIf}`, { force: true });
     return { linkGone };
   }
