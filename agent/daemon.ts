@@ -22,6 +22,12 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
+  // Health answers from the start: a slow cloud at start-up must not look like a dead agent to liveness.
+  const live: { current?: { agent: Agent; status: () => unknown } } = {};
+  const health = await serveHealth(config.healthHost, config.healthPort, {
+    ready: () => (live.current?.agent.ready ? { ok: true } : { ok: false, why: 'starting: learning the node, its ENIs and its pool' }),
+    status: () => live.current?.status() ?? { starting: true },
+  });
   const metadata = new Metadata(config.metadataUrl);
   const node = await metadata.instance();
   const vpcCidr = await metadata.get(`network/interfaces/macs/${node.mac}/vpc-cidr-block`);
@@ -37,14 +43,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const securityGroupIds =
     config.securityGroupIds.length > 0 ? config.securityGroupIds : ((await cloud.enisOf(node.instanceId)).find((e) => e.primary)?.securityGroupIds ?? []);
   const datapath = new LinuxDatapath();
+  const store = new PoolStore();
   const keepSysctls = () => {
     for (const problem of datapath.keepSysctls([...store.enis.values()].flatMap((e) => (e.ifName ? [e.ifName] : [])))) log.warn(problem);
   };
+  keepSysctls();
   const masq = new Masquerade({ file: config.masqConfig, vpcCidr, log: (level, message) => log[level](message) });
   await masq.start();
 
-  const store = new PoolStore();
-  keepSysctls();
   const pool = new Pool({
     cloud,
     store,
@@ -123,10 +129,19 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   };
   const server: Server = await serveSocket(config.socket, handle, (err, body) => log.error({ request: body, err: err.message }, `${body.op} failed`));
   agent.ready = true;
-  const health = await serveHealth(config.healthHost, config.healthPort, {
-    ready: () => (agent.ready ? { ok: true } : { ok: false, why: 'starting' }),
-    status: () => ({ memory: process.memoryUsage(), instance: node.instanceId, zone: node.zone, counts: store.counts(), limits: pool.currentLimits(), lastError: pool.lastError, enis: [...store.enis.values()].map((e) => ({ ...e, addresses: [...e.addresses] })), allocations: store.allocations() }),
-  });
+  live.current = {
+    agent,
+    status: () => ({
+      memory: process.memoryUsage(),
+      instance: node.instanceId,
+      zone: node.zone,
+      counts: store.counts(),
+      limits: pool.currentLimits(),
+      lastError: pool.lastError,
+      enis: [...store.enis.values()].map((e) => ({ ...e, addresses: [...e.addresses] })),
+      allocations: store.allocations(),
+    }),
+  };
   log.info({ socket: config.socket, health: `${config.healthHost}:${config.healthPort}` }, 'serving');
   void pool.kick();
   await agent.reconcile();
