@@ -3,20 +3,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client as VpcClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_client.js';
 import { clientConfig } from '../hack/emulator/sdk.ts';
+import { waitEipTask, waitTask as waitVpcTask } from '../hack/emulator/testing.ts';
 import { Lab, pings, whoamiFrom, METADATA_ADDRESS } from '../hack/lab/lab.ts';
 import { inNs, ip, ipBatch, listNamespaces, run } from '../hack/lab/sh.ts';
 
 let lab: Lab;
 let vpc: VpcClient;
 
+/** Waits for a cloud task to end well, then for the fabric to have followed it. */
 async function waitTask(requestId: string | undefined): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { Status } = await vpc.DescribeVpcTaskResult({ TaskId: requestId! });
-    if (Status === 'SUCCESS') return lab.settled();
-    if (Status === 'FAILED') throw new Error(`task ${requestId} failed`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`task ${requestId} did not end`);
+  expect(await waitVpcTask(vpc, requestId)).toBe('SUCCESS');
+  await lab.settled();
 }
 
 async function linkByMac(ns: string, mac: string): Promise<string | undefined> {
@@ -137,10 +134,5 @@ describe('lab', () => {
 });
 
 async function waitEip(taskId: string | undefined): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { Result } = await vpc.DescribeTaskResult({ TaskId: Number(taskId) });
-    if (Result === 'SUCCESS') return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`EIP task ${taskId} did not end`);
+  expect(await waitEipTask(vpc, taskId)).toBe('SUCCESS');
 }

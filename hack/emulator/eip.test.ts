@@ -1,7 +1,7 @@
 // EIPs through the SDK: allocation checks, binding states, quota, release.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from './emulator.ts';
-import { codeOf, startTestEmulator, testWorld, vpcClient, type VpcClient } from './testing.ts';
+import { codeOf, startTestEmulator, testWorld, vpcClient, waitEipTask, type VpcClient } from './testing.ts';
 
 let emulator: Emulator;
 let vpc: VpcClient;
@@ -11,14 +11,6 @@ beforeEach(async () => {
 });
 afterEach(async () => emulator.close());
 
-async function waitEipTask(taskId: string | undefined): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const { Result } = await vpc.DescribeTaskResult({ TaskId: Number(taskId) });
-    if (Result !== 'RUNNING') return Result!;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`EIP task ${taskId} did not end`);
-}
 
 async function status(id: string) {
   return (await vpc.DescribeAddresses({ AddressIds: [id] })).AddressSet![0]!;
@@ -29,24 +21,24 @@ describe('EIPs', () => {
     const { AddressSet, TaskId } = await vpc.AllocateAddresses({ InternetServiceProvider: 'BGP', InternetMaxBandwidthOut: 100 });
     const id = AddressSet![0]!;
     expect((await status(id)).AddressStatus).toBe('CREATING');
-    expect(await waitEipTask(TaskId)).toBe('SUCCESS');
+    expect(await waitEipTask(vpc, TaskId)).toBe('SUCCESS');
     expect(await status(id)).toMatchObject({ AddressStatus: 'UNBIND', Bandwidth: 100, InternetServiceProvider: 'BGP' });
 
     const primary = (await vpc.DescribeNetworkInterfaces({ Filters: [{ Name: 'attachment.instance-id', Values: ['ins-node0001'] }] })).NetworkInterfaceSet![0]!;
     const bind = await vpc.AssociateAddress({ AddressId: id, NetworkInterfaceId: primary.NetworkInterfaceId!, PrivateIpAddress: '10.0.0.11' });
     expect((await status(id)).AddressStatus).toBe('BINDING');
     expect(await codeOf(vpc.ReleaseAddresses({ AddressIds: [id] }))).toBe('OperationDenied.MutexTaskRunning');
-    await waitEipTask(bind.TaskId);
+    await waitEipTask(vpc, bind.TaskId);
     expect(await status(id)).toMatchObject({ AddressStatus: 'BIND', NetworkInterfaceId: primary.NetworkInterfaceId, PrivateAddressIp: '10.0.0.11' });
     const eni = (await vpc.DescribeNetworkInterfaces({ NetworkInterfaceIds: [primary.NetworkInterfaceId!] })).NetworkInterfaceSet![0]!;
     expect(eni.PrivateIpAddressSet![0]).toMatchObject({ PublicIpAddress: (await status(id)).AddressIp, AddressId: id });
     expect(await codeOf(vpc.ReleaseAddresses({ AddressIds: [id] }))).toBe('UnsupportedOperation.AddressStatusNotPermit');
 
     const unbind = await vpc.DisassociateAddress({ AddressId: id });
-    await waitEipTask(unbind.TaskId);
+    await waitEipTask(vpc, unbind.TaskId);
     expect((await status(id)).AddressStatus).toBe('UNBIND');
     const release = await vpc.ReleaseAddresses({ AddressIds: [id] });
-    await waitEipTask(release.TaskId);
+    await waitEipTask(vpc, release.TaskId);
     expect((await vpc.DescribeAddresses({ AddressIds: [id] })).TotalCount).toBe(0);
   });
 
@@ -66,10 +58,10 @@ describe('EIPs', () => {
 
   it('refuses to bind an address that already has an EIP', async () => {
     const a = await vpc.AllocateAddresses({ AddressCount: 2 });
-    await waitEipTask(a.TaskId);
+    await waitEipTask(vpc, a.TaskId);
     const [first, second] = a.AddressSet!;
     const bound = await vpc.AssociateAddress({ AddressId: first!, InstanceId: 'ins-node0002' });
-    await waitEipTask(bound.TaskId);
+    await waitEipTask(vpc, bound.TaskId);
     expect(await codeOf(vpc.AssociateAddress({ AddressId: second!, InstanceId: 'ins-node0002' }))).toBe('InvalidPrivateIpAddress.AlreadyBindEip');
     expect(await codeOf(vpc.AssociateAddress({ AddressId: second! }))).toBe('InvalidParameterValue.MissingAssociateEntity');
   });
