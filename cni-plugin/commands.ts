@@ -1,8 +1,9 @@
 // The CNI verbs. Each parses what it needs, asks the agent, and returns what to print (or nothing).
 import { CNI_VERSION, CniCode, CniError, formatResult, SUPPORTED_VERSIONS } from '../shared/cni.ts';
 import { askAgent } from './agent-client.ts';
-import { parseEnv, type CniEnv, type NetConf } from './config.ts';
+import { parseEnv, requireValidNames, type CniEnv, type NetConf } from './config.ts';
 import { expectOk } from './errors.ts';
+import { hostIfName } from '../shared/names.ts';
 import { pendingDelDir, pendingDelFile } from '../shared/protocol.ts';
 
 /** Quick answers: DEL, CHECK, GC and STATUS do not wait for the cloud. */
@@ -10,6 +11,7 @@ const QUICK_TIMEOUT_MS = 10_000;
 
 export async function cmdAdd(conf: NetConf, env: NodeJS.ProcessEnv): Promise<object> {
   const cni = parseEnv(env, ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME']);
+  requireValidNames(cni);
   const answer = expectOk(
     await askAgent(conf.agentSocket, { op: 'add', containerId: cni.containerId, netns: cni.netns, ifName: cni.ifName, pod: podOf(cni) }, conf.addTimeoutMs),
   );
@@ -27,12 +29,14 @@ export async function cmdAdd(conf: NetConf, env: NodeJS.ProcessEnv): Promise<obj
 }
 
 /**
- * DEL always succeeds when it can: a failing DEL leaves a pod stuck Terminating. If the agent cannot be
- * reached, the plugin removes the host end of the pod's veth itself (which removes the pod end too) and
+ * DEL always succeeds when it can: a failing DEL leaves a pod stuck Terminating. A container id or
+ * interface name the spec does not allow was never ADDed, so there is nothing to undo. If the agent cannot
+ * be reached, the plugin removes the host end of the pod's veth itself (which removes the pod end too) and
  * leaves a note that the agent reads when it is back, to free the address.
  */
 export async function cmdDel(conf: NetConf, env: NodeJS.ProcessEnv): Promise<void> {
   const cni = parseEnv(env, ['CNI_CONTAINERID']);
+  if (cni.badName) return;
   try {
     expectOk(await askAgent(conf.agentSocket, { op: 'del', containerId: cni.containerId, ifName: cni.ifName, netns: cni.netns }, QUICK_TIMEOUT_MS));
   } catch (err) {
@@ -43,8 +47,8 @@ export async function cmdDel(conf: NetConf, env: NodeJS.ProcessEnv): Promise<voi
 
 export async function cmdCheck(conf: NetConf, env: NodeJS.ProcessEnv): Promise<void> {
   const cni = parseEnv(env, ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME']);
-  if (!conf.prevResult) throw new CniError(CniCode.InvalidConfig, `CHECK of ${cni.containerId} needs prevResult in the network configuration`);
-  const address = conf.prevResult.ips?.[0]?.address?.split('/')[0];
+  requireValidNames(cni);
+  const address = prevAddress(conf.prevResult, cni.containerId);
   expectOk(await askAgent(conf.agentSocket, { op: 'check', containerId: cni.containerId, ifName: cni.ifName, netns: cni.netns, address }, QUICK_TIMEOUT_MS));
 }
 
@@ -67,6 +71,20 @@ export function cmdVersion(): object {
   return { cniVersion: CNI_VERSION, supportedVersions: SUPPORTED_VERSIONS };
 }
 
+/** The address of prevResult's first IP, checked: prevResult is the runtime's, and may be anything. */
+function prevAddress(prev: unknown, containerId: string): string | undefined {
+  const bad = (what: string) => new CniError(CniCode.InvalidConfig, `CHECK of ${containerId}: ${what}`);
+  if (prev === undefined) throw bad('the network configuration has no prevResult');
+  if (typeof prev !== 'object' || prev === null || Array.isArray(prev)) throw bad('"prevResult" must be an object');
+  const ips = (prev as { ips?: unknown }).ips;
+  if (ips === undefined) return undefined;
+  if (!Array.isArray(ips)) throw bad('"prevResult.ips" must be a list');
+  if (ips.length === 0) return undefined;
+  const address = (ips[0] as { address?: unknown } | null)?.address;
+  if (typeof address !== 'string') throw bad('"prevResult.ips[0].address" must be a string');
+  return address.split('/')[0];
+}
+
 function podOf(cni: CniEnv) {
   const { K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name, K8S_POD_UID: uid } = cni.args;
   return namespace && name ? { namespace, name, ...(uid ? { uid } : {}) } : undefined;
@@ -78,14 +96,24 @@ function podOf(cni: CniEnv) {
  */
 async function tearDownWithoutAgent(conf: NetConf, cni: CniEnv): Promise<void> {
   const { spawnSync } = process.getBuiltinModule('node:child_process');
-  const { mkdirSync, renameSync, writeFileSync } = process.getBuiltinModule('node:fs');
-  for (const iface of conf.prevResult?.interfaces ?? []) {
-    // The host end is the interface without a sandbox; deleting it deletes its peer in the pod.
-    if (!iface.sandbox && /^[\w.-]{1,15}$/.test(iface.name)) spawnSync('ip', ['link', 'del', iface.name], { stdio: 'ignore' });
-  }
-  mkdirSync(pendingDelDir(conf.agentSocket), { recursive: true });
+  const { existsSync, renameSync, writeFileSync } = process.getBuiltinModule('node:fs');
+  // Only the link provably ours: the host end named for this very container and interface, and a veth
+  // (deleting it deletes its peer in the pod). Not whatever prevResult names: that may be a node's link.
+  const hostIf = hostIfName(cni.containerId, cni.ifName);
+  const shown = spawnSync('ip', ['-j', '-d', 'link', 'show', 'dev', hostIf], { encoding: 'utf8' });
+  if (shown.status === 0 && isVeth(shown.stdout)) spawnSync('ip', ['link', 'del', hostIf], { stdio: 'ignore' });
+  // The agent makes this directory when it starts: without it, no agent ever held an address here.
+  if (!existsSync(pendingDelDir(conf.agentSocket))) return;
   // Written whole, then renamed, so that the agent never reads half a note.
   const note = pendingDelFile(conf.agentSocket, cni.containerId, cni.ifName);
   writeFileSync(`${note}.tmp`, JSON.stringify({ containerId: cni.containerId, ifName: cni.ifName, at: Date.now() }));
   renameSync(`${note}.tmp`, note);
+}
+
+function isVeth(ipJson: string): boolean {
+  try {
+    return (JSON.parse(ipJson) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind === 'veth';
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,10 @@
 // The network configuration the runtime passes on stdin, and the CNI_* environment.
-import { CniCode, CniError, isSupportedVersion, type CniResult, type CniVersion } from '../shared/cni.ts';
+import { CniCode, CniError, isSupportedVersion, type CniVersion } from '../shared/cni.ts';
+import { containerIdProblem, ifNameProblem } from '../shared/names.ts';
 import { DEFAULT_AGENT_SOCKET } from '../shared/protocol.ts';
+
+/** setTimeout's limit: a longer wait would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export interface NetConf {
   cniVersion: CniVersion;
@@ -10,7 +14,8 @@ export interface NetConf {
   agentSocket: string;
   /** milliseconds to wait for the agent's answer to an ADD */
   addTimeoutMs: number;
-  prevResult?: CniResult;
+  /** as the runtime sent it: only CHECK reads it, and checks what it reads */
+  prevResult?: unknown;
   validAttachments?: Array<{ containerId: string; ifName: string }>;
 }
 
@@ -36,14 +41,18 @@ export function parseNetConf(stdin: string): NetConf {
     return value;
   };
   const timeout = conf.addTimeoutMs ?? 60_000;
-  if (typeof timeout !== 'number' || !(timeout > 0)) throw new CniError(CniCode.InvalidConfig, 'the network configuration field "addTimeoutMs" must be a positive number');
+  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > MAX_TIMEOUT_MS) {
+    throw new CniError(CniCode.InvalidConfig, `the network configuration field "addTimeoutMs" must be a number of milliseconds above 0 and at most ${MAX_TIMEOUT_MS}`);
+  }
+  const agentSocket = text('agentSocket', DEFAULT_AGENT_SOCKET);
+  if (!agentSocket.startsWith('/')) throw new CniError(CniCode.InvalidConfig, `the network configuration field "agentSocket" must be an absolute path, not "${agentSocket}"`);
   return {
     cniVersion: version,
     name: text('name'),
     type: text('type'),
-    agentSocket: text('agentSocket', DEFAULT_AGENT_SOCKET),
+    agentSocket,
     addTimeoutMs: timeout,
-    prevResult: conf.prevResult as CniResult | undefined,
+    prevResult: conf.prevResult,
     validAttachments: parseValidAttachments(conf['cni.dev/valid-attachments']),
   };
 }
@@ -67,6 +76,8 @@ export interface CniEnv {
   ifName: string;
   /** CNI_ARGS as key/value pairs (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID …) */
   args: Record<string, string>;
+  /** what is wrong with CNI_CONTAINERID or CNI_IFNAME by the spec's rules (ADD and CHECK refuse; DEL has nothing to undo) */
+  badName?: string | undefined;
 }
 
 /** Reads the CNI_* variables; `required` names those the command cannot do without. */
@@ -80,7 +91,15 @@ export function parseEnv(env: NodeJS.ProcessEnv, required: Array<'CNI_CONTAINERI
     if (at <= 0) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS entry "${pair}" is not KEY=VALUE`);
     args[pair.slice(0, at)] = pair.slice(at + 1);
   }
+  const containerId = env.CNI_CONTAINERID ?? '';
   const ifName = env.CNI_IFNAME ?? '';
-  if (ifName.length > 15) throw new CniError(CniCode.InvalidEnvironment, `CNI_IFNAME "${ifName}" is longer than 15 characters`);
-  return { command: env.CNI_COMMAND ?? '', containerId: env.CNI_CONTAINERID ?? '', netns: env.CNI_NETNS ?? '', ifName, args };
+  const idProblem = containerIdProblem(containerId);
+  const ifProblem = ifNameProblem(ifName);
+  const badName = idProblem ? `CNI_CONTAINERID ${JSON.stringify(containerId)} ${idProblem}` : ifProblem ? `CNI_IFNAME ${JSON.stringify(ifName)} ${ifProblem}` : undefined;
+  return { command: env.CNI_COMMAND ?? '', containerId, netns: env.CNI_NETNS ?? '', ifName, args, badName };
+}
+
+/** Refuses, with code 4, a container id or interface name the spec does not allow. */
+export function requireValidNames(cni: CniEnv): void {
+  if (cni.badName) throw new CniError(CniCode.InvalidEnvironment, cni.badName);
 }

@@ -1,10 +1,11 @@
 // The plugin's verbs without a process: env, stdin and stdout handed to dispatch, a real unix socket
 // served by the agent's own RPC server with a scripted handler.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import type { Server } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serveSocket } from '../agent/rpc/server.ts';
+import { hostIfName } from '../shared/names.ts';
 import { ok, refuse, type RequestBody, type Response } from '../shared/protocol.ts';
 import { dispatch } from './dispatch.ts';
 
@@ -101,13 +102,78 @@ describe('plugin dispatch', () => {
     expect((await run('VERSION', '')).json).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
   });
 
-  it('DEL succeeds with the agent away, and leaves a note for it', async () => {
+  it('DEL succeeds with the agent away, and leaves a note for it where the agent reads them', async () => {
+    mkdirSync(`${dir}/pending-del`); // the agent makes it when it starts
     const prevResult = { cniVersion: '1.1.0', interfaces: [{ name: 'enidoesnotexist' }, { name: 'eth0', sandbox: '/x' }], ips: [], routes: [], dns: {} };
     const r = await run('DEL', conf({ prevResult }));
     expect(r.code).toBe(0);
-    const notes = readdirSync(`${dir}/pending-del`);
-    expect(notes).toEqual(['c1-eth0']);
-    expect(JSON.parse(readFileSync(`${dir}/pending-del/c1-eth0`, 'utf8'))).toMatchObject({ containerId: 'c1', ifName: 'eth0' });
+    const note = hostIfName('c1', 'eth0');
+    expect(readdirSync(`${dir}/pending-del`)).toEqual([note]);
+    expect(JSON.parse(readFileSync(`${dir}/pending-del/${note}`, 'utf8'))).toMatchObject({ containerId: 'c1', ifName: 'eth0' });
+  });
+
+  it('DEL with the agent away never makes the note directory (no agent ever ran there)', async () => {
+    expect((await run('DEL', conf())).code).toBe(0);
+    expect(existsSync(`${dir}/pending-del`)).toBe(false);
+  });
+
+  it('refuses an agentSocket that is not a socket with code 7, and writes nothing beside it', async () => {
+    writeFileSync(`${dir}/not-a-socket`, '');
+    for (const command of ['ADD', 'DEL']) {
+      const r = await run(command, conf({ agentSocket: `${dir}/not-a-socket` }));
+      expect(r.json, command).toMatchObject({ code: 7, msg: expect.stringContaining('not a unix socket') });
+    }
+    expect(readdirSync(dir)).toEqual(['not-a-socket']);
+  });
+
+  it.each([
+    ['a newline in CNI_IFNAME', { CNI_IFNAME: 'eth0\nlink del lo' }, 'CNI_IFNAME'],
+    ['a slash in CNI_IFNAME', { CNI_IFNAME: 'a/b' }, 'CNI_IFNAME'],
+    ['".." as CNI_IFNAME', { CNI_IFNAME: '..' }, 'CNI_IFNAME'],
+    ['a path in CNI_CONTAINERID', { CNI_CONTAINERID: '../../x' }, 'CNI_CONTAINERID'],
+    ['a space in CNI_CONTAINERID', { CNI_CONTAINERID: 'a b' }, 'CNI_CONTAINERID'],
+  ])('refuses %s with code 4 on ADD and CHECK; DEL succeeds without asking or writing', async (_what, env, name) => {
+    await agent(() => ok({ attachment }));
+    expect((await run('ADD', conf(), env)).json).toMatchObject({ code: 4, msg: expect.stringContaining(name) });
+    expect((await run('CHECK', conf({ prevResult: {} }), env)).json).toMatchObject({ code: 4 });
+    await new Promise<void>((r) => server!.close(() => r()));
+    server = undefined;
+    mkdirSync(`${dir}/pending-del`);
+    expect((await run('DEL', conf(), env)).code).toBe(0);
+    expect(seen).toEqual([]);
+    expect(readdirSync(`${dir}/pending-del`)).toEqual([]);
+  });
+
+  it.each([
+    ['an addTimeoutMs past what a timer can wait', { addTimeoutMs: 2 ** 31 }],
+    ['a relative agentSocket', { agentSocket: 'agent.sock' }],
+  ])('refuses %s with code 7', async (_what, extra) => {
+    expect((await run('ADD', conf(extra))).json).toMatchObject({ code: 7 });
+  });
+
+  it.each([
+    ['a number', 5],
+    ['ips that are not a list', { ips: 'x' }],
+    ['an address that is not a string', { ips: [{ address: 5 }] }],
+    ['an entry that is null', { ips: [null] }],
+  ])('CHECK refuses a prevResult that is %s with code 7', async (_what, prevResult) => {
+    await agent(() => ok());
+    expect((await run('CHECK', conf({ prevResult }))).json).toMatchObject({ code: 7, msg: expect.stringContaining('prevResult') });
+  });
+
+  it('gives a clear error, not a crash, when the socket answers far too much', async () => {
+    server = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write(`{"v":1,"ok":true,"pad":"${'x'.repeat(3 * 1024 * 1024)}`);
+    });
+    await new Promise<void>((r) => server!.listen(`${dir}/agent.sock`, r));
+    const r = await run('ADD', conf());
+    expect(r.json).toMatchObject({ code: 11, msg: expect.stringContaining('longer than') });
+  });
+
+  it('maps a refusal it does not know (from a newer agent) to 999, keeping its message', async () => {
+    await agent(() => ({ v: 1, ok: false, error: { code: 'from-the-future', message: 'c1: a new reason' } }));
+    expect((await run('ADD', conf())).json).toMatchObject({ code: 999, msg: 'c1: a new reason' });
   });
 
   it('CHECK needs prevResult and sends its address', async () => {

@@ -9,6 +9,7 @@ const CNI_CODE_OF: Record<AgentErrorCode, CniCode> = {
   'no-address': CniCode.TryAgainLater,
   'unknown-container': CniCode.UnknownContainer,
   'unsupported-mode': CniCode.AgentRefused,
+  'bad-netns': CniCode.InvalidEnvironment,
   datapath: CniCode.IoFailure,
   internal: CniCode.Internal,
 };
@@ -17,5 +18,6 @@ const CNI_CODE_OF: Record<AgentErrorCode, CniCode> = {
 export function expectOk(answer: Response): Response {
   if (answer.ok) return answer;
   const error = answer.error ?? { code: 'internal' as const, message: 'the agent refused without saying why' };
-  throw new CniError(CNI_CODE_OF[error.code], error.message);
+  // A reason from a newer agent that this plugin does not know is an internal error, its message kept.
+  throw new CniError((CNI_CODE_OF as Partial<Record<string, CniCode>>)[error.code] ?? CniCode.Internal, error.message);
 }

@@ -3,6 +3,7 @@
 // new ops), so an older plugin keeps working with a newer agent during a rolling update.
 // Validated at both ends with zod/mini, which the plugin can afford on its start-up path (about 13 kB).
 import * as z from 'zod/mini';
+import { containerIdProblem, hostIfName, ifNameProblem } from './names.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** Where the agent listens unless the network config says otherwise. */
@@ -10,39 +11,47 @@ export const DEFAULT_AGENT_SOCKET = '/run/eni-cni/agent.sock';
 
 /**
  * Where the plugin leaves a DEL it could not deliver (the agent was away), beside the agent's socket: one
- * file per container and interface, which the agent reads when it is back.
+ * file per container and interface, which the agent reads when it is back. The agent makes the directory;
+ * the plugin never does (a socket path that points elsewhere must not grow directories there).
  */
 export function pendingDelDir(agentSocket: string): string {
   const slash = agentSocket.lastIndexOf('/');
   return `${slash > 0 ? agentSocket.slice(0, slash) : '.'}/pending-del`;
 }
 
+/** Named like the pod's host veth: a fixed, safe file name whatever the container id is. */
 export function pendingDelFile(agentSocket: string, containerId: string, ifName: string): string {
-  return `${pendingDelDir(agentSocket)}/${containerId}-${ifName}`;
+  return `${pendingDelDir(agentSocket)}/${hostIfName(containerId, ifName)}`;
 }
+
+/** A name the CNI spec allows, refused with the spec's own reason otherwise. */
+const name = (what: string, problem: (value: string) => string | undefined) =>
+  z.string().check(z.refine((value) => problem(value) === undefined, { error: (issue) => `${what} "${String(issue.input)}" ${problem(String(issue.input)) ?? ''}` }));
+const ContainerId = name('container id', containerIdProblem);
+const IfName = name('interface name', ifNameProblem);
 
 const Pod = z.object({ namespace: z.string(), name: z.string(), uid: z.optional(z.string()) });
 
 export const AddRequest = z.object({
   op: z.literal('add'),
-  containerId: z.string().check(z.minLength(1)),
+  containerId: ContainerId,
   netns: z.string().check(z.minLength(1)),
-  ifName: z.string().check(z.minLength(1), z.maxLength(15)),
+  ifName: IfName,
   pod: z.optional(Pod),
 });
 
 export const DelRequest = z.object({
   op: z.literal('del'),
-  containerId: z.string().check(z.minLength(1)),
-  ifName: z.string(),
+  containerId: ContainerId,
+  ifName: IfName,
   /** may be empty: a DEL can come after the namespace is gone */
   netns: z.optional(z.string()),
 });
 
 export const CheckRequest = z.object({
   op: z.literal('check'),
-  containerId: z.string().check(z.minLength(1)),
-  ifName: z.string(),
+  containerId: ContainerId,
+  ifName: IfName,
   netns: z.string(),
   /** the address the runtime believes the pod has (from prevResult) */
   address: z.optional(z.string()),
@@ -69,7 +78,18 @@ export type Request = z.infer<typeof Request>;
 export type RequestBody = Request['body'];
 
 /** Why the agent refused; the plugin maps each to a CNI error code (see cni-plugin/errors.ts). */
-export const AgentErrorCodes = ['bad-request', 'unsupported-version', 'not-ready', 'no-address', 'unknown-container', 'unsupported-mode', 'datapath', 'internal'] as const;
+export const AgentErrorCodes = [
+  'bad-request',
+  'unsupported-version',
+  'not-ready',
+  'no-address',
+  'unknown-container',
+  'unsupported-mode',
+  /** the pod's network namespace is not one this agent may plumb (missing, not a namespace, the node's own) */
+  'bad-netns',
+  'datapath',
+  'internal',
+] as const;
 export type AgentErrorCode = (typeof AgentErrorCodes)[number];
 
 export const Attachment = z.object({
@@ -93,7 +113,8 @@ export const Response = z.object({
   ready: z.optional(z.boolean()),
   /** for gc: how many attachments were released */
   released: z.optional(z.number()),
-  error: z.optional(z.object({ code: z.enum(AgentErrorCodes), message: z.string() })),
+  // Any string: a newer agent may refuse for a reason this plugin does not know yet (it is then internal).
+  error: z.optional(z.object({ code: z.string(), message: z.string() })),
 });
 export type Response = z.infer<typeof Response>;
 

@@ -12,7 +12,7 @@ import { MASQ_MARK } from './plan.ts';
 
 export const MARK_CHAIN = 'ENI-CNI-MASQ-MARK';
 export const NAT_CHAIN = 'ENI-CNI-MASQ';
-/** Host ends of pod veths all start with this (plan.ts hostIfName). */
+/** Host ends of pod veths all start with this (shared/names.ts hostIfName). */
 export const POD_IF_MATCH = 'eni+';
 
 /** Go's time.Duration text, as ip-masq-agent and TKE write it: 60s, 1m0s, 1h30m, 500ms. */

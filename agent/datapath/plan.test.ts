@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { eniLinkCommands, hostIfName, hostSideCommands, hostUnrouteCommands, podMac, podSideCommands } from './plan.ts';
+import { hostIfName } from '../../shared/names.ts';
+import { eniLinkCommands, hostSideCommands, hostUnrouteCommands, podMac, podSideCommands } from './plan.ts';
 
 const pod = { containerId: 'c0ffee', ifName: 'eth0', hostIf: 'eni0123456789a', address: '10.0.16.5', table: 2007 };
 

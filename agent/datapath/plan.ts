@@ -6,7 +6,6 @@
 //                                      a source that arrives by another ENI)
 // The pod reaches everything through a link-local gateway whose MAC it knows statically, so no ARP
 // proxying is needed on the host.
-import { createHash } from 'node:crypto';
 import { ipToInt } from '../../shared/ip.ts';
 
 export const POD_GATEWAY = '169.254.1.1';
@@ -30,11 +29,6 @@ export interface PodPlumbing {
   hostIf: string;
   address: string;
   table: number;
-}
-
-/** The host-side name of a pod's veth: stable for a container and interface, 14 characters. */
-export function hostIfName(containerId: string, ifName: string): string {
-  return `eni${createHash('sha1').update(`${containerId}/${ifName}`).digest('hex').slice(0, 11)}`;
 }
 
 /** A locally administered MAC derived from the pod's address (0a:58 then the four address bytes). */

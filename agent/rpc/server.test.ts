@@ -1,6 +1,6 @@
 // The agent's socket against garbage: every malformed request gets a refusal naming what was wrong.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { connect, type Server } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok } from '../../shared/protocol.ts';
@@ -8,11 +8,15 @@ import { serveSocket } from './server.ts';
 
 let dir: string;
 let server: Server;
+/** every request the handler was given */
+const handled: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(`${tmpdir()}/eni-cni-rpc-`);
   server = await serveSocket(`${dir}/agent.sock`, async (body) => {
+    handled.push(body.op);
     if (body.op === 'status') return ok({ ready: true });
+    if (body.op === 'gc') return ok({ released: body.valid.length });
     throw new Error(`cannot ${body.op} container ${'containerId' in body ? body.containerId : ''}`);
   }, () => {});
 });
@@ -21,9 +25,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function send(raw: string): Promise<Record<string, unknown>> {
+function send(raw: string, path = `${dir}/agent.sock`): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const socket = connect(`${dir}/agent.sock`);
+    const socket = connect(path);
     let answer = '';
     socket.on('connect', () => socket.end(raw));
     socket.on('data', (d) => (answer += d.toString()));
@@ -57,12 +61,75 @@ describe('agent socket', () => {
     expect(await send('{"v":2,"body":{"op":"status"}}\n')).toMatchObject({ ok: false, error: { code: 'unsupported-version' } });
   });
 
-  it('refuses a request too long', async () => {
-    expect(await send(`{"v":1,"body":{"op":"status","pad":"${'x'.repeat(70_000)}"}}\n`)).toMatchObject({ error: { code: 'bad-request' } });
+  it('refuses a request too long, and does not carry it out when the client then half-closes', async () => {
+    handled.length = 0;
+    // No newline: the request only ends with the client's half-close, after the refusal.
+    expect(await send(`{"v":1,"body":{"op":"status","pad":"${'x'.repeat(5 * 1024 * 1024)}"}}`)).toMatchObject({ error: { code: 'bad-request', message: expect.stringContaining('longer than') } });
+    expect(await send(`{"v":1,"body":{"op":"status","pad":"${'x'.repeat(5 * 1024 * 1024)}"}}\n`)).toMatchObject({ error: { code: 'bad-request' } });
+    expect(handled).toEqual([]);
+  });
+
+  it('serves the GC of a node with thousands of attachments', async () => {
+    const valid = Array.from({ length: 5000 }, (_, i) => ({ containerId: `${'f'.repeat(56)}${String(i).padStart(8, '0')}`, ifName: 'eth0' }));
+    expect(await send(`${JSON.stringify({ v: 1, body: { op: 'gc', valid } })}\n`)).toEqual({ v: 1, ok: true, released: 5000 });
+  });
+
+  it('refuses container ids and interface names the CNI spec does not allow', async () => {
+    const del = (containerId: string, ifName: string) => send(`${JSON.stringify({ v: 1, body: { op: 'del', containerId, ifName } })}\n`);
+    for (const [id, ifName, where] of [['c1', 'eth0\nlink del lo', 'interface name'], ['../../x', 'eth0', 'container id'], ['c1', '', 'interface name']]) {
+      const answer = await del(id!, ifName!);
+      expect(answer).toMatchObject({ ok: false, error: { code: 'bad-request' } });
+      expect((answer.error as { message: string }).message).toContain(where);
+    }
   });
 
   it('turns a handler failure into an internal refusal naming the container', async () => {
     const answer = await send('{"v":1,"body":{"op":"del","containerId":"c9","ifName":"eth0"}}\n');
     expect(answer).toMatchObject({ ok: false, error: { code: 'internal', message: 'cannot del container c9' } });
+  });
+});
+
+describe('agent socket under abuse', () => {
+  const servers: Server[] = [];
+  const serve = async (name: string, limits: { requestTimeoutMs: number; maxPending: number }) => {
+    servers.push(await serveSocket(`${dir}/${name}.sock`, async () => ok({ ready: true }), () => {}, { maxRequestBytes: 1024, ...limits }));
+    return `${dir}/${name}.sock`;
+  };
+  afterAll(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))));
+
+  const idle = (path: string) =>
+    new Promise<Socket>((resolve, reject) => {
+      const socket = connect(path);
+      socket.on('connect', () => resolve(socket));
+      socket.on('error', reject);
+    });
+  const closedWithin = (socket: Socket, ms: number) =>
+    new Promise<boolean>((r) => {
+      if (socket.destroyed) return r(true);
+      const timer = setTimeout(() => r(false), ms);
+      socket.once('close', () => (clearTimeout(timer), r(true)));
+    });
+
+  it('cuts off a connection that sends no request in time', async () => {
+    const socket = await idle(await serve('slow', { requestTimeoutMs: 300, maxPending: 20 }));
+    const started = Date.now();
+    expect(await closedWithin(socket, 5000)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('keeps answering with many idle connections open: those waiting longest are cut off', async () => {
+    const path = await serve('crowded', { requestTimeoutMs: 60_000, maxPending: 20 });
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 100; i++) sockets.push(await idle(path));
+      for (const s of sockets) s.on('error', () => undefined);
+      expect(await send('{"v":1,"body":{"op":"status"}}\n', path)).toEqual({ v: 1, ok: true, ready: true });
+      // Long before their own timeout: the cap, not the clock, closed them.
+      const closed = await Promise.all(sockets.map((s) => closedWithin(s, 1000)));
+      expect(closed.slice(0, 80).every(Boolean)).toBe(true);
+      expect(closed.slice(-19).some(Boolean)).toBe(false);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 });
