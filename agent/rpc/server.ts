@@ -37,7 +37,9 @@ export async function serveSocket(
     let buffer = '';
     /** set once the request is taken (to serve or to refuse): nothing read after that counts */
     let taken = false;
-    const answer = (response: Response) => socket.end(`${JSON.stringify(response)}\n`);
+    const answer = (response: Response): void => {
+      socket.end(`${JSON.stringify(response)}\n`);
+    };
     const take = () => {
       taken = true;
       pending.delete(socket);
