@@ -39,8 +39,8 @@ class FakeDatapath implements Datapath {
   keepSysctls() {
     return [];
   }
-  netnsExists(netns: string) {
-    return !this.missingNetns.has(netns);
+  netnsProblem(netns: string) {
+    return this.missingNetns.has(netns) ? `${netns} does not exist` : undefined;
   }
 }
 
@@ -121,6 +121,15 @@ describe('agent', () => {
     expect(store.isCooling(first.attachment!.address)).toBe(true);
   });
 
+  it('refuses a namespace it cannot plumb before taking an address', async () => {
+    const { agent, store, datapath, saved } = setup();
+    datapath.missingNetns.add('/dev/null');
+    const r = await agent.add({ ...add('c1', '/dev/null'), pod: { namespace: 'web', name: 'nginx-0' } });
+    expect(r).toMatchObject({ ok: false, error: { code: 'bad-netns', message: expect.stringContaining('web/nginx-0: CNI_NETNS /dev/null') } });
+    expect(store.counts()).toMatchObject({ assigned: 0, free: 3 });
+    expect(saved).toEqual([]);
+  });
+
   it('returns the address when plumbing fails', async () => {
     const { agent, store, datapath } = setup();
     datapath.failNext = true;
@@ -133,10 +142,11 @@ describe('agent', () => {
     const { agent, store, datapath, advance } = setup();
     let open!: () => void;
     datapath.gate = new Promise((r) => (open = r));
-    datapath.missingNetns.add('/var/run/netns/c1');
     const adding = agent.add(add('c1'));
     await new Promise((r) => setTimeout(r, 10));
     expect(store.get('c1', 'eth0')).toBeDefined();
+    // Its namespace looks gone while its ADD is held: still not the GC's to take.
+    datapath.missingNetns.add('/var/run/netns/c1');
     advance(10_000);
     expect(await agent.gc({ op: 'gc', valid: [] })).toMatchObject({ ok: true, released: 0 });
     expect(await agent.reconcile()).toBe(0);

@@ -78,6 +78,9 @@ export class Agent {
         return this.plumb(existing);
       }
       if (existing) await this.free(existing, 'ADD again in another namespace');
+      // Before any address is taken: a namespace that cannot be plumbed must not cost one.
+      const netnsProblem = datapath.netnsProblem(req.netns);
+      if (netnsProblem) return refuse('bad-netns', `${podName(req)}: CNI_NETNS ${netnsProblem}`);
       const refusal = await this.modeRefusal(req);
       if (refusal) return refusal;
       const details = {
@@ -188,7 +191,7 @@ export class Agent {
       rmSync(path, { force: true });
     }
     for (const allocation of this.o.store.allocations()) {
-      released += await this.freeIfStale(allocation, 'its network namespace is gone', (a) => !this.o.datapath.netnsExists(a.netns));
+      released += await this.freeIfStale(allocation, 'its network namespace is gone (or is no namespace)', (a) => this.o.datapath.netnsProblem(a.netns) !== undefined);
     }
     // With an API server: a pod it no longer places on this node holds nothing here.
     const pods = this.o.podsOnNode?.();

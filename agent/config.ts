@@ -124,11 +124,18 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
 }
 
 function readCredentials(file: string): { secretId: string; secretKey: string } {
+  // Never echo what the file holds: a parse error's message quotes its first bytes, a secret key's among them.
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`--credentials-file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: err });
+  }
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`--credentials-file ${file} cannot be read as JSON: ${(err as Error).message}`, { cause: err });
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`--credentials-file ${file} is not valid JSON (its content is not shown: it holds secrets)`);
   }
   const { secretId, secretKey } = (value ?? {}) as Record<string, unknown>;
   if (typeof secretId !== 'string' || typeof secretKey !== 'string' || !secretId || !secretKey) {

@@ -1,9 +1,8 @@
 // The host datapath on Linux: carries out plan.ts with `ip -batch` (one process per namespace touched)
 // and keeps the sysctls pod networking depends on.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
+import { ipBatch, ipIn } from './ip-batch.ts';
 import { IpSession } from './ip-session.ts';
 import { ENI_TABLE_BASE, eniLinkCommands, hostSideCommands, hostUnrouteCommands, podSideCommands, type EniLink, type PodPlumbing } from './plan.ts';
 
@@ -24,38 +23,20 @@ export interface Datapath {
   checkPod(pod: PodTarget): Promise<string | undefined>;
   /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. Returns what could not be set. */
   keepSysctls(eniLinks: string[]): string[];
-  netnsExists(netns: string): boolean;
+  /** Why `netns` cannot be a pod's network namespace (missing, not a namespace, the node's own), or undefined. */
+  netnsProblem(netns: string): string | undefined;
 }
 
-/**
- * Runs `ip -batch` with `lines` on stdin. A plain spawn rather than execa: this is on every pod's ADD and
- * DEL, and execa's conveniences cost about 1.5 ms a call here.
- */
-function ipBatch(args: string[], lines: string[], what: string, options: { force?: boolean } = {}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(args[0]!, [...args.slice(1), ...(options.force ? ['-force'] : []), '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (err) => reject(new Error(`${what}: ${err.message}`)));
-    child.on('close', (code) => (code === 0 || options.force ? resolve() : reject(new Error(`${what}: ${stderr.trim() || `ip exited with ${code}`}`))));
-    child.stdin.end(`${lines.join('\n')}\n`);
-  });
-}
-
-/** How to run `ip` inside a pod's namespace: by name when the runtime put it in /run/netns, else through nsenter. */
-function ipIn(netns: string): string[] {
-  const dir = dirname(netns);
-  if (dir === '/var/run/netns' || dir === '/run/netns') return ['ip', '-n', basename(netns)];
-  return ['nsenter', `--net=${netns}`, 'ip'];
-}
+/** statfs's f_type of the namespace filesystem: what a live namespace file (bind mount or /proc link) is on. */
+const NSFS_MAGIC = 0x6e736673;
 
 export class LinuxDatapath implements Datapath {
   /** the agent's own namespace, through one long-lived ip process (see ip-session.ts) */
   private readonly host = new IpSession();
 
-  /** Host-side commands; an error fails the batch unless `force`. */
-  private async onHost(lines: string[], what: string, options: { force?: boolean } = {}): Promise<void> {
-    const errors = await this.host.run(lines);
+  /** Host-side commands addressing `links` by name; an error fails the batch unless `force`. */
+  private async onHost(lines: string[], what: string, options: { force?: boolean; links?: string[] } = {}): Promise<void> {
+    const errors = await this.host.run(lines, options.links);
     if (errors && !options.force) throw new Error(`${what}: ${errors}`);
   }
 
@@ -69,7 +50,7 @@ export class LinuxDatapath implements Datapath {
       const link = await this.linkByMac(eni.mac);
       if (link) {
         const setup: EniLink = { ifName: link.ifname, table: ENI_TABLE_BASE + link.ifindex, primaryIp: eni.primaryIp, gateway: eni.gateway };
-        await this.onHost(eniLinkCommands(setup), `setting up the link ${link.ifname} of ${eni.id}`);
+        await this.onHost(eniLinkCommands(setup), `setting up the link ${link.ifname} of ${eni.id}`, { links: [link.ifname] });
         this.keepSysctls([link.ifname]);
         return setup;
       }
@@ -79,13 +60,17 @@ export class LinuxDatapath implements Datapath {
   }
 
   async addPod(pod: PodTarget): Promise<void> {
-    if (!this.netnsExists(pod.netns)) throw new Error(`the network namespace ${pod.netns} of container ${pod.containerId} does not exist`);
+    const problem = this.netnsProblem(pod.netns);
+    if (problem) throw new Error(`container ${pod.containerId}: ${problem}`);
     await ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`).catch(async (err: Error) => {
-      // Half-made: remove the pod end (its peer goes with it) before reporting.
-      await ipBatch(ipIn(pod.netns), [`link del ${pod.ifName}`], `removing the half-made ${pod.ifName} of ${pod.address} in ${pod.netns}`, { force: true });
+      // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its
+      // host end (named for this container and interface) in the agent's namespace: deleting that end
+      // deletes the pod's. The pod's interface is never deleted by name: a link of that name may be
+      // another container's, which is why the batch failed.
+      await ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing the half-made ${pod.hostIf} of ${pod.address}`, { force: true });
       throw err;
     });
-    await this.onHost(hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`).catch(async (err: Error) => {
+    await this.onHost(hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`, { links: [pod.hostIf] }).catch(async (err: Error) => {
       await (await this.removePod(pod)).linkGone;
       throw err;
     });
@@ -100,7 +85,8 @@ export class LinuxDatapath implements Datapath {
   }
 
   async checkPod(pod: PodTarget): Promise<string | undefined> {
-    if (!this.netnsExists(pod.netns)) return `the network namespace ${pod.netns} does not exist`;
+    const problem = this.netnsProblem(pod.netns);
+    if (problem) return problem;
     const host = await execa('ip', ['-j', 'link', 'show', 'dev', pod.hostIf], { reject: false });
     if (host.exitCode !== 0) return `the host interface ${pod.hostIf} of ${pod.address} is missing`;
     const inside = await execa(ipIn(pod.netns)[0]!, [...ipIn(pod.netns).slice(1), '-j', 'address', 'show', 'dev', pod.ifName], { reject: false });
@@ -132,8 +118,18 @@ export class LinuxDatapath implements Datapath {
     return problems;
   }
 
-  netnsExists(netns: string): boolean {
-    return netns !== '' && existsSync(netns);
+  netnsProblem(netns: string): string | undefined {
+    if (netns === '' || !existsSync(netns)) return `the network namespace ${JSON.stringify(netns)} does not exist`;
+    try {
+      // A stale file in /run/netns (its mount gone), /dev/null, a directory: none is a namespace.
+      if (statfsSync(netns).type !== NSFS_MAGIC) return `${netns} is not a network namespace`;
+      const it = statSync(netns);
+      const own = statSync('/proc/self/ns/net');
+      if (it.ino === own.ino && it.dev === own.dev) return `${netns} is the node's own network namespace, not a pod's`;
+    } catch (err) {
+      return `cannot look at the network namespace ${netns}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    }
+    return undefined;
   }
 
   private async linkByMac(mac: string): Promise<{ ifname: string; ifindex: number } | undefined> {

@@ -41,7 +41,9 @@ describe('warm pool policy', () => {
     // beyond TKE
     ['min 0: nothing bound until an ADD waits', { warm: { min: 0, max: 0 } }, { kind: 'none', why: 'within the warm targets' }],
     ['min 0, a burst of 7 ADDs waiting: one batch of 7', { warm: { min: 0, max: 0 }, waiting: 7 }, { kind: 'create-eni', count: 7 }],
-    ['cooling addresses are not available: bind anyway', { enis: [eni('a', 3, 0)], available: 0, cooling: 3, warm: { min: 3, max: 6 } }, { kind: 'assign', eniId: 'a', count: 3 }],
+    ['cooling addresses are soon free: they count toward min', { enis: [eni('a', 3, 0)], available: 0, cooling: 3, warm: { min: 3, max: 6 } }, { kind: 'none', why: 'within the warm targets' }],
+    ['churn: ADDs waiting while the last DELs cool take those, no new ENI', { enis: [eni('a', 9, 0), eni('b', 9, 2)], available: 0, cooling: 16, waiting: 16, warm: { min: 0, max: 0 }, releaseDue: false }, { kind: 'none', why: 'within the warm targets' }],
+    ['only what cooling cannot cover is bound', { enis: [eni('a', 5, 3)], available: 0, cooling: 2, waiting: 4, warm: { min: 0, max: 2 } }, { kind: 'assign', eniId: 'a', count: 2 }],
     ['release cooling addresses first, never below min', { enis: [eni('a', 9, 0)], available: 5, cooling: 4, quickRelease: true, warm: { min: 5, max: 5 } }, { kind: 'release', eniId: 'a', count: 4 }],
     ['a quota error pauses growth', { growthPaused: true }, { kind: 'none', why: 'growth is paused after a quota error' }],
   ])('%s', (_name, changes, expected) => {

@@ -6,7 +6,10 @@
 //   - bound above the node's maximum (an override lowered it): release down to it at once;
 //   - bound above pods + max: slow release frees one idle address per release period; quick release frees
 //     all the excess each period. An ENI left with no secondary address is detached and deleted.
-// Cooling addresses count as bound but never as available, so they cannot make an ADD wait or fail.
+// Cooling addresses are soon free (a few seconds): they count toward the minimum and toward ADDs waiting,
+// never as missing. Otherwise churn faster than the cool-down grows the pool without bound (each DEL's
+// address cools while the next ADD asks for another) and deleting pods opens ENIs. An ADD that finds only
+// cooling addresses waits for the first to come back rather than for a new one from the cloud.
 
 export interface PolicyEni {
   id: string;
@@ -22,7 +25,7 @@ export interface PolicyInput {
   enis: PolicyEni[];
   /** addresses free to give out now (not cooling) */
   available: number;
-  /** addresses resting after a DEL: bound, idle, not available */
+  /** addresses resting after a DEL: bound, idle, not available yet but soon */
   cooling: number;
   /** ADDs waiting for an address */
   waiting: number;
@@ -73,9 +76,10 @@ export function decide(input: PolicyInput): PolicyAction {
   }
 
   const wanted = Math.max(input.warm.min, input.waiting);
-  if (input.available < wanted) {
+  const soonFree = input.available + input.cooling;
+  if (soonFree < wanted) {
     if (input.growthPaused) return { kind: 'none', why: 'growth is paused after a quota error' };
-    const deficit = Math.min(wanted - input.available, ceiling - bound);
+    const deficit = Math.min(wanted - soonFree, ceiling - bound);
     if (deficit <= 0) return { kind: 'none', why: `the node holds its maximum of ${ceiling} addresses` };
     const roomy = input.enis.filter((e) => e.bound < Math.min(e.capacity, input.maxIpsPerEni)).sort((a, b) => b.bound - a.bound)[0];
     if (roomy) return { kind: 'assign', eniId: roomy.id, count: Math.min(deficit, Math.min(roomy.capacity, input.maxIpsPerEni) - roomy.bound, MAX_IPS_PER_CALL) };
