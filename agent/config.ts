@@ -23,6 +23,7 @@ export interface AgentConfig {
   quickRelease: boolean;
   releasePeriodMs: number;
   poolCheckIntervalMs: number;
+  poolResyncIntervalMs: number;
   masqConfig: string;
   healthHost: string;
   healthPort: number;
@@ -73,6 +74,7 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--enable-quick-release [bool]', 'give back all the excess each release period instead of one address', bool('--enable-quick-release'), false)
     .option('--release-period <duration>', 'how often excess addresses are given back', duration('--release-period'), 120_000)
     .option('--pool-check-interval <duration>', 'how often the pool is looked at unasked', duration('--pool-check-interval'), 10_000)
+    .option('--pool-resync-interval <duration>', 'how often the pool is compared with the cloud (also after any change that failed)', duration('--pool-resync-interval'), 60_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
     .option('--kubeconfig <file>', 'the Kubernetes API to use; without it (and outside a cluster) the agent runs standalone')
     .option('--node-name <name>', 'this node in Kubernetes (default: $NODE_NAME)', process.env.NODE_NAME)
@@ -110,6 +112,7 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     quickRelease: o.enableQuickRelease as boolean,
     releasePeriodMs: o.releasePeriod as number,
     poolCheckIntervalMs: o.poolCheckInterval as number,
+    poolResyncIntervalMs: o.poolResyncInterval as number,
     masqConfig: o.masqConfig as string,
     healthHost: health[1]!,
     healthPort: Number(health[2]),

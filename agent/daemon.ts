@@ -63,6 +63,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     quickRelease: config.quickRelease,
     releasePeriodMs: config.releasePeriodMs,
     checkIntervalMs: config.poolCheckIntervalMs,
+    resyncIntervalMs: config.poolResyncIntervalMs,
     log: (level, message) => log[level](message),
     event: (event) => {
       log.warn({ reason: event.reason }, event.message);

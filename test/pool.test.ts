@@ -1,9 +1,9 @@
 // The warm pool against the emulated cloud through the real Tencent adapter, with short periods:
 // convergence to the targets, slow and quick release, overrides, throttling, and a burst on an empty pool.
 import { afterEach, describe, expect, it } from 'vitest';
-import { TencentCloud } from '../agent/cloud/tencent.ts';
+import { TencentCloud, type TencentOptions } from '../agent/cloud/tencent.ts';
 import type { Datapath } from '../agent/datapath/linux.ts';
-import { Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
+import { OWNER_TAG, Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
 import { PoolStore } from '../agent/pool/store.ts';
 import type { Emulator } from '../hack/emulator/emulator.ts';
 import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';
@@ -20,12 +20,13 @@ afterEach(async () => {
 /** The pool's links are not real here: the datapath only names them. */
 const datapath = { setupEni: async (eni: { primaryIp: string; gateway: string }) => ({ ifName: 'eth9', table: 2009, ...eni }) } as unknown as Datapath;
 
-async function setup(options: Partial<PoolOptions> = {}, world: Partial<WorldInput> = {}) {
+async function setup(options: Partial<PoolOptions> = {}, world: Partial<WorldInput> = {}, cloudOptions: Partial<TencentOptions> = {}) {
   emulator = await startTestEmulator({ world: testWorld({ latencies: { taskMs: 20, apiMs: 0 }, ...world }) });
   const cloud = new TencentCloud({
     region: emulator.world.region,
     endpoint: { url: `http://tencentcloudapi.com:${emulator.apiAddress.port}`, resolve: emulator.apiAddress.address },
     credential: emulator.world.credentials[0]!,
+    ...cloudOptions,
   });
   const store = new PoolStore();
   const events: PoolEvent[] = [];
@@ -51,7 +52,20 @@ async function setup(options: Partial<PoolOptions> = {}, world: Partial<WorldInp
 
 /** Secondary addresses the cloud holds on the node's pod ENIs. */
 function bound(): number {
-  return emulator!.state().networkInterfaces.filter((e) => e.Attachment?.InstanceId === 'ins-node0001' && !e.Primary).flatMap((e) => e.PrivateIpAddressSet.filter((ip) => !ip.Primary)).length;
+  return cloudAddresses().length;
+}
+
+function cloudAddresses(): string[] {
+  return emulator!
+    .state()
+    .networkInterfaces.filter((e) => e.Attachment?.InstanceId === 'ins-node0001' && !e.Primary)
+    .flatMap((e) => e.PrivateIpAddressSet.filter((ip) => !ip.Primary).map((ip) => ip.PrivateIpAddress))
+    .sort();
+}
+
+/** The secondary addresses the pool believes its ENIs hold. */
+function poolAddresses(store: PoolStore): string[] {
+  return [...store.enis.values()].flatMap((e) => [...e.addresses]).sort();
 }
 
 function mutatingCalls(): number {
@@ -194,5 +208,87 @@ describe('warm pool on the emulated cloud', () => {
     for (let i = 0; i < 5; i++) await pool!.kick();
     expect(mutatingCalls()).toBe(before);
     expect(store.counts().free).toBe(0);
+  });
+
+  it('finds addresses the cloud put on an ENI behind its back, and opens another ENI rather than pausing', async () => {
+    const { store, events } = await setup({ warm: { min: 5, max: 5 }, resyncIntervalMs: 3_600_000 });
+    await pool!.kick();
+    const eniId = [...store.enis.keys()][0]!;
+    // An assign carried out whose answer never came: the ENI is full in the cloud, not in the pool.
+    const { vpcClient, waitTask } = await import('../hack/emulator/testing.ts');
+    const vpc = vpcClient(emulator!);
+    await waitTask(vpc, (await vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: 4 })).RequestId);
+    for (let i = 0; i < 5; i++) store.take(pod(i));
+    await pool!.kick();
+    expect(events.filter((e) => e.reason === 'ENILimit')).toEqual([]);
+    // The 4 found are free; the fifth comes on a new ENI, since the first is full.
+    expect(store.enis.size).toBe(2);
+    expect(poolAddresses(store)).toEqual(cloudAddresses());
+    expect(store.counts()).toMatchObject({ assigned: 5, free: 5 });
+  });
+
+  it('re-syncs after a change whose answer was lost every time it was tried', async () => {
+    const { store } = await setup({ warm: { min: 3, max: 3 }, resyncIntervalMs: 3_600_000 }, {}, { attempts: 2, sleep: async () => {} });
+    await pool!.kick();
+    emulator!.addFault({ action: 'AssignPrivateIpAddresses', times: 2, effect: { kind: 'drop' } });
+    for (let i = 0; i < 3; i++) store.take(pod(i));
+    await pool!.kick();
+    expect(pool!.lastError).toContain('AssignPrivateIpAddresses');
+    // The cloud carried it out once (the retry had the same ClientToken); the pool has not seen it yet.
+    expect(bound()).toBe(6);
+    // Passes come (the check timer kicks every 50 ms); the first after the cloud settles sees it.
+    await until('a pass that re-syncs', () => poolAddresses(store).length === 6);
+    expect(poolAddresses(store)).toEqual(cloudAddresses());
+    expect(bound()).toBe(6);
+    expect(store.counts()).toMatchObject({ assigned: 3, free: 3 });
+  });
+
+  it('deletes the ENIs it made that are attached nowhere, and only those', async () => {
+    emulator = await startTestEmulator({ world: testWorld({ latencies: { taskMs: 20, apiMs: 0 } }) });
+    const { vpcClient, waitTask } = await import('../hack/emulator/testing.ts');
+    const vpc = vpcClient(emulator);
+    const make = async (name: string, tags: Record<string, string>) => {
+      const r = await vpc.CreateNetworkInterface({
+        VpcId: 'vpc-lab00001', SubnetId: 'subnet-pod3a', NetworkInterfaceName: name, SecurityGroupIds: ['sg-lab00001'], SecondaryPrivateIpAddressCount: 3,
+        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+      });
+      await waitTask(vpc, r.RequestId);
+      return r.NetworkInterface!.NetworkInterfaceId!;
+    };
+    // An agent killed between create and attach left one; a user's, and another node's, are not ours.
+    const orphan = await make('ins-node0001-pods', { [OWNER_TAG]: 'ins-node0001' });
+    const users = await make('a-users-eni', {});
+    const othersNode = await make('ins-node0002-pods', { [OWNER_TAG]: 'ins-node0002' });
+    const cloud = new TencentCloud({
+      region: emulator.world.region,
+      endpoint: { url: `http://tencentcloudapi.com:${emulator.apiAddress.port}`, resolve: emulator.apiAddress.address },
+      credential: emulator.world.credentials[0]!,
+    });
+    pool = new Pool({ cloud, store: new PoolStore(), datapath, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds: ['subnet-pod3a'], securityGroupIds: ['sg-lab00001'], warm: { min: 0, max: 0 }, quickRelease: true, releasePeriodMs: 10, checkIntervalMs: 50, log: () => {} });
+    await pool.start();
+    await until('the orphan deleted', () => !emulator!.state().networkInterfaces.some((e) => e.NetworkInterfaceId === orphan));
+    const left = emulator.state().networkInterfaces.map((e) => e.NetworkInterfaceId);
+    expect(left).toContain(users);
+    expect(left).toContain(othersNode);
+  });
+
+  it('lets ADDs that arrive while the last DELs cool down wait for those, instead of growing', async () => {
+    const { store } = await setup({ warm: { min: 2, max: 4 }, releasePeriodMs: 60_000 });
+    for (let i = 0; i < 8; i++) while (!store.take(pod(i))) await pool!.waitForFree(5000);
+    await pool!.kick();
+    const before = bound();
+    // A rollout: 8 pods deleted (their addresses cool for 1 s), 8 new ones asking at once.
+    for (let i = 0; i < 8; i++) {
+      const gone = store.release(`c${i}`, 'eth0', Date.now())!;
+      store.cool(gone.address, Date.now() + 1000);
+    }
+    const served = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        while (!store.take(pod(100 + i))) if (!(await pool!.waitForFree(10_000))) return false;
+        return true;
+      }),
+    );
+    expect(served.every(Boolean)).toBe(true);
+    expect(bound()).toBe(before);
   });
 });

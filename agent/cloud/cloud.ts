@@ -10,6 +10,10 @@ export interface Eni {
   /** secondary addresses that are ready to use */
   secondaryIps: string[];
   primary: boolean;
+  /** PENDING while being created, AVAILABLE once usable, ATTACHING, DETACHING, DELETING */
+  state: string;
+  /** a change of it or of its addresses is still under way (an address not AVAILABLE yet, or the ENI itself) */
+  settling: boolean;
   attachedTo?: string | undefined;
   deviceIndex?: number | undefined;
   securityGroupIds: string[];
@@ -43,6 +47,8 @@ export interface Cloud {
   limits(instanceId: string): Promise<InstanceLimits>;
   subnets(subnetIds: string[]): Promise<Subnet[]>;
   enisOf(instanceId: string): Promise<Eni[]>;
+  /** every ENI carrying the tag `key` = `value`, attached or not */
+  enisTagged(key: string, value: string): Promise<Eni[]>;
   createEni(options: CreateEniOptions): Promise<Eni>;
   attachEni(eniId: string, instanceId: string): Promise<void>;
   detachEni(eniId: string, instanceId: string): Promise<void>;

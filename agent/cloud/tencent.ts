@@ -67,12 +67,18 @@ export class TencentCloud implements Cloud {
     return (r.SubnetSet ?? []).map((s) => ({ id: s.SubnetId!, cidr: s.CidrBlock!, zone: s.Zone!, availableIps: s.AvailableIpAddressCount ?? 0 }));
   }
 
-  async enisOf(instanceId: string): Promise<Eni[]> {
+  enisOf(instanceId: string): Promise<Eni[]> {
+    return this.describeEnis(`of ${instanceId}`, { Name: 'attachment.instance-id', Values: [instanceId] });
+  }
+
+  enisTagged(key: string, value: string): Promise<Eni[]> {
+    return this.describeEnis(`tagged ${key}=${value}`, { Name: `tag:${key}`, Values: [value] });
+  }
+
+  private async describeEnis(what: string, filter: { Name: string; Values: string[] }): Promise<Eni[]> {
     const enis: Eni[] = [];
     for (let offset = 0; ; offset += 100) {
-      const r = await this.call(`DescribeNetworkInterfaces of ${instanceId}`, () =>
-        this.vpc.DescribeNetworkInterfaces({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }], Offset: offset, Limit: 100 }),
-      );
+      const r = await this.call(`DescribeNetworkInterfaces ${what}`, () => this.vpc.DescribeNetworkInterfaces({ Filters: [filter], Offset: offset, Limit: 100 }));
       enis.push(...(r.NetworkInterfaceSet ?? []).map(toEni));
       if (offset + 100 >= (r.TotalCount ?? 0)) return enis;
     }
@@ -207,6 +213,8 @@ function toEni(n: NetworkInterface): Eni {
     primaryIp: ips.find((ip) => ip.Primary)?.PrivateIpAddress ?? '',
     secondaryIps: ips.filter((ip) => !ip.Primary && (ip.State ?? 'AVAILABLE') === 'AVAILABLE').map((ip) => ip.PrivateIpAddress!),
     primary: n.Primary ?? false,
+    state: n.State ?? '',
+    settling: (n.State ?? 'AVAILABLE') !== 'AVAILABLE' || ips.some((ip) => (ip.State ?? 'AVAILABLE') !== 'AVAILABLE'),
     attachedTo: n.Attachment?.InstanceId,
     deviceIndex: n.Attachment?.DeviceIndex,
     securityGroupIds: n.GroupSet ?? [],

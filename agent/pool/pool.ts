@@ -1,8 +1,10 @@
 // The pool manager: carries out the warm pool's law (policy.ts) against the cloud, one change at a time.
 // `kick()` schedules a pass; a pass asks the policy what to do, does it, and asks again until the answer
-// is "nothing". A timer kicks it every check interval, so slow release keeps its pace.
+// is "nothing". A timer kicks it every check interval, so slow release keeps its pace. The cloud has the
+// last word: a pass first re-syncs with it when one is due (periodically, and after any change that failed
+// or went unanswered), so that what a lost answer or a killed agent left behind is found and mended.
 import { EventEmitter } from 'node:events';
-import type { Cloud, Eni } from '../cloud/cloud.ts';
+import { CloudError, type Cloud, type Eni } from '../cloud/cloud.ts';
 import type { Datapath } from '../datapath/linux.ts';
 import { nthAddress, parseCidr } from '../../shared/ip.ts';
 import { applyOverrides, type PoolLimits } from './overrides.ts';
@@ -32,6 +34,8 @@ export interface PoolOptions {
   checkIntervalMs: number;
   /** how long a pass waits for more ADDs to arrive before growing for those waiting (default 10 ms) */
   batchWindowMs?: number;
+  /** how often the pool compares itself with the cloud unasked (default 60 s); it also does after any failed change */
+  resyncIntervalMs?: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   event?: (event: PoolEvent) => void;
   /** told after every change the pool makes */
@@ -42,13 +46,18 @@ export interface PoolOptions {
 /** The tag on every ENI the agent creates, naming its instance: the ENIs it may fill, empty and delete. */
 export const OWNER_TAG = 'eni-cni.node';
 
-/** Errors that mean "the node cannot grow now": growth pauses instead of hammering the API. */
+/**
+ * Errors that mean "the node cannot grow now": growth pauses instead of hammering the API. A bare
+ * LimitExceeded is the node's ENI quota when creating an ENI; on an assign it means that ENI is full, which
+ * `assign` handles itself.
+ */
 const QUOTA_CODES: Record<string, PoolEvent['reason']> = {
   LimitExceeded: 'ENILimit',
   'ResourceInsufficient.Subnet': 'SubnetExhausted',
   ResourceInsufficient: 'SubnetExhausted',
   NoSubnetRoom: 'SubnetExhausted',
 };
+
 
 export class Pool {
   private readonly changed = new EventEmitter();
@@ -67,6 +76,8 @@ export class Pool {
   private lastGrowAt = 0;
   private pausedUntil = 0;
   private pauseMs = 0;
+  private resyncDue = true;
+  private lastResyncAt = 0;
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
@@ -84,11 +95,7 @@ export class Pool {
     this.quota = { maxEnis: Math.max(0, limits.enis - 1), maxIpsPerEni: Math.max(0, limits.ipsPerEni - 1) };
     this.limits = { warm: this.o.warm, ...this.quota };
     for (const subnet of await cloud.subnets(this.o.subnetIds)) this.subnetCidrs.set(subnet.id, subnet.cidr);
-    for (const eni of await cloud.enisOf(instanceId)) {
-      // Only ENIs this agent made: another ENI on the node (a user's) is not ours to fill or delete.
-      if (eni.primary || eni.tags[OWNER_TAG] !== instanceId) continue;
-      await this.adopt(eni).catch((err: Error) => this.o.log('error', `pool: cannot take over ${eni.id}: ${err.message}; leaving it alone`));
-    }
+    await this.resync();
     this.lastReleaseAt = this.clock.now();
     this.timer = setInterval(() => void this.kick(), this.o.checkIntervalMs);
     this.timer.unref();
@@ -174,6 +181,15 @@ export class Pool {
   private async pass(): Promise<void> {
     // ADDs of a burst arrive over a few milliseconds: wait for them, so one batch serves them all.
     if (this.waiters > 0) await new Promise((r) => setTimeout(r, this.o.batchWindowMs ?? 10));
+    if (this.resyncDue || this.clock.now() - this.lastResyncAt >= (this.o.resyncIntervalMs ?? 60_000)) {
+      try {
+        await this.resync();
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.o.log('error', `pool: cannot compare with the cloud: ${(err as Error).message}`);
+        return;
+      }
+    }
     // Slow release gives back one address per period; quick release all the excess, in this same pass.
     // Neither gives back within a period of the pool last growing.
     const now = this.clock.now();
@@ -222,13 +238,8 @@ export class Pool {
   private async carryOut(action: Exclude<PolicyAction, { kind: 'none' }>): Promise<void> {
     const { cloud, store } = this.o;
     switch (action.kind) {
-      case 'assign': {
-        const eni = store.enis.get(action.eniId)!;
-        const added = await cloud.assignIps(eni.id, action.count);
-        for (const address of added) eni.addresses.add(address);
-        this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
-        return;
-      }
+      case 'assign':
+        return this.assign(store.enis.get(action.eniId)!, action.count);
       case 'create-eni':
         return this.createEni(action.count);
       case 'release':
@@ -247,6 +258,87 @@ export class Pool {
         this.o.log('info', `pool: detached and deleted ${action.eniId}, which held no addresses`);
         return;
       }
+    }
+  }
+
+  private async assign(eni: PoolEni, count: number): Promise<void> {
+    let added: string[];
+    try {
+      added = await this.o.cloud.assignIps(eni.id, count);
+    } catch (err) {
+      if (!(err instanceof CloudError) || err.code !== 'LimitExceeded') throw err;
+      // The cloud says this ENI is full. Either it holds addresses the pool never recorded (the re-sync
+      // finds them), or its limit is below what the quota said (learnt here): either way, not a quota of
+      // the node, and the next step fills another ENI or opens one.
+      await this.resync();
+      const now = this.o.store.enis.get(eni.id);
+      if (now && now.addresses.size < now.capacity) {
+        this.o.log('warn', `pool: ${eni.id} refuses more than ${now.addresses.size} addresses (${err.message}); taking that as its limit`);
+        now.capacity = now.addresses.size;
+      }
+      return;
+    }
+    for (const address of added) eni.addresses.add(address);
+    this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
+  }
+
+  /**
+   * Compares the pool with the cloud, and takes the cloud's word. ENIs made for this node (by their tag):
+   * attached here but not in the pool, taken over; attached nowhere, orphans (an agent killed between
+   * create and attach, an answer lost), deleted. Addresses on an ENI that the pool never recorded (an
+   * assign whose answer was lost) become free addresses; addresses the pool has and the cloud does not are
+   * dropped, unless a pod holds one, which is reported (it cannot be mended from here).
+   */
+  private async resync(): Promise<void> {
+    const { cloud, store, instanceId, log } = this.o;
+    this.resyncDue = false;
+    this.lastResyncAt = this.clock.now();
+    const ours = await cloud.enisTagged(OWNER_TAG, instanceId);
+    // What is still changing in the cloud is looked at again at the next pass, once it has settled.
+    this.resyncDue = ours.some((e) => e.settling);
+    const here = new Map(ours.filter((e) => e.attachedTo === instanceId && !e.primary).map((e) => [e.id, e]));
+    const heldOn = (eniId: string) => [...(store.enis.get(eniId)?.addresses ?? [])].filter((a) => store.holderOf(a));
+    for (const eni of ours) {
+      if (eni.attachedTo || eni.state !== 'AVAILABLE' || heldOn(eni.id).length > 0) continue;
+      try {
+        await cloud.deleteEni(eni.id);
+        log('warn', `pool: deleted ${eni.id} (${eni.primaryIp}, ${eni.secondaryIps.length} addresses), made for ${instanceId} but attached nowhere`);
+      } catch (err) {
+        log('error', `pool: cannot delete the orphan ${eni.id}: ${(err as Error).message}`);
+      }
+    }
+    for (const eni of here.values()) {
+      const known = store.enis.get(eni.id);
+      if (known) this.syncAddresses(known, eni.secondaryIps);
+      else await this.adopt(eni).catch((err: Error) => log('error', `pool: cannot take over ${eni.id}: ${err.message}; trying again at the next re-sync`));
+    }
+    for (const known of [...store.enis.values()]) {
+      if (here.has(known.id)) continue;
+      const held = heldOn(known.id);
+      if (held.length === 0) {
+        store.removeEni(known.id);
+        log('warn', `pool: ${known.id} is no longer attached to ${instanceId}; forgetting it`);
+      } else {
+        this.o.event?.({ reason: 'CloudError', message: `${instanceId}: ${known.id} is no longer attached, yet pods hold ${held.join(', ')}` });
+      }
+    }
+  }
+
+  private syncAddresses(eni: PoolEni, inCloud: string[]): void {
+    const { store, log } = this.o;
+    const found = inCloud.filter((a) => !eni.addresses.has(a));
+    for (const address of found) eni.addresses.add(address);
+    if (found.length > 0) log('warn', `pool: ${eni.id} holds ${found.join(', ')} in the cloud, which the pool had not recorded; taking them as free`);
+    const cloud = new Set(inCloud);
+    for (const address of [...eni.addresses].filter((a) => !cloud.has(a))) {
+      const holder = store.holderOf(address);
+      if (holder) {
+        this.o.event?.({ reason: 'CloudError', message: `${address} of container ${holder.containerId} is no longer on ${eni.id} in the cloud` });
+        continue;
+      }
+      eni.addresses.delete(address);
+      store.cool(address, 0);
+      log('warn', `pool: ${address} is no longer on ${eni.id} in the cloud; dropped from the pool`);
     }
   }
 
@@ -295,6 +387,8 @@ export class Pool {
   /** Quota errors pause growth (doubling, up to 5 minutes) and tell the user; others are just reported. */
   private failed(action: PolicyAction, err: Error & { code?: string }): void {
     this.lastError = err.message;
+    // A change that failed may have happened anyway (its answer lost): look before the next step.
+    this.resyncDue = true;
     const reason = QUOTA_CODES[err.code ?? ''];
     if (reason && (action.kind === 'assign' || action.kind === 'create-eni')) {
       this.pauseMs = Math.min(300_000, Math.max(10_000, this.pauseMs * 2));

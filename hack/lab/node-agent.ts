@@ -21,6 +21,8 @@ export interface AgentSettings {
   cooldown?: string;
   quickRelease?: boolean;
   releasePeriod?: string;
+  poolCheckInterval?: string;
+  poolResyncInterval?: string;
 }
 
 export interface NodeAgentOptions {
@@ -97,6 +99,8 @@ export class NodeAgent {
       '--ip-cooldown', s.cooldown ?? '5s',
       ...(s.quickRelease ? ['--enable-quick-release'] : []),
       ...(s.releasePeriod ? ['--release-period', s.releasePeriod] : []),
+      ...(s.poolCheckInterval ? ['--pool-check-interval', s.poolCheckInterval] : []),
+      ...(s.poolResyncInterval ? ['--pool-resync-interval', s.poolResyncInterval] : []),
       ...(this.o.kubeconfig ? ['--kubeconfig', this.o.kubeconfig, '--node-name', this.o.nodeName ?? ''] : []),
     ];
     const log = openSync(this.logFile, 'a');
