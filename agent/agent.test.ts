@@ -40,7 +40,7 @@ class FakeDatapath implements Datapath {
     return [];
   }
   netnsProblem(netns: string) {
-    return this.missingNetns.has(netns) ? `${netns} does not exist` : undefined;
+    return this.missingNetns.has(netns) ? { why: `${netns} does not exist`, gone: true } : undefined;
   }
 }
 
@@ -130,6 +130,15 @@ describe('agent', () => {
     expect(saved).toEqual([]);
   });
 
+  it('leaves a running pod alone when its container is ADDed again into a namespace it cannot plumb', async () => {
+    const { agent, store, datapath } = setup();
+    const first = await agent.add(add('c1'));
+    datapath.missingNetns.add('/dev/null');
+    expect(await agent.add(add('c1', '/dev/null'))).toMatchObject({ ok: false, error: { code: 'bad-netns' } });
+    expect(store.get('c1', 'eth0')?.address).toBe(first.attachment!.address);
+    expect(datapath.pods.size).toBe(1);
+  });
+
   it('returns the address when plumbing fails', async () => {
     const { agent, store, datapath } = setup();
     datapath.failNext = true;
@@ -180,16 +189,23 @@ describe('agent', () => {
     expect(datapath.pods.size).toBe(0);
   });
 
-  it('restores checkpointed allocations that still stand on an ENI, and drops the others', async () => {
+  it('restores every checkpointed allocation, held even before its ENI is known; the periodic check frees those whose pod is gone', async () => {
     const first = setup();
     await first.agent.add(add('c1'));
     const { allocations } = first.saved.at(-1)!;
-    const stale = { ...allocations[0]!, containerId: 'gone', address: '10.0.99.9' };
+    // On an ENI the pool does not hold (yet): its address must not be free when the ENI shows up.
+    const elsewhere = { ...allocations[0]!, containerId: 'elsewhere', address: '10.0.99.9', eniId: 'eni-late', netns: '/var/run/netns/elsewhere' };
     const second = setup();
-    second.saved.push({ allocations: [...allocations, stale], cooling: { '10.0.16.4': 1_000_000 + 3000 } });
+    second.saved.push({ allocations: [...allocations, elsewhere], cooling: { '10.0.16.4': 1_000_000 + 3000 } });
     second.agent.restore();
     expect(second.store.get('c1', 'eth0')?.address).toBe(allocations[0]!.address);
-    expect(second.store.get('gone', 'eth0')).toBeUndefined();
+    second.store.addEni({ id: 'eni-late', mac: 'bb', subnetId: 'subnet-9', primaryIp: '10.0.99.10', gateway: '10.0.99.1', subnetCidr: '10.0.99.0/24', capacity: 9, ifName: 'eth2', table: 2004, addresses: new Set(['10.0.99.9']) });
+    expect(second.store.freeAddresses().map((f) => f.address)).not.toContain('10.0.99.9');
+    second.datapath.missingNetns.add('/var/run/netns/elsewhere');
+    second.advance(2000);
+    expect(await second.agent.reconcile()).toBe(1);
+    expect(second.store.get('elsewhere', 'eth0')).toBeUndefined();
+    second.advance(-2000);
     // The cool-down survives the restart.
     expect(second.store.isCooling('10.0.16.4')).toBe(true);
     second.advance(3000);

@@ -47,20 +47,17 @@ export class Agent {
     mkdirSync(o.pendingDelDir, { recursive: true });
   }
 
-  /** Puts back the allocations of the checkpoint that still stand on an ENI of the pool. */
+  /**
+   * Puts back the allocations of the checkpoint, before the pool learns its ENIs: an address a pod holds
+   * is held from the first moment, so no take-over, re-sync or release can see it as free, whatever the
+   * cloud shows at start (an ENI whose link is late, an address still settling). An allocation whose pod is
+   * gone is freed by the periodic check, as any other.
+   */
   restore(): void {
     const { store, log } = this.o;
     const saved = this.o.checkpoint.load();
     for (const [address, until] of Object.entries(saved.cooling)) store.cool(address, until);
-    for (const allocation of saved.allocations) {
-      const eni = store.enis.get(allocation.eniId);
-      if (!eni?.addresses.has(allocation.address)) {
-        log.warn({ address: allocation.address, eni: allocation.eniId, container: allocation.containerId }, 'checkpointed address is no longer on its ENI; dropping it');
-        continue;
-      }
-      store.record(allocation);
-    }
-    this.save();
+    for (const allocation of saved.allocations) store.record(allocation);
     log.info({ allocations: store.allocations().length }, 'restored allocations from the checkpoint');
   }
 
@@ -77,10 +74,11 @@ export class Agent {
         await (await datapath.removePod(existing)).linkGone;
         return this.plumb(existing);
       }
-      if (existing) await this.free(existing, 'ADD again in another namespace');
-      // Before any address is taken: a namespace that cannot be plumbed must not cost one.
+      // Before anything is taken or undone: a namespace that cannot be plumbed must not cost an address,
+      // nor the pod already running under this container and interface.
       const netnsProblem = datapath.netnsProblem(req.netns);
-      if (netnsProblem) return refuse('bad-netns', `${podName(req)}: CNI_NETNS ${netnsProblem}`);
+      if (netnsProblem) return refuse('bad-netns', `${podName(req)}: CNI_NETNS ${netnsProblem.why}`);
+      if (existing) await this.free(existing, 'ADD again in another namespace');
       const refusal = await this.modeRefusal(req);
       if (refusal) return refusal;
       const details = {
@@ -191,7 +189,7 @@ export class Agent {
       rmSync(path, { force: true });
     }
     for (const allocation of this.o.store.allocations()) {
-      released += await this.freeIfStale(allocation, 'its network namespace is gone (or is no namespace)', (a) => this.o.datapath.netnsProblem(a.netns) !== undefined);
+      released += await this.freeIfStale(allocation, 'its network namespace is gone (or is no namespace)', (a) => this.o.datapath.netnsProblem(a.netns)?.gone === true);
     }
     // With an API server: a pod it no longer places on this node holds nothing here.
     const pods = this.o.podsOnNode?.();

@@ -94,6 +94,10 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
   const min = o.ipMinWarmTarget as number;
   const max = o.ipMaxWarmTarget as number;
   if (min > max) throw new InvalidArgumentError(`--ip-min-warm-target (${min}) is above --ip-max-warm-target (${max})`);
+  // An ADD may wait for a cooling address (the pool counts them as soon free): it must come back in time.
+  if ((o.ipCooldown as number) >= (o.addWait as number)) {
+    throw new InvalidArgumentError(`--ip-cooldown (${String(o.ipCooldown)} ms) must be shorter than --add-wait (${String(o.addWait)} ms)`);
+  }
   return Object.freeze({
     socket: o.socket as string,
     stateDir: o.stateDir as string,

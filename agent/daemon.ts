@@ -104,8 +104,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       : {}),
   });
 
-  await pool.start();
   agent.restore();
+  await pool.start();
   // Pods on this node must not wait for the API server: its part starts on the side, retrying until it can.
   const startNodeSync = (): void => {
     nodeSync?.start().catch((err: Error) => {

@@ -19,5 +19,6 @@ export function expectOk(answer: Response): Response {
   if (answer.ok) return answer;
   const error = answer.error ?? { code: 'internal' as const, message: 'the agent refused without saying why' };
   // A reason from a newer agent that this plugin does not know is an internal error, its message kept.
-  throw new CniError((CNI_CODE_OF as Partial<Record<string, CniCode>>)[error.code] ?? CniCode.Internal, error.message);
+  const known = Object.hasOwn(CNI_CODE_OF, error.code) ? CNI_CODE_OF[error.code as AgentErrorCode] : CniCode.Internal;
+  throw new CniError(known, error.message);
 }

@@ -4,7 +4,8 @@
 // interface another container owns, DEL deleting the node's links, names that inject or escape, a request
 // too large, idle connections piling up, an answer too large, a credentials file quoted in an error.
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,7 +129,8 @@ describe('the agent\'s socket', () => {
       const r = await node.agent!.cni('ADD', env(ns, 'crowded'));
       expect(r.code, r.stdout).toBe(0);
       await new Promise((res) => setTimeout(res, 200));
-      expect(sockets.filter((s) => s.destroyed || s.readableEnded).length).toBeGreaterThanOrEqual(500 - 128);
+      // At most 32 wait for their request at once: the other 468 were cut off, long before any timeout.
+      expect(sockets.filter((s) => s.destroyed || s.readableEnded).length).toBeGreaterThanOrEqual(500 - 32);
     } finally {
       for (const s of sockets) s.destroy();
     }
@@ -206,14 +208,15 @@ describe('DEL with the agent away', () => {
       expect(links).toContain('eth0');
       expect(links).not.toContain(hostIfName('away', 'eth0'));
 
+      // Nothing written for names it could never have made: not in the notes, not in any folder above them.
       const notes = `${node.agent!.socket.replace(/\/[^/]+$/, '')}/pending-del`;
-      const before = readdirSync(notes);
-      for (const bad of [env(ns, 'away', 'a/b'), env(ns, '../../x'), env(ns, 'away', '..')]) {
+      const around = () => [notes, dirname(notes), dirname(dirname(notes)), dirname(dirname(dirname(notes)))].map((d) => readdirSync(d).sort());
+      const before = around();
+      for (const bad of [env(ns, 'away', 'a/b'), env(ns, '../../x'), env(ns, '../x'), env(ns, 'away', '..')]) {
         const r = await node.agent!.cni('DEL', bad);
         expect(r.code, r.stdout).toBe(0);
       }
-      expect(readdirSync(notes)).toEqual(before);
-      expect(existsSync(`${notes}/../../x-eth0`)).toBe(false);
+      expect(around()).toEqual(before);
     } finally {
       await node.agent!.start();
     }

@@ -291,4 +291,50 @@ describe('warm pool on the emulated cloud', () => {
     expect(served.every(Boolean)).toBe(true);
     expect(bound()).toBe(before);
   });
+
+  it('never frees an address a restored pod holds, even when its ENI is taken over late', async () => {
+    const first = await setup({ warm: { min: 5, max: 5 } });
+    await pool!.kick();
+    const held = first.store.take(pod(1))!;
+    await pool!.stop();
+    // The agent restarts: the checkpoint's allocations first, then the pool, whose first take-over of the
+    // ENI fails (its link is late); a later re-sync takes it over.
+    const store = new PoolStore();
+    store.record(held);
+    let failures = 1;
+    const lateLink = {
+      setupEni: async (eni: { id: string; primaryIp: string; gateway: string }) => {
+        if (failures-- > 0) throw new Error(`no link for ${eni.id} yet`);
+        return { ifName: 'eth9', table: 2009, primaryIp: eni.primaryIp, gateway: eni.gateway };
+      },
+    } as unknown as Datapath;
+    const cloud = new TencentCloud({
+      region: emulator!.world.region,
+      endpoint: { url: `http://tencentcloudapi.com:${emulator!.apiAddress.port}`, resolve: emulator!.apiAddress.address },
+      credential: emulator!.world.credentials[0]!,
+    });
+    pool = new Pool({ cloud, store, datapath: lateLink, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds: ['subnet-pod3a', 'subnet-pod3b'], securityGroupIds: ['sg-lab00001'], warm: { min: 5, max: 5 }, quickRelease: false, releasePeriodMs: 60_000, checkIntervalMs: 50, resyncIntervalMs: 100, log: () => {} });
+    await pool.start();
+    expect(store.enis.size).toBe(0);
+    await until('the ENI taken over', () => store.enis.has(held.eniId));
+    const given = Array.from({ length: 8 }, (_, i) => store.take(pod(100 + i))?.address);
+    expect(given).not.toContain(held.address);
+    expect(store.holderOf(held.address)?.containerId).toBe('c1');
+  });
+
+  it('hands out no address whose release went unanswered until the cloud says where it is', async () => {
+    const { store } = await setup({ warm: { min: 2, max: 2 }, quickRelease: true, releasePeriodMs: 200, resyncIntervalMs: 3_600_000 }, {}, { attempts: 2, sleep: async () => {} });
+    await bindWithPods(store, 8, 6);
+    emulator!.addFault({ action: 'UnassignPrivateIpAddresses', times: 2, effect: { kind: 'drop' } });
+    for (let i = 0; i < 6; i++) store.release(`c${i}`, 'eth0', Date.now());
+    await until('a release tried', () => (emulator!.state().calls.UnassignPrivateIpAddresses?.ok ?? 0) > 0, 3000);
+    // Whatever the pool offers from now on, the cloud has.
+    const deadline = Date.now() + 1500;
+    while (Date.now() < deadline) {
+      const inCloud = new Set(cloudAddresses());
+      for (const address of store.freeAddresses().map((f) => f.address)) expect(inCloud.has(address), `${address} is offered but not in the cloud`).toBe(true);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(bound()).toBe(2);
+  });
 });

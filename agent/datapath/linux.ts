@@ -23,12 +23,21 @@ export interface Datapath {
   checkPod(pod: PodTarget): Promise<string | undefined>;
   /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. Returns what could not be set. */
   keepSysctls(eniLinks: string[]): string[];
-  /** Why `netns` cannot be a pod's network namespace (missing, not a namespace, the node's own), or undefined. */
-  netnsProblem(netns: string): string | undefined;
+  /**
+   * Why `netns` cannot be a pod's network namespace, or undefined when it can. `gone`: there is no
+   * namespace there at all (missing, a stale file, not a namespace), so whatever was plumbed into it is gone.
+   */
+  netnsProblem(netns: string): NetnsProblem | undefined;
 }
 
-/** statfs's f_type of the namespace filesystem: what a live namespace file (bind mount or /proc link) is on. */
+export interface NetnsProblem {
+  why: string;
+  gone: boolean;
+}
+
+/** statfs's f_type of the namespace filesystem, and of /proc, where namespace files lived before Linux 3.19. */
 const NSFS_MAGIC = 0x6e736673;
+const PROC_SUPER_MAGIC = 0x9fa0;
 
 export class LinuxDatapath implements Datapath {
   /** the agent's own namespace, through one long-lived ip process (see ip-session.ts) */
@@ -61,7 +70,7 @@ export class LinuxDatapath implements Datapath {
 
   async addPod(pod: PodTarget): Promise<void> {
     const problem = this.netnsProblem(pod.netns);
-    if (problem) throw new Error(`container ${pod.containerId}: ${problem}`);
+    if (problem) throw new Error(`container ${pod.containerId}: CNI_NETNS ${problem.why}`);
     await ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`).catch(async (err: Error) => {
       // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its
       // host end (named for this container and interface) in the agent's namespace: deleting that end
@@ -86,7 +95,7 @@ export class LinuxDatapath implements Datapath {
 
   async checkPod(pod: PodTarget): Promise<string | undefined> {
     const problem = this.netnsProblem(pod.netns);
-    if (problem) return problem;
+    if (problem) return `CNI_NETNS ${problem.why}`;
     const host = await execa('ip', ['-j', 'link', 'show', 'dev', pod.hostIf], { reject: false });
     if (host.exitCode !== 0) return `the host interface ${pod.hostIf} of ${pod.address} is missing`;
     const inside = await execa(ipIn(pod.netns)[0]!, [...ipIn(pod.netns).slice(1), '-j', 'address', 'show', 'dev', pod.ifName], { reject: false });
@@ -118,18 +127,26 @@ export class LinuxDatapath implements Datapath {
     return problems;
   }
 
-  netnsProblem(netns: string): string | undefined {
-    if (netns === '' || !existsSync(netns)) return `the network namespace ${JSON.stringify(netns)} does not exist`;
+  netnsProblem(netns: string): NetnsProblem | undefined {
+    const gone = (why: string) => ({ why: `${JSON.stringify(netns)} ${why}`, gone: true });
+    if (netns === '') return gone('is empty: no network namespace');
     try {
-      // A stale file in /run/netns (its mount gone), /dev/null, a directory: none is a namespace.
-      if (statfsSync(netns).type !== NSFS_MAGIC) return `${netns} is not a network namespace`;
+      // A namespace file (a bind mount in /run/netns, or /proc/PID/ns/net) is an empty regular file on
+      // nsfs, whose inode number is the namespace's. Nothing is opened: a device (/dev/watchdog) or a fifo
+      // is refused unopened. (Which kind of namespace an nsfs file is cannot be told without an ioctl; a
+      // mount namespace's file gets past here, and its plumbing then fails with nsenter's error.)
       const it = statSync(netns);
+      if (!it.isFile()) return gone('is not a network namespace (not even a file)');
+      const fsType = statfsSync(netns).type;
+      if (fsType !== NSFS_MAGIC && fsType !== PROC_SUPER_MAGIC) return gone('is not a network namespace (a stale file, its mount gone?)');
       const own = statSync('/proc/self/ns/net');
-      if (it.ino === own.ino && it.dev === own.dev) return `${netns} is the node's own network namespace, not a pod's`;
+      if (it.ino === own.ino && it.dev === own.dev) return { why: `${JSON.stringify(netns)} is the node's own network namespace, not a pod's`, gone: false };
+      return undefined;
     } catch (err) {
-      return `cannot look at the network namespace ${netns}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return gone('does not exist');
+      return { why: `${JSON.stringify(netns)} cannot be looked at: ${code ?? (err as Error).message}`, gone: false };
     }
-    return undefined;
   }
 
   private async linkByMac(mac: string): Promise<{ ifname: string; ifindex: number } | undefined> {

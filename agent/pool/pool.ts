@@ -43,6 +43,9 @@ export interface PoolOptions {
   clock?: { now(): number };
 }
 
+/** However often a pass is asked for, the pool looks at the cloud at most this often (a describe call). */
+const MIN_RESYNC_GAP_MS = 2000;
+
 /** The tag on every ENI the agent creates, naming its instance: the ENIs it may fill, empty and delete. */
 export const OWNER_TAG = 'eni-cni.node';
 
@@ -76,8 +79,12 @@ export class Pool {
   private lastGrowAt = 0;
   private pausedUntil = 0;
   private pauseMs = 0;
+  /** a change failed or went unanswered: look at the cloud before doing anything more */
   private resyncDue = true;
-  private lastResyncAt = 0;
+  /** the last re-sync saw something still changing in the cloud */
+  private settling = false;
+  private lastResyncAt = -Infinity;
+  private readonly deletingOrphans = new Set<string>();
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
@@ -181,7 +188,13 @@ export class Pool {
   private async pass(): Promise<void> {
     // ADDs of a burst arrive over a few milliseconds: wait for them, so one batch serves them all.
     if (this.waiters > 0) await new Promise((r) => setTimeout(r, this.o.batchWindowMs ?? 10));
-    if (this.resyncDue || this.clock.now() - this.lastResyncAt >= (this.o.resyncIntervalMs ?? 60_000)) {
+    // After a change whose outcome is unknown, nothing more is done blind: the cloud is looked at first
+    // (at most every MIN_RESYNC_GAP_MS, however often passes are asked for).
+    const sinceResync = this.clock.now() - this.lastResyncAt;
+    if (this.resyncDue && sinceResync < MIN_RESYNC_GAP_MS) return;
+    // Something still changing in the cloud is looked at again soon, without holding up the pool.
+    const settlingDue = this.settling && sinceResync >= MIN_RESYNC_GAP_MS;
+    if (this.resyncDue || settlingDue || sinceResync >= (this.o.resyncIntervalMs ?? 60_000)) {
       try {
         await this.resync();
       } catch (err) {
@@ -285,43 +298,53 @@ export class Pool {
   /**
    * Compares the pool with the cloud, and takes the cloud's word. ENIs made for this node (by their tag):
    * attached here but not in the pool, taken over; attached nowhere, orphans (an agent killed between
-   * create and attach, an answer lost), deleted. Addresses on an ENI that the pool never recorded (an
-   * assign whose answer was lost) become free addresses; addresses the pool has and the cloud does not are
-   * dropped, unless a pod holds one, which is reported (it cannot be mended from here).
+   * create and attach, an answer lost), deleted. An ENI of the pool no longer attached is forgotten at
+   * once, before anything is asked of the cloud, so that no ADD takes an address from it. Addresses on an
+   * ENI that the pool never recorded (an assign or an unassign whose answer was lost) become free: what pods
+   * hold is known before the pool starts (the checkpoint is restored first), so nothing else uses them.
+   * Addresses the pool has and the cloud does not are dropped, unless a pod holds one, which is reported.
    */
   private async resync(): Promise<void> {
     const { cloud, store, instanceId, log } = this.o;
-    this.resyncDue = false;
     this.lastResyncAt = this.clock.now();
-    const ours = await cloud.enisTagged(OWNER_TAG, instanceId);
-    // What is still changing in the cloud is looked at again at the next pass, once it has settled.
-    this.resyncDue = ours.some((e) => e.settling);
-    const here = new Map(ours.filter((e) => e.attachedTo === instanceId && !e.primary).map((e) => [e.id, e]));
-    const heldOn = (eniId: string) => [...(store.enis.get(eniId)?.addresses ?? [])].filter((a) => store.holderOf(a));
-    for (const eni of ours) {
-      if (eni.attachedTo || eni.state !== 'AVAILABLE' || heldOn(eni.id).length > 0) continue;
-      try {
-        await cloud.deleteEni(eni.id);
-        log('warn', `pool: deleted ${eni.id} (${eni.primaryIp}, ${eni.secondaryIps.length} addresses), made for ${instanceId} but attached nowhere`);
-      } catch (err) {
-        log('error', `pool: cannot delete the orphan ${eni.id}: ${(err as Error).message}`);
+    // Attached here: from the instance's own listing (the tag index may lag); ours by the tag on each.
+    const here = new Map((await cloud.enisOf(instanceId)).filter((e) => !e.primary && e.tags[OWNER_TAG] === instanceId).map((e) => [e.id, e]));
+    const orphans = (await cloud.enisTagged(OWNER_TAG, instanceId)).filter((e) => !e.attachedTo && !here.has(e.id));
+    this.settling = [...here.values(), ...orphans].some((e) => e.settling);
+    // The cloud has been read: what follows mends the pool from it, whatever else fails below.
+    this.resyncDue = false;
+    for (const known of [...store.enis.values()]) {
+      if (here.has(known.id)) continue;
+      const held = [...known.addresses].filter((a) => store.holderOf(a));
+      if (held.length === 0) {
+        store.removeEni(known.id);
+        log('warn', `pool: ${known.id} is no longer attached to ${instanceId}; forgetting it`);
+      } else {
+        // Kept for the pods on it (their DELs find it), but nothing more is given out from it.
+        for (const address of [...known.addresses]) if (!store.holderOf(address)) known.addresses.delete(address);
+        this.o.event?.({ reason: 'CloudError', message: `${instanceId}: ${known.id} is no longer attached, yet ${held.map((a) => `${a} (${this.holderName(a)})`).join(', ')} use it` });
       }
     }
+    for (const eni of orphans) if (eni.state === 'AVAILABLE' && !store.enis.has(eni.id)) this.deleteOrphan(eni);
     for (const eni of here.values()) {
       const known = store.enis.get(eni.id);
       if (known) this.syncAddresses(known, eni.secondaryIps);
       else await this.adopt(eni).catch((err: Error) => log('error', `pool: cannot take over ${eni.id}: ${err.message}; trying again at the next re-sync`));
     }
-    for (const known of [...store.enis.values()]) {
-      if (here.has(known.id)) continue;
-      const held = heldOn(known.id);
-      if (held.length === 0) {
-        store.removeEni(known.id);
-        log('warn', `pool: ${known.id} is no longer attached to ${instanceId}; forgetting it`);
-      } else {
-        this.o.event?.({ reason: 'CloudError', message: `${instanceId}: ${known.id} is no longer attached, yet pods hold ${held.join(', ')}` });
-      }
-    }
+  }
+
+  /** Deletes an orphan on the side: the delete's task must not hold up a pass that grows for waiting ADDs. */
+  private deleteOrphan(eni: Eni): void {
+    if (this.deletingOrphans.has(eni.id)) return;
+    this.deletingOrphans.add(eni.id);
+    const { log, instanceId } = this.o;
+    this.o.cloud
+      .deleteEni(eni.id)
+      .then(
+        () => log('warn', `pool: deleted ${eni.id} (${eni.primaryIp}, ${eni.secondaryIps.length} addresses), made for ${instanceId} but attached nowhere`),
+        (err: Error) => log('error', `pool: cannot delete the orphan ${eni.id}: ${err.message}; trying again at the next re-sync`),
+      )
+      .finally(() => this.deletingOrphans.delete(eni.id));
   }
 
   private syncAddresses(eni: PoolEni, inCloud: string[]): void {
@@ -331,9 +354,8 @@ export class Pool {
     if (found.length > 0) log('warn', `pool: ${eni.id} holds ${found.join(', ')} in the cloud, which the pool had not recorded; taking them as free`);
     const cloud = new Set(inCloud);
     for (const address of [...eni.addresses].filter((a) => !cloud.has(a))) {
-      const holder = store.holderOf(address);
-      if (holder) {
-        this.o.event?.({ reason: 'CloudError', message: `${address} of container ${holder.containerId} is no longer on ${eni.id} in the cloud` });
+      if (store.holderOf(address)) {
+        this.o.event?.({ reason: 'CloudError', message: `${address} of ${this.holderName(address)} is no longer on ${eni.id} in the cloud` });
         continue;
       }
       eni.addresses.delete(address);
@@ -342,20 +364,24 @@ export class Pool {
     }
   }
 
+  /** The pod (or, without one, the container) holding an address, for messages. */
+  private holderName(address: string): string {
+    const holder = this.o.store.holderOf(address);
+    if (!holder) return 'nobody';
+    return holder.pod ? `pod ${holder.pod.namespace}/${holder.pod.name}` : `container ${holder.containerId}`;
+  }
+
   /** Gives back `count` idle addresses of an ENI, those cooling down first. */
   private async release(eni: PoolEni, count: number): Promise<void> {
     const { cloud, store } = this.o;
     const idle = [...eni.addresses].filter((a) => !store.holderOf(a));
     idle.sort((a, b) => Number(store.isCooling(b)) - Number(store.isCooling(a)));
     const leaving = idle.slice(0, count);
-    // Out of the pool before the call, so that no pod is given an address on its way out.
+    // Out of the pool before the call, so that no pod is given an address on its way out. If the call
+    // fails they stay out: it may have happened anyway (its answer lost), and the re-sync that follows
+    // a failure brings back whatever the cloud still has.
     for (const address of leaving) eni.addresses.delete(address);
-    try {
-      await cloud.unassignIps(eni.id, leaving);
-    } catch (err) {
-      for (const address of leaving) eni.addresses.add(address);
-      throw err;
-    }
+    await cloud.unassignIps(eni.id, leaving);
     this.lastReleaseAt = this.clock.now();
     this.o.log('info', `pool: gave back ${leaving.join(', ')} from ${eni.id}`);
   }

@@ -1,22 +1,27 @@
 // The agent's unix socket: one request line in, one answer line out, per connection. Anything that is
 // not a valid request of a known protocol version is answered with a refusal naming what was wrong, and
-// nothing refused is ever carried out. A client that connects and says nothing is cut off, and idle
-// connections cannot pile up, so that ADDs (and the health endpoint, which shares the fd limit) keep working.
+// nothing refused is ever carried out. What a client can hold is bounded: a connection that does not send
+// its request in time, or does not go once answered, is cut off; connections still sending are few, and
+// the oldest goes when a new one comes; all connections together are capped, well under the fd limit; so
+// ADDs (and the health endpoint, which shares the fd limit and the memory) keep working under abuse.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { decode, PROTOCOL_VERSION, refuse, Request, type RequestBody, type Response } from '../../shared/protocol.ts';
 
 export interface SocketLimits {
-  /** Longest request line accepted. The largest real one is a GC listing every attachment of a node (about 100 bytes each). */
+  /** Longest request line, in bytes. The largest real one is a GC listing every attachment of a node (about 100 bytes each). */
   maxRequestBytes: number;
-  /** How long a connection may take to send its request. */
+  /** How long a connection may take to send its request, and to go once answered. */
   requestTimeoutMs: number;
-  /** Connections still sending their request, at most; past this the one waiting longest is cut off. */
+  /** Connections still sending their request, at most: their buffers are the memory a client can pin. */
   maxPending: number;
+  /** Connections at all, at most: ADDs in flight wait for the cloud, one connection each. */
+  maxConnections: number;
 }
 
-export const DEFAULT_SOCKET_LIMITS: SocketLimits = { maxRequestBytes: 4 * 1024 * 1024, requestTimeoutMs: 10_000, maxPending: 128 };
+/** At most 32 × 1 MiB held for requests being read: within the agent's memory budget. */
+export const DEFAULT_SOCKET_LIMITS: SocketLimits = { maxRequestBytes: 1024 * 1024, requestTimeoutMs: 10_000, maxPending: 32, maxConnections: 2048 };
 
 export type Handler = (body: RequestBody) => Promise<Response>;
 
@@ -34,43 +39,49 @@ export async function serveSocket(
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     if (pending.size >= limits.maxPending) pending.values().next().value?.destroy();
     pending.add(socket);
-    let buffer = '';
+    let chunks: Buffer[] = [];
+    let bytes = 0;
     /** set once the request is taken (to serve or to refuse): nothing read after that counts */
     let taken = false;
-    const answer = (response: Response): void => {
-      socket.end(`${JSON.stringify(response)}\n`);
-    };
-    const take = () => {
+    const take = (): string => {
       taken = true;
       pending.delete(socket);
-      socket.setTimeout(0);
+      const line = Buffer.concat(chunks).toString('utf8');
+      chunks = [];
+      return line;
     };
-    socket.setEncoding('utf8');
+    /** Answers, then gives the client until the deadline to read it and go. */
+    const answer = (response: Response): void => {
+      socket.setTimeout(limits.requestTimeoutMs);
+      socket.end(`${JSON.stringify(response)}\n`);
+    };
+    const refuseAndClose = (response: Response): void => {
+      socket.end(`${JSON.stringify(response)}\n`, () => socket.destroy());
+    };
     socket.setTimeout(limits.requestTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => pending.delete(socket));
-    socket.on('data', (chunk: string) => {
+    socket.on('data', (chunk: Buffer) => {
       if (taken) return;
-      buffer += chunk;
-      const newline = buffer.indexOf('\n');
-      if (newline >= 0) return void respond(buffer.slice(0, newline));
-      if (buffer.length > limits.maxRequestBytes) {
+      const newline = chunk.indexOf(10);
+      const kept = newline >= 0 ? chunk.subarray(0, newline) : chunk;
+      bytes += kept.length;
+      if (bytes > limits.maxRequestBytes) {
         take();
-        answer(refuse('bad-request', `request longer than ${limits.maxRequestBytes} bytes`));
-        socket.resume();
+        return refuseAndClose(refuse('bad-request', `request longer than ${limits.maxRequestBytes} bytes`));
       }
+      chunks.push(kept);
+      if (newline >= 0) void respond(take());
     });
     socket.on('end', () => {
       if (taken) return;
-      if (buffer.trim()) void respond(buffer);
-      else {
-        take();
-        answer(refuse('bad-request', 'empty request'));
-      }
+      const line = take();
+      if (line.trim()) void respond(line);
+      else answer(refuse('bad-request', 'empty request'));
     });
     const respond = async (line: string) => {
-      take();
-      if (line.length > limits.maxRequestBytes) return answer(refuse('bad-request', `request longer than ${limits.maxRequestBytes} bytes`));
+      // While the handler works (an ADD may wait for the cloud), the connection is not idle: no deadline.
+      socket.setTimeout(0);
       const decoded = decode(Request, line, 'request');
       if (!decoded.ok) return answer(refuse('bad-request', decoded.message));
       if (decoded.value.v !== PROTOCOL_VERSION) {
@@ -84,6 +95,7 @@ export async function serveSocket(
       }
     };
   });
+  server.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());
