@@ -46,10 +46,10 @@ function random(seed: number): () => number {
 }
 
 const SEED = Number(process.env.CHURN_SEED ?? 20261201);
-const ROUNDS = 6;
+const ROUNDS = 8;
 const PODS = 10;
-/** the growth actions whose answers the odd rounds lose on every try, in turn */
-const LOST_EVERY_TRY = ['AssignPrivateIpAddresses', 'CreateNetworkInterface', 'AttachNetworkInterface'];
+/** the actions whose answers the odd rounds lose on every try, in turn */
+const LOST_EVERY_TRY = ['AssignPrivateIpAddresses', 'UnassignPrivateIpAddresses', 'CreateNetworkInterface', 'AttachNetworkInterface'];
 const MUTATIONS = ['AssignPrivateIpAddresses', 'UnassignPrivateIpAddresses', 'CreateNetworkInterface', 'AttachNetworkInterface', 'DetachNetworkInterface', 'DeleteNetworkInterface'];
 
 const env = (ns: string, containerId: string) => ({ containerId, netns: `/var/run/netns/${ns}`, ifName: 'eth0' });
@@ -115,7 +115,7 @@ describe('churn with agent kills and lost answers', () => {
     let podSeq = 0;
 
     for (let round = 0; round < ROUNDS; round++) {
-      // Odd rounds: the agent stays up while the cloud loses the answers of one growth action on every try,
+      // Odd rounds: the agent stays up while the cloud loses the answers of one pool action on every try,
       // until the agent gives up (the cloud did it anyway), so no restart can mend what the pool missed.
       // Even rounds: answers lost once (the retry, with the same ClientToken, learns them) and a SIGKILL.
       const quiet = round % 2 === 1;
