@@ -40,6 +40,8 @@ async function describeEni(id: string) {
 
 describe('ENI lifecycle', () => {
   it('creates an ENI that is PENDING until its task ends, then AVAILABLE', async () => {
+    // Long enough that a loaded machine still looks before the task ends.
+    emulator.world.latencies.taskMs = 1000;
     const { NetworkInterface, RequestId } = await vpc.CreateNetworkInterface({
       VpcId: 'vpc-lab00001',
       SubnetId: 'subnet-pod3a',
@@ -60,6 +62,7 @@ describe('ENI lifecycle', () => {
 
   it('attaches through ATTACHING, refuses a second change meanwhile, and tells subscribers', async () => {
     const eni = await createEni();
+    emulator.world.latencies.taskMs = 1000;
     const { RequestId } = await vpc.AttachNetworkInterface({ NetworkInterfaceId: eni.NetworkInterfaceId!, InstanceId: 'ins-node0001' });
     const during = await describeEni(eni.NetworkInterfaceId!);
     expect(during.State).toBe('ATTACHING');
