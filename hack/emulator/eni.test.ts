@@ -105,6 +105,7 @@ describe('ENI lifecycle', () => {
     const primaryEni = (await vpc.DescribeNetworkInterfaces({ Filters: [{ Name: 'is-primary', Values: ['true'] }, { Name: 'attachment.instance-id', Values: ['ins-node0001'] }] }))
       .NetworkInterfaceSet![0]!;
     expect(await codeOf(vpc.DetachNetworkInterface({ NetworkInterfaceId: primaryEni.NetworkInterfaceId!, InstanceId: 'ins-node0001' }))).toBe('UnsupportedOperation');
+    emulator.world.latencies.taskMs = 1000;
     const detach = await vpc.DetachNetworkInterface({ NetworkInterfaceId: eni.NetworkInterfaceId!, InstanceId: 'ins-node0001' });
     expect((await describeEni(eni.NetworkInterfaceId!)).State).toBe('DETACHING');
     expect(await waitTask(vpc, detach.RequestId)).toBe('SUCCESS');
@@ -144,6 +145,7 @@ describe('secondary addresses', () => {
     await attach(eni.NetworkInterfaceId!);
     const id = eni.NetworkInterfaceId!;
     expect(await codeOf(vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: id, SecondaryPrivateIpAddressCount: 11 }))).toBe('InvalidParameterValue.LimitExceeded');
+    emulator.world.latencies.taskMs = 1000;
     const first = await vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: id, SecondaryPrivateIpAddressCount: 6 });
     expect(first.PrivateIpAddressSet).toHaveLength(6);
     expect((await describeEni(id)).PrivateIpAddressSet!.filter((ip) => ip.State === 'PENDING')).toHaveLength(6);
