@@ -61,6 +61,16 @@ export class Agent {
     log.info({ allocations: store.allocations().length }, 'restored allocations from the checkpoint');
   }
 
+  /** Once the pool holds its ENIs: names the restored pods whose address is on none of them (kept, not freed). */
+  reportUnpooled(): void {
+    const { store, log } = this.o;
+    const pooled = new Set([...store.enis.values()].flatMap((e) => [...e.addresses]));
+    for (const a of store.allocations()) {
+      if (pooled.has(a.address)) continue;
+      log.warn({ address: a.address, eni: a.eniId, container: a.containerId, pod: a.pod }, `${a.address} of ${a.pod ? `pod ${a.pod.namespace}/${a.pod.name}` : `container ${a.containerId}`} is on no ENI of the pool (${a.eniId} is not attached here or not taken over yet)`);
+    }
+  }
+
   async add(req: AddRequest): Promise<Response> {
     if (!this.ready) return refuse('not-ready', 'the agent is still starting');
     const started = performance.now();

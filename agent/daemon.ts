@@ -106,6 +106,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 
   agent.restore();
   await pool.start();
+  agent.reportUnpooled();
   // Pods on this node must not wait for the API server: its part starts on the side, retrying until it can.
   const startNodeSync = (): void => {
     nodeSync?.start().catch((err: Error) => {

@@ -337,4 +337,38 @@ describe('warm pool on the emulated cloud', () => {
     }
     expect(bound()).toBe(2);
   });
+
+  it('takes an ENI detached behind its back out of the pool: nothing more is given from it or put on it', async () => {
+    const { store } = await setup({ warm: { min: 3, max: 3 }, resyncIntervalMs: 200, releasePeriodMs: 60_000 });
+    await pool!.kick();
+    const held = store.take(pod(1))!;
+    await pool!.kick();
+    const { vpcClient, waitTask } = await import('../hack/emulator/testing.ts');
+    const vpc = vpcClient(emulator!);
+    await waitTask(vpc, (await vpc.DetachNetworkInterface({ NetworkInterfaceId: held.eniId, InstanceId: 'ins-node0001' })).RequestId);
+    await until('the detached ENI out of the pool', () => !store.enis.has(held.eniId));
+    await until('a new ENI for the warm target', () => store.counts().free >= 3);
+    const onDetached = () => emulator!.state().networkInterfaces.find((e) => e.NetworkInterfaceId === held.eniId)!.PrivateIpAddressSet.length;
+    const before = onDetached();
+    const given = Array.from({ length: 3 }, (_, i) => store.take(pod(10 + i))!);
+    expect(given.every((a) => a.eniId !== held.eniId)).toBe(true);
+    await new Promise((r) => setTimeout(r, 600)); // a few re-syncs
+    expect(onDetached()).toBe(before);
+    // Its pod goes: the address is not free anywhere, and the ENI, now nobody's, is deleted as an orphan.
+    store.release('c1', 'eth0', Date.now());
+    expect(store.freeAddresses().map((f) => f.address)).not.toContain(held.address);
+    await until('the orphan deleted', () => !emulator!.state().networkInterfaces.some((e) => e.NetworkInterfaceId === held.eniId), 5000);
+  });
+
+  it('re-syncs after a failure even when the clock steps back', async () => {
+    let skew = 0;
+    const { store } = await setup({ warm: { min: 2, max: 2 }, resyncIntervalMs: 3_600_000, clock: { now: () => Date.now() + skew } }, {}, { attempts: 1 });
+    await pool!.kick();
+    emulator!.addFault({ action: 'AssignPrivateIpAddresses', effect: { kind: 'error', code: 'InternalError', message: 'injected' } });
+    for (let i = 0; i < 2; i++) store.take(pod(i));
+    await pool!.kick();
+    expect(pool!.lastError).toContain('InternalError');
+    skew = -3_600_000;
+    await until('the pool grows again', () => store.counts().free >= 2, 3000);
+  });
 });

@@ -19,4 +19,16 @@ describe('eni-cnictl status', () => {
     // Sorted, with the holder named.
     expect(text.slice(-3)).toEqual(['  10.0.16.3       free', '  10.0.16.4       shop/web-0  container abcdef012345  eni0123456789a', '  10.0.16.5       free']);
   });
+
+  it('lists the pods whose address is on no ENI of the pool apart', () => {
+    const status: Status = {
+      instance: 'ins-node0001',
+      zone: 'ap-guangzhou-3',
+      counts: { total: 0, assigned: 0, free: 0, cooling: 0 },
+      limits: { warm: { min: 1, max: 2 }, maxEnis: 3, maxIpsPerEni: 9 },
+      enis: [],
+      allocations: [{ address: '10.0.16.9', containerId: 'abcdef0123456789', ifName: 'eth0', netns: '/var/run/netns/x', hostIf: 'eni0123456789a', pod: { namespace: 'shop', name: 'web-1' } }],
+    };
+    expect(formatStatus(status).split('\n').slice(-2)).toEqual(['(on no ENI of the pool)', '  10.0.16.9       shop/web-1  container abcdef012345  eni0123456789a']);
+  });
 });

@@ -30,13 +30,20 @@ export function formatStatus(s: Status): string {
     ...(s.lastError ? [`last error: ${s.lastError}`] : []),
   ];
   const holder = new Map(s.allocations.map((a) => [a.address, a]));
+  const whoHolds = (a: Status['allocations'][number]) => `${a.pod ? `${a.pod.namespace}/${a.pod.name}` : '(no pod name)'}  container ${a.containerId.slice(0, 12)}  ${a.hostIf}`;
   for (const eni of s.enis) {
     lines.push('', `${eni.id}  ${eni.ifName ?? '(no link)'}  table ${eni.table ?? '-'}  ${eni.subnetId}  mac ${eni.mac}  primary ${eni.primaryIp}`);
     for (const address of [...eni.addresses].sort()) {
       const a = holder.get(address);
-      const who = a ? `${a.pod ? `${a.pod.namespace}/${a.pod.name}` : '(no pod name)'}  container ${a.containerId.slice(0, 12)}  ${a.hostIf}` : 'free';
-      lines.push(`  ${address.padEnd(15)} ${who}`);
+      lines.push(`  ${address.padEnd(15)} ${a ? whoHolds(a) : 'free'}`);
     }
+  }
+  // Pods whose address is on no ENI of the pool (restored from the checkpoint, their ENI detached or not taken over yet).
+  const pooled = new Set(s.enis.flatMap((e) => e.addresses));
+  const stray = s.allocations.filter((a) => !pooled.has(a.address));
+  if (stray.length > 0) {
+    lines.push('', '(on no ENI of the pool)');
+    for (const a of stray) lines.push(`  ${a.address.padEnd(15)} ${whoHolds(a)}`);
   }
   return lines.join('\n');
 }

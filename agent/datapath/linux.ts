@@ -138,7 +138,8 @@ export class LinuxDatapath implements Datapath {
       const it = statSync(netns);
       if (!it.isFile()) return gone('is not a network namespace (not even a file)');
       const fsType = statfsSync(netns).type;
-      if (fsType !== NSFS_MAGIC && fsType !== PROC_SUPER_MAGIC) return gone('is not a network namespace (a stale file, its mount gone?)');
+      const onProc = fsType === PROC_SUPER_MAGIC && /^\/proc\/(\d+|self|thread-self)\/(task\/\d+\/)?ns\/net$/.test(netns);
+      if (fsType !== NSFS_MAGIC && !onProc) return gone('is not a network namespace (a stale file, its mount gone?)');
       const own = statSync('/proc/self/ns/net');
       if (it.ino === own.ino && it.dev === own.dev) return { why: `${JSON.stringify(netns)} is the node's own network namespace, not a pod's`, gone: false };
       return undefined;

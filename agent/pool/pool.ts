@@ -84,7 +84,8 @@ export class Pool {
   /** the last re-sync saw something still changing in the cloud */
   private settling = false;
   private lastResyncAt = -Infinity;
-  private readonly deletingOrphans = new Set<string>();
+  /** orphan deletes under way, by ENI */
+  private readonly deletingOrphans = new Map<string, Promise<void>>();
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
@@ -114,6 +115,7 @@ export class Pool {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
+    await Promise.all(this.deletingOrphans.values());
   }
 
   /** Applies the node's override annotations; returns the refusals (nothing changes for those). */
@@ -190,11 +192,12 @@ export class Pool {
     if (this.waiters > 0) await new Promise((r) => setTimeout(r, this.o.batchWindowMs ?? 10));
     // After a change whose outcome is unknown, nothing more is done blind: the cloud is looked at first
     // (at most every MIN_RESYNC_GAP_MS, however often passes are asked for).
+    // A clock stepped back (NTP at boot, a restored VM) makes the gap negative: then a re-sync is due.
     const sinceResync = this.clock.now() - this.lastResyncAt;
-    if (this.resyncDue && sinceResync < MIN_RESYNC_GAP_MS) return;
+    if (this.resyncDue && sinceResync >= 0 && sinceResync < MIN_RESYNC_GAP_MS) return;
     // Something still changing in the cloud is looked at again soon, without holding up the pool.
-    const settlingDue = this.settling && sinceResync >= MIN_RESYNC_GAP_MS;
-    if (this.resyncDue || settlingDue || sinceResync >= (this.o.resyncIntervalMs ?? 60_000)) {
+    const settlingDue = this.settling && (sinceResync < 0 || sinceResync >= MIN_RESYNC_GAP_MS);
+    if (this.resyncDue || settlingDue || sinceResync < 0 || sinceResync >= (this.o.resyncIntervalMs ?? 60_000)) {
       try {
         await this.resync();
       } catch (err) {
@@ -313,38 +316,46 @@ export class Pool {
     this.settling = [...here.values(), ...orphans].some((e) => e.settling);
     // The cloud has been read: what follows mends the pool from it, whatever else fails below.
     this.resyncDue = false;
+    // An ENI no longer attached leaves the pool at once: nothing more is given out from it, assigned to it
+    // or released from it. Its pods keep their allocations (their DELs free them, and no address of it
+    // becomes free again); once none is left, it is an orphan like any other.
     for (const known of [...store.enis.values()]) {
       if (here.has(known.id)) continue;
+      store.removeEni(known.id);
       const held = [...known.addresses].filter((a) => store.holderOf(a));
-      if (held.length === 0) {
-        store.removeEni(known.id);
-        log('warn', `pool: ${known.id} is no longer attached to ${instanceId}; forgetting it`);
-      } else {
-        // Kept for the pods on it (their DELs find it), but nothing more is given out from it.
-        for (const address of [...known.addresses]) if (!store.holderOf(address)) known.addresses.delete(address);
+      log('warn', `pool: ${known.id} is no longer attached to ${instanceId}; out of the pool`);
+      if (held.length > 0) {
         this.o.event?.({ reason: 'CloudError', message: `${instanceId}: ${known.id} is no longer attached, yet ${held.map((a) => `${a} (${this.holderName(a)})`).join(', ')} use it` });
       }
     }
-    for (const eni of orphans) if (eni.state === 'AVAILABLE' && !store.enis.has(eni.id)) this.deleteOrphan(eni);
+    const inUse = new Set(store.allocations().map((a) => a.eniId));
+    for (const eni of orphans) if (eni.state === 'AVAILABLE' && !inUse.has(eni.id)) this.deleteOrphan(eni);
     for (const eni of here.values()) {
       const known = store.enis.get(eni.id);
-      if (known) this.syncAddresses(known, eni.secondaryIps);
-      else await this.adopt(eni).catch((err: Error) => log('error', `pool: cannot take over ${eni.id}: ${err.message}; trying again at the next re-sync`));
+      if (known) {
+        this.syncAddresses(known, eni.secondaryIps);
+        continue;
+      }
+      await this.adopt(eni).catch((err: Error) => {
+        // Looked at again soon (its link may just be late), without holding up the pool.
+        this.settling = true;
+        log('error', `pool: cannot take over ${eni.id}: ${err.message}; trying again shortly`);
+      });
     }
   }
 
   /** Deletes an orphan on the side: the delete's task must not hold up a pass that grows for waiting ADDs. */
   private deleteOrphan(eni: Eni): void {
     if (this.deletingOrphans.has(eni.id)) return;
-    this.deletingOrphans.add(eni.id);
     const { log, instanceId } = this.o;
-    this.o.cloud
+    const deleting = this.o.cloud
       .deleteEni(eni.id)
       .then(
         () => log('warn', `pool: deleted ${eni.id} (${eni.primaryIp}, ${eni.secondaryIps.length} addresses), made for ${instanceId} but attached nowhere`),
         (err: Error) => log('error', `pool: cannot delete the orphan ${eni.id}: ${err.message}; trying again at the next re-sync`),
       )
       .finally(() => this.deletingOrphans.delete(eni.id));
+    this.deletingOrphans.set(eni.id, deleting);
   }
 
   private syncAddresses(eni: PoolEni, inCloud: string[]): void {

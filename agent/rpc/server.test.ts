@@ -127,6 +127,18 @@ describe('agent socket under abuse', () => {
     expect(JSON.parse(answer)).toEqual({ v: 1, ok: true, ready: true });
   });
 
+  it('cuts off a client trickling a byte at a time after its answer, at its deadline', async () => {
+    const socket = await idle(await serve('trickle', { requestTimeoutMs: 500, maxPending: 20 }));
+    socket.on('error', () => undefined);
+    socket.write('{"v":1,"body":{"op":"status"}}\n');
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 100);
+    try {
+      expect(await closedWithin(socket, 3000)).toBe(true);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
   it('closes a connection whose request is too long as soon as it is refused, however much more it sends', async () => {
     const socket = await idle(await serve('flooded', { requestTimeoutMs: 60_000, maxPending: 20 }));
     socket.on('error', () => undefined);

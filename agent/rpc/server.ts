@@ -25,6 +25,12 @@ export const DEFAULT_SOCKET_LIMITS: SocketLimits = { maxRequestBytes: 1024 * 102
 
 export type Handler = (body: RequestBody) => Promise<Response>;
 
+/**
+ * Most pieces a request may arrive in: each costs about 200 bytes of heap besides its own, so a trickle
+ * of 1-byte writes would pin far more than its length. A real request comes in one or a few.
+ */
+const MAX_CHUNKS = 4096;
+
 export async function serveSocket(
   path: string,
   handle: Handler,
@@ -43,32 +49,41 @@ export async function serveSocket(
     let bytes = 0;
     /** set once the request is taken (to serve or to refuse): nothing read after that counts */
     let taken = false;
+    // Deadlines are absolute: a client trickling a byte now and then does not push them back.
+    let deadline: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), limits.requestTimeoutMs);
+    const clearDeadline = () => {
+      clearTimeout(deadline);
+      deadline = undefined;
+    };
     const take = (): string => {
       taken = true;
       pending.delete(socket);
+      clearDeadline();
       const line = Buffer.concat(chunks).toString('utf8');
       chunks = [];
       return line;
     };
     /** Answers, then gives the client until the deadline to read it and go. */
     const answer = (response: Response): void => {
-      socket.setTimeout(limits.requestTimeoutMs);
+      deadline = setTimeout(() => socket.destroy(), limits.requestTimeoutMs);
       socket.end(`${JSON.stringify(response)}\n`);
     };
     const refuseAndClose = (response: Response): void => {
       socket.end(`${JSON.stringify(response)}\n`, () => socket.destroy());
     };
-    socket.setTimeout(limits.requestTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => pending.delete(socket));
+    socket.on('close', () => {
+      pending.delete(socket);
+      clearDeadline();
+    });
     socket.on('data', (chunk: Buffer) => {
       if (taken) return;
       const newline = chunk.indexOf(10);
       const kept = newline >= 0 ? chunk.subarray(0, newline) : chunk;
       bytes += kept.length;
-      if (bytes > limits.maxRequestBytes) {
+      if (bytes > limits.maxRequestBytes || chunks.length >= MAX_CHUNKS) {
         take();
-        return refuseAndClose(refuse('bad-request', `request longer than ${limits.maxRequestBytes} bytes`));
+        return refuseAndClose(refuse('bad-request', `request longer than ${limits.maxRequestBytes} bytes, or in more than ${MAX_CHUNKS} pieces`));
       }
       chunks.push(kept);
       if (newline >= 0) void respond(take());
@@ -79,9 +94,8 @@ export async function serveSocket(
       if (line.trim()) void respond(line);
       else answer(refuse('bad-request', 'empty request'));
     });
+    // While the handler works (an ADD may wait for the cloud) there is no deadline: take() cleared it.
     const respond = async (line: string) => {
-      // While the handler works (an ADD may wait for the cloud), the connection is not idle: no deadline.
-      socket.setTimeout(0);
       const decoded = decode(Request, line, 'request');
       if (!decoded.ok) return answer(refuse('bad-request', decoded.message));
       if (decoded.value.v !== PROTOCOL_VERSION) {
