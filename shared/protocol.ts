@@ -1,6 +1,7 @@
 // The agent protocol: what the plugin asks the node agent over its unix socket, and what it answers.
 // One JSON line each way per connection. Version 1; changes are additive only (new optional fields,
-// new ops), so an older plugin keeps working with a newer agent during a rolling update.
+// new ops), so an older plugin keeps working with a newer agent during a rolling update, and the agent
+// serves a request of any version as far as it knows it (a newer plugin against an older agent).
 // Validated at both ends with zod/mini, which the plugin can afford on its start-up path (about 13 kB).
 import * as z from 'zod/mini';
 import { containerIdProblem, hostIfName, ifNameProblem } from './names.ts';

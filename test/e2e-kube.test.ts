@@ -51,8 +51,10 @@ describe('the agent and Kubernetes', () => {
       expect(status.pool).toMatchObject({ minWarmTarget: 3, maxWarmTarget: 6, capacity: 27 });
       expect(status.enis!.length).toBeGreaterThan(0);
     }
-    const node = await until('eni-ip on node-1', () => clients.core.readNode({ name: a.name }), (n) => Number(n.status?.allocatable?.['tke.cloud.tencent.com/eni-ip'] ?? 0) >= 3);
+    // Allocatable is what the node can bind, not what it has bound: the pool grows for the pods it is given.
+    const node = await until('eni-ip on node-1', () => clients.core.readNode({ name: a.name }), (n) => n.status?.allocatable?.['tke.cloud.tencent.com/eni-ip'] !== undefined);
     expect(node.status!.capacity!['tke.cloud.tencent.com/eni-ip']).toBe('27');
+    expect(node.status!.allocatable!['tke.cloud.tencent.com/eni-ip']).toBe('27');
   });
 
   it('serves a tke-route-eni pod, shows it in the NEC, and refuses a mode the node cannot serve', async () => {
@@ -84,8 +86,8 @@ describe('the agent and Kubernetes', () => {
     await annotateNec(name, { 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': '7', 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '2' });
     const refused = await until('the refusal on the NEC', () => nec(name), (n) => (n.status?.conditions ?? []).some((c) => c.type === 'OverridesApplied' && c.status === 'False'));
     expect(refused.status!.conditions!.find((c) => c.type === 'OverridesApplied')!.message).toContain('(7) is above');
-    // A refused override changes nothing: the defaults are back in force, not 7/2.
-    expect(refused.status!.pool!.minWarmTarget).toBe(3);
+    // A refused override changes nothing (seed 004): the last valid values stay in force, not 7/2, nor the defaults.
+    expect(refused.status!.pool).toMatchObject({ minWarmTarget: 8, maxWarmTarget: 9 });
     // The same refusal again within the minute: still one event.
     await annotateNec(name, { 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '1' });
     await annotateNec(name, { 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '2' });

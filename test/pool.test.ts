@@ -150,7 +150,8 @@ describe('warm pool on the emulated cloud', () => {
     const refused = pool!.setOverrides({ 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': '9', 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '3' });
     expect(refused[0]).toContain('is above');
     expect(events.at(-1)).toMatchObject({ reason: 'OverrideRefused' });
-    expect(pool!.currentLimits().warm).toEqual({ min: 5, max: 5 });
+    // Refused: the last valid values stay in force (seed 004: a failed change changes nothing).
+    expect(pool!.currentLimits().warm).toEqual({ min: 2, max: 8 });
     // Lowering the addresses per ENI below what is bound releases down to it at once.
     expect(pool!.setOverrides({ 'tke.cloud.tencent.com/max-ip-per-route-eni': '6' })).toEqual([]);
     await until('release down to 6 on the ENI', () => bound() <= 6 + 9);

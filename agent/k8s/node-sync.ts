@@ -1,8 +1,9 @@
 // What the agent tells Kubernetes about its node, and what it reads back:
 //   - the node's NodeENIConfig (created if missing), whose annotations carry per-node overrides and whose
 //     status shows the node's ENIs, addresses and pool, as `kubectl get nec -o yaml` does in TKE;
-//   - the node's extended resource tke.cloud.tencent.com/eni-ip (capacity: the most that can be bound;
-//     allocatable: bound), so the scheduler places no more pods than the node has addresses for;
+//   - the node's extended resource tke.cloud.tencent.com/eni-ip, capacity and allocatable both the most
+//     addresses the node can bind (its quota, lowered by overrides): the pool grows on demand, so a node
+//     with nothing warm (min 0) still takes the pods asking `eni-ip: 1`, and never more than it can hold;
 //   - events a user finds with `kubectl get event`, at most one per cause per minute.
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { EXTENDED_RESOURCES } from '../../shared/tke.ts';
@@ -122,6 +123,6 @@ export class NodeSync {
       ],
     });
     const resource = EXTENDED_RESOURCES.eniIp;
-    await kube.patchNodeStatus({ capacity: { [resource]: String(pool.capacity()) }, allocatable: { [resource]: String(counts.total) } });
+    await kube.patchNodeStatus({ capacity: { [resource]: String(pool.capacity()) }, allocatable: { [resource]: String(pool.capacity()) } });
   }
 }

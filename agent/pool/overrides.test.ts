@@ -26,9 +26,27 @@ describe('NEC overrides', () => {
       ['below the 2 ENIs in use'],
     ],
   ])('%s', (_name, annotations, changed, refusals) => {
-    const result = applyOverrides(annotations, defaults, quota, inUse);
+    const result = applyOverrides(annotations, { defaults, current: defaults, quota, inUse });
     expect(result.limits).toEqual({ ...defaults, ...changed });
     expect(result.refusals).toHaveLength(refusals.length);
     refusals.forEach((r, i) => expect(result.refusals[i]).toContain(r));
+  });
+
+  it('keeps the values in force when an annotation is refused, and the defaults come back when it is removed', () => {
+    const current = { warm: { min: 2, max: 8 }, maxEnis: 2, maxIpsPerEni: 7 };
+    const refused = applyOverrides(
+      { [`${A}route-eni-ip-min-warm-target`]: '9', [`${A}route-eni-ip-max-warm-target`]: '3', [`${A}route-eni-max-attach`]: 'x', [`${A}max-ip-per-route-eni`]: '99' },
+      { defaults, current, quota, inUse },
+    );
+    expect(refused.limits).toEqual(current);
+    expect(refused.refusals).toHaveLength(3);
+    for (const r of refused.refusals) expect(r).toContain('keeping what was in force');
+    expect(applyOverrides({}, { defaults, current, quota, inUse }).limits).toEqual(defaults);
+  });
+
+  it.each(['direct-eni-min-warm-target', 'direct-eni-max-warm-target', 'direct-eni-max-attach'])('refuses %s visibly while whole-ENI pods are not served', (name) => {
+    const result = applyOverrides({ [`${A}${name}`]: '1' }, { defaults, current: defaults, quota, inUse });
+    expect(result.limits).toEqual(defaults);
+    expect(result.refusals).toEqual([expect.stringContaining(`${A}${name} is for whole-ENI (tke-direct-eni) pods`)]);
   });
 });

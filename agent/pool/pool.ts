@@ -122,9 +122,11 @@ export class Pool {
   setOverrides(annotations: Record<string, string>): string[] {
     const { store } = this.o;
     const busy = [...store.enis.values()].map((e) => [...e.addresses].filter((a) => store.holderOf(a)).length);
-    const result = applyOverrides(annotations, { warm: this.o.warm, ...this.quota }, this.quota, {
-      enis: busy.filter((n) => n > 0).length,
-      ipsOnBusiestEni: Math.max(0, ...busy),
+    const result = applyOverrides(annotations, {
+      defaults: { warm: this.o.warm, ...this.quota },
+      current: this.limits,
+      quota: this.quota,
+      inUse: { enis: busy.filter((n) => n > 0).length, ipsOnBusiestEni: Math.max(0, ...busy) },
     });
     this.limits = result.limits;
     for (const refusal of result.refusals) this.o.event?.({ reason: 'OverrideRefused', message: refusal });

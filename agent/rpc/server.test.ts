@@ -58,8 +58,10 @@ describe('agent socket', () => {
     expect((answer.error as { message: string }).message).toContain(where);
   });
 
-  it('refuses a protocol version it does not speak', async () => {
-    expect(await send('{"v":2,"body":{"op":"status"}}\n')).toMatchObject({ ok: false, error: { code: 'unsupported-version' } });
+  it('serves a newer protocol version as far as it knows it (versions only add), and refuses one that does not exist', async () => {
+    expect(await send('{"v":2,"body":{"op":"status","newField":true}}\n')).toEqual({ v: 1, ok: true, ready: true });
+    expect(await send('{"v":3,"body":{"op":"reticulate"}}\n')).toMatchObject({ ok: false, error: { code: 'bad-request' } });
+    for (const v of [0, -1, 1.5]) expect(await send(`{"v":${v},"body":{"op":"status"}}\n`)).toMatchObject({ ok: false, error: { code: 'unsupported-version' } });
   });
 
   it('refuses a request too long, and does not carry it out when the client then half-closes', async () => {

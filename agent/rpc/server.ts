@@ -98,8 +98,10 @@ export async function serveSocket(
     const respond = async (line: string) => {
       const decoded = decode(Request, line, 'request');
       if (!decoded.ok) return answer(refuse('bad-request', decoded.message));
-      if (decoded.value.v !== PROTOCOL_VERSION) {
-        return answer(refuse('unsupported-version', `protocol version ${decoded.value.v} is not served; this agent speaks ${PROTOCOL_VERSION}`));
+      // Versions only add (optional fields, ops): a newer plugin's request is served as far as this agent
+      // knows it (an op it does not know is refused as a bad request), an older one's in full.
+      if (!Number.isInteger(decoded.value.v) || decoded.value.v < 1) {
+        return answer(refuse('unsupported-version', `protocol version ${decoded.value.v} does not exist; this agent speaks 1 to ${PROTOCOL_VERSION}`));
       }
       try {
         answer(await handle(decoded.value.body));
