@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_AGENT_SOCKET } from '../shared/protocol.ts';
 import { DEFAULT_METADATA_URL } from './cloud/metadata.ts';
+import { parseGoDuration } from './go-duration.ts';
 
 export interface AgentConfig {
   socket: string;
@@ -48,14 +49,24 @@ const bool = (name: string) => (v: string) => {
   throw new InvalidArgumentError(`${name} takes true or false, not "${v}"`);
 };
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+/** Go-style durations, as TKE's flags are written: 500ms, 30s, 2m, 1h, 1m30s. */
 const duration = (name: string) => (v: string) => {
-  const m = /^(\d+)(ms|s|m)$/.exec(v);
-  if (!m) throw new InvalidArgumentError(`${name} must be a duration such as 500ms, 30s or 2m, not "${v}"`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+  const ms = parseGoDuration(v);
+  if (ms === undefined) throw new InvalidArgumentError(`${name} must be a duration such as 500ms, 30s, 2m or 1h, not "${v}"`);
+  return ms;
 };
 
+/**
+ * Flags TKE's documentation puts on the cluster half (`kubectl edit deploy tke-eni-ipamd -n kube-system`).
+ * Put on the node agent by mistake, they are refused with a message naming the right component, not with
+ * commander's bare "unknown option".
+ */
+const IPAMD_FLAGS = ['eni-min-warm-target', 'eni-max-warm-target', 'claim-expired-duration', 'enable-ownerref'];
+
 export function agentCommand(run: (config: AgentConfig) => Promise<void>): Command {
-  return new Command('eni-agent')
+  const command = new Command('eni-agent');
+  for (const flag of IPAMD_FLAGS) command.addOption(new Option(`--${flag} [value]`).hideHelp());
+  return command
     .description('eni-cni node agent: keeps the node\'s pool of ENI addresses and plumbs pods for the eni-cni plugin')
     .option('--socket <path>', 'unix socket the plugin talks to', DEFAULT_AGENT_SOCKET)
     .option('--state-dir <dir>', 'where the checkpoint of allocations lives (survives agent restarts)', '/run/eni-cni')
@@ -89,6 +100,11 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
 }
 
 function toConfig(o: Record<string, unknown>): AgentConfig {
+  const misplaced = IPAMD_FLAGS.filter((flag) => o[flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] !== undefined);
+  if (misplaced.length > 0) {
+    const names = misplaced.map((f) => `--${f}`).join(', ');
+    throw new InvalidArgumentError(`${names}: a flag of tke-eni-ipamd (kubectl edit deploy tke-eni-ipamd -n kube-system), not of the node agent tke-eni-agent`);
+  }
   const health = /^(.+):(\d{1,5})$/.exec(o.healthAddress as string);
   if (!health) throw new InvalidArgumentError(`--health-address "${String(o.healthAddress)}" is not HOST:PORT`);
   const min = o.ipMinWarmTarget as number;

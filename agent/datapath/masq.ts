@@ -8,6 +8,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isCidr } from '../../shared/ip.ts';
+import { parseGoDuration } from '../go-duration.ts';
 import { MASQ_MARK } from './plan.ts';
 
 export const MARK_CHAIN = 'ENI-CNI-MASQ-MARK';
@@ -15,8 +16,6 @@ export const NAT_CHAIN = 'ENI-CNI-MASQ';
 /** Host ends of pod veths all start with this (shared/names.ts hostIfName). */
 export const POD_IF_MATCH = 'eni+';
 
-/** Go's time.Duration text, as ip-masq-agent and TKE write it: 60s, 1m0s, 1h30m, 500ms. */
-const GO_DURATION = /^(\d+(\.\d+)?(h|m|s|ms))+$/;
 
 const cidrList = z.array(z.string().refine(isCidr, { message: 'must be an IPv4 CIDR' }));
 
@@ -26,7 +25,7 @@ const MasqConfigSchema = z.strictObject({
   masqLinkLocal: z.boolean().optional(),
   /** TKE writes it; this agent does not do IPv6, so it is read and has no effect */
   masqLinkLocalIPv6: z.boolean().optional(),
-  resyncInterval: z.string().regex(GO_DURATION, 'must be a duration such as 60s or 1m0s').optional(),
+  resyncInterval: z.string().refine((t) => parseGoDuration(t) !== undefined, { message: 'must be a duration such as 60s or 1m0s' }).optional(),
 });
 
 export interface MasqConfig {
@@ -63,15 +62,8 @@ export function parseMasqConfig(text: string, source: string, vpcCidr: string): 
     nonMasqueradeCIDRs: c.nonMasqueradeCIDRs ?? defaults.nonMasqueradeCIDRs,
     nonMasqueradeSrcCIDRs: c.nonMasqueradeSrcCIDRs ?? [],
     masqLinkLocal: c.masqLinkLocal ?? false,
-    resyncIntervalMs: c.resyncInterval ? durationMs(c.resyncInterval) : defaults.resyncIntervalMs,
+    resyncIntervalMs: c.resyncInterval ? parseGoDuration(c.resyncInterval)! : defaults.resyncIntervalMs,
   };
-}
-
-function durationMs(text: string): number {
-  const unit = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) total += Number(n) * unit[u as keyof typeof unit];
-  return total;
 }
 
 /** The iptables-restore input (used with --noflush) that makes the two chains say what `config` says. */
