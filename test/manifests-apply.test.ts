@@ -25,10 +25,10 @@ describe('daemonset/ manifests', () => {
   it('apply with kubectl apply -k, and the objects are there', async () => {
     const applied = await kubectl('apply', '-k', 'daemonset/');
     expect(applied.exitCode, applied.stderr).toBe(0);
-    for (const kind of ['customresourcedefinition/nodeeniconfigs.networking.tke.cloud.tencent.com', 'clusterrole/eni-cni', 'daemonset/eni-cni-agent']) {
+    for (const kind of ['customresourcedefinition/nodeeniconfigs.networking.tke.cloud.tencent.com', 'clusterrole/eni-cni', 'daemonset/tke-eni-agent']) {
       expect(applied.stdout).toContain(kind.split('/')[1]!.split('.')[0]);
     }
-    const ds = await kubectl('get', 'daemonset', '-n', 'kube-system', 'eni-cni-agent', '-o', 'jsonpath={.spec.template.spec.hostNetwork}');
+    const ds = await kubectl('get', 'daemonset', '-n', 'kube-system', 'tke-eni-agent', '-o', 'jsonpath={.spec.template.spec.hostNetwork}');
     expect(ds.stdout).toBe('true');
     // Applying again changes nothing and still succeeds.
     expect((await kubectl('apply', '-k', 'daemonset/')).exitCode).toBe(0);

@@ -84,7 +84,7 @@ export class NodeSync {
       count: 1,
       firstTimestamp: at as unknown as Date,
       lastTimestamp: at as unknown as Date,
-      source: { component: 'eni-cni-agent', host: this.o.nodeName },
+      source: { component: 'tke-eni-agent', host: this.o.nodeName },
     };
     this.o.kube.createEvent(event).catch((err: Error) => this.o.log('warn', `kubernetes: cannot record event ${reason} for ${this.o.nodeName}: ${err.message}`));
   }
