@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TencentCloud, type TencentOptions } from '../agent/cloud/tencent.ts';
 import type { Datapath } from '../agent/datapath/linux.ts';
-import { OWNER_TAG, Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
+import { OWNER_TAG } from '../agent/pool/cloud-sync.ts';
+import { Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
 import { PoolStore } from '../agent/pool/store.ts';
 import type { Emulator } from '../hack/emulator/emulator.ts';
 import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';

@@ -5,6 +5,7 @@
 // or went unanswered), so that what a lost answer or a killed agent left behind is found and mended.
 import { EventEmitter } from 'node:events';
 import { CloudError, type Cloud, type Eni } from '../cloud/cloud.ts';
+import { CloudSync, OWNER_TAG } from './cloud-sync.ts';
 import type { Datapath } from '../datapath/linux.ts';
 import { nthAddress, parseCidr } from '../../shared/ip.ts';
 import { applyOverrides, type PoolLimits } from './overrides.ts';
@@ -43,11 +44,6 @@ export interface PoolOptions {
   clock?: { now(): number };
 }
 
-/** However often a pass is asked for, the pool looks at the cloud at most this often (a describe call). */
-const MIN_RESYNC_GAP_MS = 2000;
-
-/** The tag on every ENI the agent creates, naming its instance: the ENIs it may fill, empty and delete. */
-export const OWNER_TAG = 'eni-cni.node';
 
 /**
  * Errors that mean "the node cannot grow now": growth pauses instead of hammering the API. A bare
@@ -79,13 +75,7 @@ export class Pool {
   private lastGrowAt = 0;
   private pausedUntil = 0;
   private pauseMs = 0;
-  /** a change failed or went unanswered: look at the cloud before doing anything more */
-  private resyncDue = true;
-  /** the last re-sync saw something still changing in the cloud */
-  private settling = false;
-  private lastResyncAt = -Infinity;
-  /** orphan deletes under way, by ENI */
-  private readonly deletingOrphans = new Map<string, Promise<void>>();
+  private readonly sync: CloudSync;
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
@@ -93,6 +83,16 @@ export class Pool {
     this.changed.setMaxListeners(0);
     this.clock = o.clock ?? Date;
     this.limits = { warm: o.warm, maxEnis: 0, maxIpsPerEni: 0 };
+    this.sync = new CloudSync({
+      cloud: o.cloud,
+      store: o.store,
+      instanceId: o.instanceId,
+      adopt: (eni) => this.adopt(eni),
+      intervalMs: o.resyncIntervalMs ?? 60_000,
+      log: o.log,
+      ...(o.event ? { event: o.event } : {}),
+      clock: this.clock,
+    });
   }
 
   /** Learns the node's quota, takes over the ENIs already attached to it, and starts the check timer. */
@@ -103,7 +103,7 @@ export class Pool {
     this.quota = { maxEnis: Math.max(0, limits.enis - 1), maxIpsPerEni: Math.max(0, limits.ipsPerEni - 1) };
     this.limits = { warm: this.o.warm, ...this.quota };
     for (const subnet of await cloud.subnets(this.o.subnetIds)) this.subnetCidrs.set(subnet.id, subnet.cidr);
-    await this.resync();
+    await this.sync.look();
     this.lastReleaseAt = this.clock.now();
     this.timer = setInterval(() => void this.kick(), this.o.checkIntervalMs);
     this.timer.unref();
@@ -115,7 +115,7 @@ export class Pool {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
-    await Promise.all(this.deletingOrphans.values());
+    await this.sync.drain();
   }
 
   /** Applies the node's override annotations; returns the refusals (nothing changes for those). */
@@ -192,16 +192,12 @@ export class Pool {
   private async pass(): Promise<void> {
     // ADDs of a burst arrive over a few milliseconds: wait for them, so one batch serves them all.
     if (this.waiters > 0) await new Promise((r) => setTimeout(r, this.o.batchWindowMs ?? 10));
-    // After a change whose outcome is unknown, nothing more is done blind: the cloud is looked at first
-    // (at most every MIN_RESYNC_GAP_MS, however often passes are asked for).
-    // A clock stepped back (NTP at boot, a restored VM) makes the gap negative: then a re-sync is due.
-    const sinceResync = this.clock.now() - this.lastResyncAt;
-    if (this.resyncDue && sinceResync >= 0 && sinceResync < MIN_RESYNC_GAP_MS) return;
-    // Something still changing in the cloud is looked at again soon, without holding up the pool.
-    const settlingDue = this.settling && (sinceResync < 0 || sinceResync >= MIN_RESYNC_GAP_MS);
-    if (this.resyncDue || settlingDue || sinceResync < 0 || sinceResync >= (this.o.resyncIntervalMs ?? 60_000)) {
+    // After a change whose outcome is unknown, nothing more is done blind: the cloud is looked at first.
+    const first = this.sync.next();
+    if (first === 'wait') return;
+    if (first === 'look') {
       try {
-        await this.resync();
+        await this.sync.look();
       } catch (err) {
         this.lastError = (err as Error).message;
         this.o.log('error', `pool: cannot compare with the cloud: ${(err as Error).message}`);
@@ -288,7 +284,7 @@ export class Pool {
       // The cloud says this ENI is full. Either it holds addresses the pool never recorded (the re-sync
       // finds them), or its limit is below what the quota said (learnt here): either way, not a quota of
       // the node, and the next step fills another ENI or opens one.
-      await this.resync();
+      await this.sync.look();
       const now = this.o.store.enis.get(eni.id);
       if (now && now.addresses.size < now.capacity) {
         this.o.log('warn', `pool: ${eni.id} refuses more than ${now.addresses.size} addresses (${err.message}); taking that as its limit`);
@@ -298,90 +294,6 @@ export class Pool {
     }
     for (const address of added) eni.addresses.add(address);
     this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
-  }
-
-  /**
-   * Compares the pool with the cloud, and takes the cloud's word. ENIs made for this node (by their tag):
-   * attached here but not in the pool, taken over; attached nowhere, orphans (an agent killed between
-   * create and attach, an answer lost), deleted. An ENI of the pool no longer attached is forgotten at
-   * once, before anything is asked of the cloud, so that no ADD takes an address from it. Addresses on an
-   * ENI that the pool never recorded (an assign or an unassign whose answer was lost) become free: what pods
-   * hold is known before the pool starts (the checkpoint is restored first), so nothing else uses them.
-   * Addresses the pool has and the cloud does not are dropped, unless a pod holds one, which is reported.
-   */
-  private async resync(): Promise<void> {
-    const { cloud, store, instanceId, log } = this.o;
-    this.lastResyncAt = this.clock.now();
-    // Attached here: from the instance's own listing (the tag index may lag); ours by the tag on each.
-    const here = new Map((await cloud.enisOf(instanceId)).filter((e) => !e.primary && e.tags[OWNER_TAG] === instanceId).map((e) => [e.id, e]));
-    const orphans = (await cloud.enisTagged(OWNER_TAG, instanceId)).filter((e) => !e.attachedTo && !here.has(e.id));
-    this.settling = [...here.values(), ...orphans].some((e) => e.settling);
-    // The cloud has been read: what follows mends the pool from it, whatever else fails below.
-    this.resyncDue = false;
-    // An ENI no longer attached leaves the pool at once: nothing more is given out from it, assigned to it
-    // or released from it. Its pods keep their allocations (their DELs free them, and no address of it
-    // becomes free again); once none is left, it is an orphan like any other.
-    for (const known of [...store.enis.values()]) {
-      if (here.has(known.id)) continue;
-      store.removeEni(known.id);
-      const held = [...known.addresses].filter((a) => store.holderOf(a));
-      log('warn', `pool: ${known.id} is no longer attached to ${instanceId}; out of the pool`);
-      if (held.length > 0) {
-        this.o.event?.({ reason: 'CloudError', message: `${instanceId}: ${known.id} is no longer attached, yet ${held.map((a) => `${a} (${this.holderName(a)})`).join(', ')} use it` });
-      }
-    }
-    const inUse = new Set(store.allocations().map((a) => a.eniId));
-    for (const eni of orphans) if (eni.state === 'AVAILABLE' && !inUse.has(eni.id)) this.deleteOrphan(eni);
-    for (const eni of here.values()) {
-      const known = store.enis.get(eni.id);
-      if (known) {
-        this.syncAddresses(known, eni.secondaryIps);
-        continue;
-      }
-      await this.adopt(eni).catch((err: Error) => {
-        // Looked at again soon (its link may just be late), without holding up the pool.
-        this.settling = true;
-        log('error', `pool: cannot take over ${eni.id}: ${err.message}; trying again shortly`);
-      });
-    }
-  }
-
-  /** Deletes an orphan on the side: the delete's task must not hold up a pass that grows for waiting ADDs. */
-  private deleteOrphan(eni: Eni): void {
-    if (this.deletingOrphans.has(eni.id)) return;
-    const { log, instanceId } = this.o;
-    const deleting = this.o.cloud
-      .deleteEni(eni.id)
-      .then(
-        () => log('warn', `pool: deleted ${eni.id} (${eni.primaryIp}, ${eni.secondaryIps.length} addresses), made for ${instanceId} but attached nowhere`),
-        (err: Error) => log('error', `pool: cannot delete the orphan ${eni.id}: ${err.message}; trying again at the next re-sync`),
-      )
-      .finally(() => this.deletingOrphans.delete(eni.id));
-    this.deletingOrphans.set(eni.id, deleting);
-  }
-
-  private syncAddresses(eni: PoolEni, inCloud: string[]): void {
-    const { store, log } = this.o;
-    const found = inCloud.filter((a) => !eni.addresses.has(a));
-    for (const address of found) eni.addresses.add(address);
-    if (found.length > 0) log('warn', `pool: ${eni.id} holds ${found.join(', ')} in the cloud, which the pool had not recorded; taking them as free`);
-    const cloud = new Set(inCloud);
-    for (const address of [...eni.addresses].filter((a) => !cloud.has(a))) {
-      if (store.holderOf(address)) {
-        this.o.event?.({ reason: 'CloudError', message: `${address} of ${this.holderName(address)} is no longer on ${eni.id} in the cloud` });
-        continue;
-      }
-      eni.addresses.delete(address);
-      store.cool(address, 0);
-      log('warn', `pool: ${address} is no longer on ${eni.id} in the cloud; dropped from the pool`);
-    }
-  }
-
-  /** The pod (or, without one, the container) holding an address, for messages. */
-  private holderName(address: string): string {
-    const holder = this.o.store.holderOf(address);
-    if (!holder) return 'nobody';
-    return holder.pod ? `pod ${holder.pod.namespace}/${holder.pod.name}` : `container ${holder.containerId}`;
   }
 
   /** Gives back `count` idle addresses of an ENI, those cooling down first. */
@@ -427,7 +339,7 @@ export class Pool {
   private failed(action: PolicyAction, err: Error & { code?: string }): void {
     this.lastError = err.message;
     // A change that failed may have happened anyway (its answer lost): look before the next step.
-    this.resyncDue = true;
+    this.sync.changeFailed();
     const reason = QUOTA_CODES[err.code ?? ''];
     if (reason && (action.kind === 'assign' || action.kind === 'create-eni')) {
       this.pauseMs = Math.min(300_000, Math.max(10_000, this.pauseMs * 2));
