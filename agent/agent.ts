@@ -3,7 +3,8 @@
 // for the same container end consistent, and the same ADD twice gets the same answer.
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { ok, refuse, type AddRequest, type CheckRequest, type DelRequest, type GcRequest, type Response } from '../shared/protocol.ts';
+import { ok, refuse, type Response } from '../shared/protocol.ts';
+import type { AddRequest, CheckRequest, DelRequest, GcRequest } from '../shared/requests.ts';
 import type { Datapath } from './datapath/linux.ts';
 import { POD_GATEWAY, podMac } from './datapath/plan.ts';
 import { hostIfName } from '../shared/names.ts';

@@ -14,7 +14,8 @@ import { serveSocket } from './rpc/server.ts';
 import { serveHealth } from './health.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
-import { pendingDelDir, type RequestBody } from '../shared/protocol.ts';
+import { pendingDelDir } from '../shared/protocol.ts';
+import type { RequestBody } from '../shared/requests.ts';
 
 export interface RunningAgent {
   stop(): Promise<void>;

@@ -1,7 +1,8 @@
 // Asking the node agent over its unix socket: one request line, one answer line.
 import { connect } from 'node:net';
 import { CniCode, CniError } from '../shared/cni.ts';
-import { decode, PROTOCOL_VERSION, Response, type RequestBody } from '../shared/protocol.ts';
+import { PROTOCOL_VERSION, readResponse, type Response } from '../shared/protocol.ts';
+import type { RequestBody } from '../shared/requests.ts';
 
 /** Longest answer read: a real one is a few hundred bytes; anything near this is not an agent talking. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -34,7 +35,7 @@ export function askAgent(socketPath: string, body: RequestBody, timeoutMs: numbe
       else later(`cannot reach the agent at ${socketPath} to ${body.op}${about}: ${err.code ?? err.message}`);
     });
     socket.on('close', () => {
-      const decoded = decode(Response, answer.trim(), `the agent's answer to ${body.op}${about}`);
+      const decoded = readResponse(answer.trim(), `the agent's answer to ${body.op}${about}`);
       if (decoded.ok) settle(() => resolve(decoded.value));
       else later(decoded.message);
     });

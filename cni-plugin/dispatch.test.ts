@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serveSocket } from '../agent/rpc/server.ts';
 import { hostIfName } from '../shared/names.ts';
-import { ok, refuse, type RequestBody, type Response } from '../shared/protocol.ts';
+import { ok, refuse, type Response } from '../shared/protocol.ts';
+import type { RequestBody } from '../shared/requests.ts';
 import { dispatch } from './dispatch.ts';
 
 let dir: string;

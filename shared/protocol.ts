@@ -2,9 +2,9 @@
 // One JSON line each way per connection. Version 1; changes are additive only (new optional fields,
 // new ops), so an older plugin keeps working with a newer agent during a rolling update, and the agent
 // serves a request of any version as far as it knows it (a newer plugin against an older agent).
-// Validated at both ends with zod/mini, which the plugin can afford on its start-up path (about 13 kB).
-import * as z from 'zod/mini';
-import { containerIdProblem, hostIfName, ifNameProblem } from './names.ts';
+// The agent checks requests with zod/mini (requests.ts); the plugin checks answers with the few lines of
+// readResponse below, because zod/mini costs the plugin about 4 ms of start-up, on every pod's ADD.
+import { hostIfName } from './names.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** Where the agent listens unless the network config says otherwise. */
@@ -25,59 +25,6 @@ export function pendingDelFile(agentSocket: string, containerId: string, ifName:
   return `${pendingDelDir(agentSocket)}/${hostIfName(containerId, ifName)}`;
 }
 
-/** A name the CNI spec allows, refused with the spec's own reason otherwise. */
-const name = (what: string, problem: (value: string) => string | undefined) =>
-  z.string().check(z.refine((value) => problem(value) === undefined, { error: (issue) => `${what} "${String(issue.input)}" ${problem(String(issue.input)) ?? ''}` }));
-const ContainerId = name('container id', containerIdProblem);
-const IfName = name('interface name', ifNameProblem);
-
-const Pod = z.object({ namespace: z.string(), name: z.string(), uid: z.optional(z.string()) });
-
-export const AddRequest = z.object({
-  op: z.literal('add'),
-  containerId: ContainerId,
-  netns: z.string().check(z.minLength(1)),
-  ifName: IfName,
-  pod: z.optional(Pod),
-});
-
-export const DelRequest = z.object({
-  op: z.literal('del'),
-  containerId: ContainerId,
-  ifName: IfName,
-  /** may be empty: a DEL can come after the namespace is gone */
-  netns: z.optional(z.string()),
-});
-
-export const CheckRequest = z.object({
-  op: z.literal('check'),
-  containerId: ContainerId,
-  ifName: IfName,
-  netns: z.string(),
-  /** the address the runtime believes the pod has (from prevResult) */
-  address: z.optional(z.string()),
-});
-
-export const GcRequest = z.object({
-  op: z.literal('gc'),
-  valid: z.array(z.object({ containerId: z.string(), ifName: z.string() })),
-});
-
-export const StatusRequest = z.object({ op: z.literal('status') });
-
-export const Request = z.object({
-  v: z.number(),
-  body: z.discriminatedUnion('op', [AddRequest, DelRequest, CheckRequest, GcRequest, StatusRequest]),
-});
-
-export type AddRequest = z.infer<typeof AddRequest>;
-export type DelRequest = z.infer<typeof DelRequest>;
-export type CheckRequest = z.infer<typeof CheckRequest>;
-export type GcRequest = z.infer<typeof GcRequest>;
-export type StatusRequest = z.infer<typeof StatusRequest>;
-export type Request = z.infer<typeof Request>;
-export type RequestBody = Request['body'];
-
 /** Why the agent refused; the plugin maps each to a CNI error code (see cni-plugin/errors.ts). */
 export const AgentErrorCodes = [
   'bad-request',
@@ -93,31 +40,29 @@ export const AgentErrorCodes = [
 ] as const;
 export type AgentErrorCode = (typeof AgentErrorCodes)[number];
 
-export const Attachment = z.object({
+export interface Attachment {
   /** the pod's address, without prefix length: it is always a /32 */
-  address: z.string(),
+  address: string;
   /** the link-local next hop the pod routes through */
-  gateway: z.string(),
+  gateway: string;
   /** MAC of the pod's interface */
-  mac: z.string(),
+  mac: string;
   /** name of the host end of the pod's veth */
-  hostIf: z.string(),
-  eniId: z.string(),
-});
-export type Attachment = z.infer<typeof Attachment>;
+  hostIf: string;
+  eniId: string;
+}
 
-export const Response = z.object({
-  v: z.number(),
-  ok: z.boolean(),
-  attachment: z.optional(Attachment),
+export interface Response {
+  v: number;
+  ok: boolean;
+  attachment?: Attachment | undefined;
   /** for status: whether ADDs can be served now */
-  ready: z.optional(z.boolean()),
+  ready?: boolean | undefined;
   /** for gc: how many attachments were released */
-  released: z.optional(z.number()),
-  // Any string: a newer agent may refuse for a reason this plugin does not know yet (it is then internal).
-  error: z.optional(z.object({ code: z.string(), message: z.string() })),
-});
-export type Response = z.infer<typeof Response>;
+  released?: number | undefined;
+  /** any code: a newer agent may refuse for a reason this plugin does not know yet (it is then internal) */
+  error?: { code: string; message: string } | undefined;
+}
 
 export function ok(fields: Omit<Response, 'v' | 'ok'> = {}): Response {
   return { v: PROTOCOL_VERSION, ok: true, ...fields };
@@ -127,16 +72,45 @@ export function refuse(code: AgentErrorCode, message: string): Response {
   return { v: PROTOCOL_VERSION, ok: false, error: { code, message } };
 }
 
-/** Parses one line of JSON against a schema; the error names what was wrong and where. */
-export function decode<T>(schema: z.ZodMiniType<T>, line: string, what: string): { ok: true; value: T } | { ok: false; message: string } {
+/**
+ * Reads the agent's answer line: the fields of Response, each of its type; unknown fields (a newer agent's)
+ * are left out. The error names what was wrong and where, as a schema check would.
+ */
+export function readResponse(line: string, what: string): { ok: true; value: Response } | { ok: false; message: string } {
   let json: unknown;
   try {
     json = JSON.parse(line);
   } catch (err) {
     return { ok: false, message: `${what} is not JSON: ${(err as Error).message}` };
   }
-  const parsed = schema.safeParse(json);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0]!;
-  return { ok: false, message: `${what} is invalid at ${issue.path.join('.') || '(top)'}: ${issue.message}` };
+  const bad = (path: string, expected: string) => ({ ok: false as const, message: `${what} is invalid at ${path}: expected ${expected}` });
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(json)) return bad('(top)', 'an object');
+  const { v, ok, attachment, ready, released, error } = json;
+  if (typeof v !== 'number') return bad('v', 'a number');
+  if (typeof ok !== 'boolean') return bad('ok', 'a boolean');
+  const value: Response = { v, ok };
+  if (attachment !== undefined) {
+    if (!isObject(attachment)) return bad('attachment', 'an object');
+    for (const key of ['address', 'gateway', 'mac', 'hostIf', 'eniId'] as const) {
+      if (typeof attachment[key] !== 'string') return bad(`attachment.${key}`, 'a string');
+    }
+    const a = attachment as unknown as Attachment;
+    value.attachment = { address: a.address, gateway: a.gateway, mac: a.mac, hostIf: a.hostIf, eniId: a.eniId };
+  }
+  if (ready !== undefined) {
+    if (typeof ready !== 'boolean') return bad('ready', 'a boolean');
+    value.ready = ready;
+  }
+  if (released !== undefined) {
+    if (typeof released !== 'number') return bad('released', 'a number');
+    value.released = released;
+  }
+  if (error !== undefined) {
+    if (!isObject(error)) return bad('error', 'an object');
+    if (typeof error.code !== 'string') return bad('error.code', 'a string');
+    if (typeof error.message !== 'string') return bad('error.message', 'a string');
+    value.error = { code: error.code, message: error.message };
+  }
+  return { ok: true, value };
 }

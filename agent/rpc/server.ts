@@ -7,7 +7,8 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { decode, PROTOCOL_VERSION, refuse, Request, type RequestBody, type Response } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, refuse, type Response } from '../../shared/protocol.ts';
+import { decode, Request, type RequestBody } from '../../shared/requests.ts';
 
 export interface SocketLimits {
   /** Longest request line, in bytes. The largest real one is a GC listing every attachment of a node (about 100 bytes each). */
