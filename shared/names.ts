@@ -31,12 +31,12 @@ export function ifNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+export const HOST_IF_PREFIX = 'eni';
+/** Every host veth end this project names matches this, and nothing else it creates does. */
+export const HOST_IF_PATTERN = /^eni[0-9a-f]{11}$/;
+
 /** The host-side name of a pod's veth: stable for a container and interface, 14 characters. */
 export function hostIfName(containerId: string, ifName: string): string {
   const { createHash } = process.getBuiltinModule('node:crypto');
   return `${HOST_IF_PREFIX}${createHash('sha1').update(`${containerId}/${ifName}`).digest('hex').slice(0, 11)}`;
 }
-
-export const HOST_IF_PREFIX = 'eni';
-/** Every host veth end this project names matches this, and nothing else it creates does. */
-export const HOST_IF_PATTERN = /^eni[0-9a-f]{11}$/;

@@ -8,13 +8,14 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isCidr } from '../../shared/ip.ts';
+import { HOST_IF_PREFIX } from '../../shared/names.ts';
 import { parseGoDuration } from '../go-duration.ts';
 import { MASQ_MARK } from './plan.ts';
 
 export const MARK_CHAIN = 'ENI-CNI-MASQ-MARK';
 export const NAT_CHAIN = 'ENI-CNI-MASQ';
-/** Host ends of pod veths all start with this (shared/names.ts hostIfName). */
-export const POD_IF_MATCH = 'eni+';
+/** Host ends of pod veths, as iptables matches them (their names: shared/names.ts hostIfName). */
+export const POD_IF_MATCH = `${HOST_IF_PREFIX}+`;
 
 
 const cidrList = z.array(z.string().refine(isCidr, { message: 'must be an IPv4 CIDR' }));

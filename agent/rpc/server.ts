@@ -22,7 +22,7 @@ export interface SocketLimits {
 }
 
 /** At most 32 × 1 MiB held for requests being read: within the agent's memory budget. */
-export const DEFAULT_SOCKET_LIMITS: SocketLimits = { maxRequestBytes: 1024 * 1024, requestTimeoutMs: 10_000, maxPending: 32, maxConnections: 2048 };
+const DEFAULT_SOCKET_LIMITS: SocketLimits = { maxRequestBytes: 1024 * 1024, requestTimeoutMs: 10_000, maxPending: 32, maxConnections: 2048 };
 
 export type Handler = (body: RequestBody) => Promise<Response>;
 
