@@ -11,6 +11,7 @@ import { FileCheckpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
+import { CloudSupply } from './supply/cloud-supply.ts';
 import { serveHealth } from './health.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
@@ -52,14 +53,12 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const masq = new Masquerade({ file: config.masqConfig, vpcCidr, log: (level, message) => log[level](message) });
   await masq.start();
 
+  const supply = new CloudSupply({ cloud, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, log: (level, message) => log[level](message) });
   const pool = new Pool({
-    cloud,
+    supply,
     store,
     datapath,
     instanceId: node.instanceId,
-    zone: node.zone,
-    subnetIds,
-    securityGroupIds,
     warm: { min: config.ipMinWarmTarget, max: config.ipMaxWarmTarget },
     quickRelease: config.quickRelease,
     releasePeriodMs: config.releasePeriodMs,

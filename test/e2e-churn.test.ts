@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabNode } from '../hack/lab/lab.ts';
 import { REPO } from '../hack/lab/node-agent.ts';
 import { inNs, ip } from '../hack/lab/sh.ts';
-import { OWNER_TAG } from '../agent/pool/cloud-sync.ts';
+import { OWNER_TAG } from '../agent/cloud/cloud.ts';
 
 let lab: Lab;
 let node: LabNode;

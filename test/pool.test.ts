@@ -3,9 +3,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TencentCloud, type TencentOptions } from '../agent/cloud/tencent.ts';
 import type { Datapath } from '../agent/datapath/linux.ts';
-import { OWNER_TAG } from '../agent/pool/cloud-sync.ts';
+import { OWNER_TAG } from '../agent/cloud/cloud.ts';
 import { Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
 import { PoolStore } from '../agent/pool/store.ts';
+import { CloudSupply } from '../agent/supply/cloud-supply.ts';
 import type { Emulator } from '../hack/emulator/emulator.ts';
 import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';
 import type { WorldInput } from '../hack/emulator/world.ts';
@@ -17,6 +18,11 @@ afterEach(async () => {
   await emulator?.close();
   emulator = pool = undefined;
 });
+
+/** The standalone supply: the pool calls the cloud itself. */
+function supplyOf(cloud: TencentCloud, subnetIds: string[]) {
+  return new CloudSupply({ cloud, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds, securityGroupIds: ['sg-lab00001'], log: () => {} });
+}
 
 /** The pool's links are not real here: the datapath only names them. */
 const datapath = { setupEni: async (eni: { primaryIp: string; gateway: string }) => ({ ifName: 'eth9', table: 2009, ...eni }) } as unknown as Datapath;
@@ -32,13 +38,10 @@ async function setup(options: Partial<PoolOptions> = {}, world: Partial<WorldInp
   const store = new PoolStore();
   const events: PoolEvent[] = [];
   pool = new Pool({
-    cloud,
+    supply: supplyOf(cloud, ['subnet-pod3a', 'subnet-pod3b']),
     store,
     datapath,
     instanceId: 'ins-node0001',
-    zone: 'ap-guangzhou-3',
-    subnetIds: ['subnet-pod3a', 'subnet-pod3b'],
-    securityGroupIds: ['sg-lab00001'],
     warm: { min: 5, max: 5 },
     quickRelease: false,
     releasePeriodMs: 300,
@@ -192,7 +195,7 @@ describe('warm pool on the emulated cloud', () => {
       credential: users.world.credentials[0]!,
     });
     const store = new PoolStore();
-    pool = new Pool({ cloud, store, datapath, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds: ['subnet-pod3a'], securityGroupIds: ['sg-lab00001'], warm: { min: 0, max: 0 }, quickRelease: true, releasePeriodMs: 10, checkIntervalMs: 50, log: () => {} });
+    pool = new Pool({ supply: supplyOf(cloud, ['subnet-pod3a']), store, datapath, instanceId: 'ins-node0001', warm: { min: 0, max: 0 }, quickRelease: true, releasePeriodMs: 10, checkIntervalMs: 50, log: () => {} });
     await pool.start();
     await pool.kick();
     expect(store.enis.size).toBe(0);
@@ -266,7 +269,7 @@ describe('warm pool on the emulated cloud', () => {
       endpoint: { url: `http://tencentcloudapi.com:${emulator.apiAddress.port}`, resolve: emulator.apiAddress.address },
       credential: emulator.world.credentials[0]!,
     });
-    pool = new Pool({ cloud, store: new PoolStore(), datapath, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds: ['subnet-pod3a'], securityGroupIds: ['sg-lab00001'], warm: { min: 0, max: 0 }, quickRelease: true, releasePeriodMs: 10, checkIntervalMs: 50, log: () => {} });
+    pool = new Pool({ supply: supplyOf(cloud, ['subnet-pod3a']), store: new PoolStore(), datapath, instanceId: 'ins-node0001', warm: { min: 0, max: 0 }, quickRelease: true, releasePeriodMs: 10, checkIntervalMs: 50, log: () => {} });
     await pool.start();
     await until('the orphan deleted', () => !emulator!.state().networkInterfaces.some((e) => e.NetworkInterfaceId === orphan));
     const left = emulator.state().networkInterfaces.map((e) => e.NetworkInterfaceId);
@@ -315,7 +318,7 @@ describe('warm pool on the emulated cloud', () => {
       endpoint: { url: `http://tencentcloudapi.com:${emulator!.apiAddress.port}`, resolve: emulator!.apiAddress.address },
       credential: emulator!.world.credentials[0]!,
     });
-    pool = new Pool({ cloud, store, datapath: lateLink, instanceId: 'ins-node0001', zone: 'ap-guangzhou-3', subnetIds: ['subnet-pod3a', 'subnet-pod3b'], securityGroupIds: ['sg-lab00001'], warm: { min: 5, max: 5 }, quickRelease: false, releasePeriodMs: 60_000, checkIntervalMs: 50, resyncIntervalMs: 100, log: () => {} });
+    pool = new Pool({ supply: supplyOf(cloud, ['subnet-pod3a', 'subnet-pod3b']), store, datapath: lateLink, instanceId: 'ins-node0001', warm: { min: 5, max: 5 }, quickRelease: false, releasePeriodMs: 60_000, checkIntervalMs: 50, resyncIntervalMs: 100, log: () => {} });
     await pool.start();
     expect(store.enis.size).toBe(0);
     await until('the ENI taken over', () => store.enis.has(held.eniId));

@@ -25,6 +25,8 @@ export interface Subnet {
   cidr: string;
   zone: string;
   availableIps: number;
+  /** addresses the subnet holds in all, free or not */
+  totalIps: number;
 }
 
 export interface InstanceLimits {
@@ -69,6 +71,9 @@ export class CloudError extends Error {
     this.name = 'CloudError';
   }
 }
+
+/** The tag on every ENI made for a node, naming its instance: the ENIs eni-cni may fill, empty and delete. */
+export const OWNER_TAG = 'eni-cni.node';
 
 /** Most addresses one assign or create call may carry. */
 export const MAX_IPS_PER_CALL = 10;

@@ -64,7 +64,7 @@ export class TencentCloud implements Cloud {
   async subnets(subnetIds: string[]): Promise<Subnet[]> {
     if (subnetIds.length === 0) return [];
     const r = await this.call(`DescribeSubnets ${subnetIds.join(',')}`, () => this.vpc.DescribeSubnets({ SubnetIds: subnetIds }));
-    return (r.SubnetSet ?? []).map((s) => ({ id: s.SubnetId!, cidr: s.CidrBlock!, zone: s.Zone!, availableIps: s.AvailableIpAddressCount ?? 0 }));
+    return (r.SubnetSet ?? []).map((s) => ({ id: s.SubnetId!, cidr: s.CidrBlock!, zone: s.Zone!, availableIps: s.AvailableIpAddressCount ?? 0, totalIps: s.TotalIpAddressCount ?? 0 }));
   }
 
   enisOf(instanceId: string): Promise<Eni[]> {

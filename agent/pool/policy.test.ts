@@ -27,6 +27,10 @@ describe('warm pool policy', () => {
     ['at most 10 a call', { warm: { min: 25, max: 25 }, maxIpsPerEni: 29, enis: [eni('a', 0, 0, 29)] }, { kind: 'assign', eniId: 'a', count: 10 }],
     ['all ENIs full and no more allowed', { enis: [eni('a', 9, 9), eni('b', 9, 9), eni('c', 9, 9)] }, { kind: 'none', why: 'the node holds its maximum of 27 addresses' }],
     ['never above the node maximum', { maxEnis: 1, enis: [eni('a', 7, 7)], available: 0 }, { kind: 'assign', eniId: 'a', count: 2 }],
+    // addresses asked of ipamd and not come yet: never asked twice, and never past the node's maximum
+    ['5 pending with min 5: nothing more asked', { enis: [eni('a', 3, 3)], pending: 5 }, { kind: 'none', why: 'within the warm targets' }],
+    ['2 pending of 5 wanted: 3 more', { enis: [eni('a', 3, 3)], pending: 2 }, { kind: 'assign', eniId: 'a', count: 3 }],
+    ['pending counts toward the maximum', { maxEnis: 1, enis: [eni('a', 7, 7)], pending: 1 }, { kind: 'assign', eniId: 'a', count: 1 }],
     // within targets
     ['5 free with min 5 max 5: nothing', { enis: [eni('a', 8, 3)], available: 5 }, { kind: 'none', why: 'within the warm targets' }],
     // bound > pods + max: slow release, one a period

@@ -27,6 +27,8 @@ export interface PolicyInput {
   available: number;
   /** addresses resting after a DEL: bound, idle, not available yet but soon */
   cooling: number;
+  /** addresses asked of the supply that have not come yet (ipamd at work): soon free, never asked twice */
+  pending?: number;
   /** ADDs waiting for an address */
   waiting: number;
   warm: { min: number; max: number };
@@ -76,10 +78,10 @@ export function decide(input: PolicyInput): PolicyAction {
   }
 
   const wanted = Math.max(input.warm.min, input.waiting);
-  const soonFree = input.available + input.cooling;
+  const soonFree = input.available + input.cooling + (input.pending ?? 0);
   if (soonFree < wanted) {
     if (input.growthPaused) return { kind: 'none', why: 'growth is paused after a quota error' };
-    const deficit = Math.min(wanted - soonFree, ceiling - bound);
+    const deficit = Math.min(wanted - soonFree, ceiling - bound - (input.pending ?? 0));
     if (deficit <= 0) return { kind: 'none', why: `the node holds its maximum of ${ceiling} addresses` };
     const roomy = input.enis.filter((e) => e.bound < Math.min(e.capacity, input.maxIpsPerEni)).sort((a, b) => b.bound - a.bound)[0];
     if (roomy) return { kind: 'assign', eniId: roomy.id, count: Math.min(deficit, Math.min(roomy.capacity, input.maxIpsPerEni) - roomy.bound, MAX_IPS_PER_CALL) };

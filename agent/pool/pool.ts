@@ -1,13 +1,15 @@
-// The pool manager: carries out the warm pool's law (policy.ts) against the cloud, one change at a time.
+// The pool manager: carries out the warm pool's law (policy.ts) through its supply, one change at a time.
 // `kick()` schedules a pass; a pass asks the policy what to do, does it, and asks again until the answer
-// is "nothing". A timer kicks it every check interval, so slow release keeps its pace. The cloud has the
-// last word: a pass first re-syncs with it when one is due (periodically, and after any change that failed
-// or went unanswered), so that what a lost answer or a killed agent left behind is found and mended.
+// is "nothing". A timer kicks it every check interval, so slow release keeps its pace. The supply has the
+// last word: a pass first re-syncs with it when one is due (periodically, after any change that failed or
+// went unanswered, and when the supply says it changed something), so that what a lost answer or a killed
+// agent left behind is found and mended.
 import { EventEmitter } from 'node:events';
-import { CloudError, type Cloud, type Eni } from '../cloud/cloud.ts';
-import { CloudSync, OWNER_TAG } from './cloud-sync.ts';
+import { CloudError } from '../cloud/cloud.ts';
+import { PoolSync } from './sync.ts';
 import type { Datapath } from '../datapath/linux.ts';
 import { nthAddress, parseCidr } from '../../shared/ip.ts';
+import type { SuppliedEni, Supply } from '../supply/supply.ts';
 import { applyOverrides, type PoolLimits } from './overrides.ts';
 import { decide, maxBindable, type PolicyAction } from './policy.ts';
 import type { PoolEni, PoolStore } from './store.ts';
@@ -19,14 +21,11 @@ export interface PoolEvent {
 }
 
 export interface PoolOptions {
-  cloud: Cloud;
+  supply: Supply;
   store: PoolStore;
   datapath: Datapath;
+  /** the node's instance, for messages */
   instanceId: string;
-  zone: string;
-  /** subnets pod addresses may come from; a new ENI goes to the one with most free addresses in the node's zone */
-  subnetIds: string[];
-  securityGroupIds: string[];
   warm: { min: number; max: number };
   quickRelease: boolean;
   /** slow release frees one address per period; quick release all the excess (TKE: about 2 minutes) */
@@ -66,7 +65,10 @@ export class Pool {
   private timer?: NodeJS.Timeout;
   private quota = { maxEnis: 0, maxIpsPerEni: 0 };
   private limits: PoolLimits;
-  private subnetCidrs = new Map<string, string>();
+  /** the warm targets where no annotation says otherwise (the flags, or the NEC's spec from ipamd) */
+  private warmDefaults: { min: number; max: number };
+  /** the annotations last applied, applied again when the defaults change */
+  private annotations: Record<string, string> = {};
   /** ADDs waiting for an address: the pool grows by at least this many, in one batch */
   private waiters = 0;
   private stopped = false;
@@ -75,16 +77,17 @@ export class Pool {
   private lastGrowAt = 0;
   private pausedUntil = 0;
   private pauseMs = 0;
-  private readonly sync: CloudSync;
+  private readonly sync: PoolSync;
   /** the last error that stopped the pool from growing, shown in status */
   lastError: string | undefined;
 
   constructor(private readonly o: PoolOptions) {
     this.changed.setMaxListeners(0);
     this.clock = o.clock ?? Date;
+    this.warmDefaults = o.warm;
     this.limits = { warm: o.warm, maxEnis: 0, maxIpsPerEni: 0 };
-    this.sync = new CloudSync({
-      cloud: o.cloud,
+    this.sync = new PoolSync({
+      supply: o.supply,
       store: o.store,
       instanceId: o.instanceId,
       adopt: (eni) => this.adopt(eni),
@@ -97,12 +100,11 @@ export class Pool {
 
   /** Learns the node's quota, takes over the ENIs already attached to it, and starts the check timer. */
   async start(): Promise<void> {
-    const { cloud, instanceId } = this.o;
-    const limits = await cloud.limits(instanceId);
+    const { supply, instanceId } = this.o;
+    const limits = await supply.limits();
     // The quota counts the primary ENI and each ENI's primary address; pods get neither.
     this.quota = { maxEnis: Math.max(0, limits.enis - 1), maxIpsPerEni: Math.max(0, limits.ipsPerEni - 1) };
-    this.limits = { warm: this.o.warm, ...this.quota };
-    for (const subnet of await cloud.subnets(this.o.subnetIds)) this.subnetCidrs.set(subnet.id, subnet.cidr);
+    this.limits = { warm: this.warmDefaults, ...this.quota };
     await this.sync.look();
     this.lastReleaseAt = this.clock.now();
     this.timer = setInterval(() => void this.kick(), this.o.checkIntervalMs);
@@ -115,15 +117,29 @@ export class Pool {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
-    await this.sync.drain();
+    await this.o.supply.drain();
+  }
+
+  /** The supply changed the node's ENIs or addresses: look at them and carry on (waiting ADDs wake). */
+  supplyChanged(): void {
+    this.sync.supplyChanged();
+    void this.kick();
+  }
+
+  /** New warm targets where no annotation says otherwise (ipamd's defaults on the NEC); the annotations still win. */
+  setWarmDefaults(warm: { min: number; max: number }): string[] {
+    if (warm.min === this.warmDefaults.min && warm.max === this.warmDefaults.max) return [];
+    this.warmDefaults = warm;
+    return this.setOverrides(this.annotations);
   }
 
   /** Applies the node's override annotations; returns the refusals (nothing changes for those). */
   setOverrides(annotations: Record<string, string>): string[] {
     const { store } = this.o;
+    this.annotations = annotations;
     const busy = [...store.enis.values()].map((e) => [...e.addresses].filter((a) => store.holderOf(a)).length);
     const result = applyOverrides(annotations, {
-      defaults: { warm: this.o.warm, ...this.quota },
+      defaults: { warm: this.warmDefaults, ...this.quota },
       current: this.limits,
       quota: this.quota,
       inUse: { enis: busy.filter((n) => n > 0).length, ipsOnBusiestEni: Math.max(0, ...busy) },
@@ -239,6 +255,7 @@ export class Pool {
       })),
       available: counts.free,
       cooling: counts.cooling,
+      pending: this.o.supply.pending(),
       waiting: this.waiters,
       warm: this.limits.warm,
       maxEnis: this.limits.maxEnis,
@@ -250,7 +267,7 @@ export class Pool {
   }
 
   private async carryOut(action: Exclude<PolicyAction, { kind: 'none' }>): Promise<void> {
-    const { cloud, store } = this.o;
+    const { supply, store } = this.o;
     switch (action.kind) {
       case 'assign':
         return this.assign(store.enis.get(action.eniId)!, action.count);
@@ -262,14 +279,13 @@ export class Pool {
         const eni = store.enis.get(action.eniId)!;
         store.removeEni(action.eniId);
         try {
-          await cloud.detachEni(action.eniId, this.o.instanceId);
-          await cloud.deleteEni(action.eniId);
+          await supply.deleteEni(action.eniId);
         } catch (err) {
           // Still attached (or still there): keep knowing it, so that the next pass tries again.
           store.addEni(eni);
           throw err;
         }
-        this.o.log('info', `pool: detached and deleted ${action.eniId}, which held no addresses`);
+        this.o.log('info', `pool: gave back ${action.eniId}, which held no addresses`);
         return;
       }
     }
@@ -278,7 +294,7 @@ export class Pool {
   private async assign(eni: PoolEni, count: number): Promise<void> {
     let added: string[];
     try {
-      added = await this.o.cloud.assignIps(eni.id, count);
+      added = await this.o.supply.assign(eni.id, count, this.waiters > 0);
     } catch (err) {
       if (!(err instanceof CloudError) || err.code !== 'LimitExceeded') throw err;
       // The cloud says this ENI is full. Either it holds addresses the pool never recorded (the re-sync
@@ -293,12 +309,13 @@ export class Pool {
       return;
     }
     for (const address of added) eni.addresses.add(address);
-    this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
+    if (added.length > 0) this.o.log('info', `pool: assigned ${added.join(', ')} to ${eni.id}`);
+    else this.o.log('info', `pool: asked for ${count} addresses on ${eni.id}`);
   }
 
   /** Gives back `count` idle addresses of an ENI, those cooling down first. */
   private async release(eni: PoolEni, count: number): Promise<void> {
-    const { cloud, store } = this.o;
+    const { supply, store } = this.o;
     const idle = [...eni.addresses].filter((a) => !store.holderOf(a));
     idle.sort((a, b) => Number(store.isCooling(b)) - Number(store.isCooling(a)));
     const leaving = idle.slice(0, count);
@@ -306,31 +323,22 @@ export class Pool {
     // fails they stay out: it may have happened anyway (its answer lost), and the re-sync that follows
     // a failure brings back whatever the cloud still has.
     for (const address of leaving) eni.addresses.delete(address);
-    await cloud.unassignIps(eni.id, leaving);
+    await supply.release(eni.id, leaving);
     this.lastReleaseAt = this.clock.now();
     this.o.log('info', `pool: gave back ${leaving.join(', ')} from ${eni.id}`);
   }
 
   private async createEni(count: number): Promise<void> {
-    const { cloud } = this.o;
-    const subnet = await this.roomiestSubnet();
-    const created = await cloud.createEni({
-      subnetId: subnet,
-      name: `${this.o.instanceId}-pods`,
-      securityGroupIds: this.o.securityGroupIds,
-      tags: { [OWNER_TAG]: this.o.instanceId },
-      secondaryIps: count,
-    });
-    this.o.log('info', `pool: created ${created.id} in ${subnet} with ${created.secondaryIps.length} addresses; attaching`);
-    let attached = false;
+    const created = await this.o.supply.createEni(count, this.waiters > 0);
+    if (!created) {
+      this.o.log('info', `pool: asked for a new ENI with ${count} addresses`);
+      return;
+    }
     try {
-      await cloud.attachEni(created.id, this.o.instanceId);
-      attached = true;
-      await this.adopt({ ...created, attachedTo: this.o.instanceId });
+      await this.adopt(created);
     } catch (err) {
-      // An ENI that cannot be attached, or whose link never shows up, is given back rather than left behind.
-      if (attached) await cloud.detachEni(created.id, this.o.instanceId).catch(() => undefined);
-      await cloud.deleteEni(created.id).catch(() => undefined);
+      // An ENI whose link never shows up is given back rather than left behind.
+      await this.o.supply.deleteEni(created.id).catch(() => undefined);
       throw err;
     }
   }
@@ -352,11 +360,8 @@ export class Pool {
     this.o.event?.({ reason: 'CloudError', message: `${this.o.instanceId}: ${action.kind} failed: ${err.message}` });
   }
 
-  private async adopt(eni: Eni): Promise<void> {
-    const cidr = this.subnetCidrs.get(eni.subnetId) ?? (await this.o.cloud.subnets([eni.subnetId]))[0]?.cidr;
-    if (!cidr) throw new Error(`the subnet ${eni.subnetId} of ${eni.id} is unknown`);
-    this.subnetCidrs.set(eni.subnetId, cidr);
-    const gateway = nthAddress(parseCidr(cidr), 1);
+  private async adopt(eni: SuppliedEni): Promise<void> {
+    const gateway = nthAddress(parseCidr(eni.subnetCidr), 1);
     const link = await this.o.datapath.setupEni({ id: eni.id, mac: eni.mac, primaryIp: eni.primaryIp, gateway });
     this.o.store.addEni({
       id: eni.id,
@@ -364,20 +369,12 @@ export class Pool {
       subnetId: eni.subnetId,
       primaryIp: eni.primaryIp,
       gateway,
-      subnetCidr: cidr,
+      subnetCidr: eni.subnetCidr,
       capacity: this.quota.maxIpsPerEni,
       ifName: link.ifName,
       table: link.table,
       addresses: new Set(eni.secondaryIps),
     });
     this.o.log('info', `pool: ${eni.id} is ${link.ifName} (table ${link.table}) with ${eni.secondaryIps.length} addresses`);
-  }
-
-  private async roomiestSubnet(): Promise<string> {
-    const subnets = (await this.o.cloud.subnets(this.o.subnetIds)).filter((s) => s.zone === this.o.zone && s.availableIps > 0);
-    subnets.sort((a, b) => b.availableIps - a.availableIps);
-    const best = subnets[0];
-    if (!best) throw Object.assign(new Error(`no subnet of ${this.o.subnetIds.join(', ')} in ${this.o.zone} has free addresses`), { code: 'NoSubnetRoom' });
-    return best.id;
   }
 }

@@ -1,13 +1,13 @@
-// When the pool looks at the cloud: a table of moments, with a fake clock and a cloud that holds nothing.
+// When the pool looks at its supply: a table of moments, with a fake clock and a supply that holds nothing.
 import { describe, expect, it } from 'vitest';
-import type { Cloud } from '../cloud/cloud.ts';
-import { CloudSync } from './cloud-sync.ts';
+import type { Supply } from '../supply/supply.ts';
+import { PoolSync } from './sync.ts';
 import { PoolStore } from './store.ts';
 
 function setup() {
   let now = 1_000_000;
-  const empty = { enisOf: async () => [], enisTagged: async () => [] } as unknown as Cloud;
-  const sync = new CloudSync({ cloud: empty, store: new PoolStore(), instanceId: 'ins-1', adopt: async () => {}, intervalMs: 60_000, log: () => {}, clock: { now: () => now } });
+  const empty = { look: async () => ({ enis: [], settling: false }) } as unknown as Supply;
+  const sync = new PoolSync({ supply: empty, store: new PoolStore(), instanceId: 'ins-1', adopt: async () => {}, intervalMs: 60_000, log: () => {}, clock: { now: () => now } });
   return { sync, at: (ms: number) => (now = 1_000_000 + ms) };
 }
 
@@ -41,5 +41,15 @@ describe('cloud re-sync timing', () => {
     expect(sync.next()).toBe('look');
     sync.changeFailed();
     expect(sync.next()).toBe('look');
+  });
+
+  it('looks at once when the supply says it changed something, however recent the last look', async () => {
+    const { sync, at } = setup();
+    await sync.look();
+    at(10);
+    sync.supplyChanged();
+    expect(sync.next()).toBe('look');
+    await sync.look();
+    expect(sync.next()).toBe('go');
   });
 });
