@@ -31,6 +31,8 @@ export interface AgentConfig {
   /** the Kubernetes API: a kubeconfig file, or the in-cluster service account; neither runs standalone */
   kubeconfig?: string | undefined;
   inCluster: boolean;
+  /** call the cloud from the agent even with an API server (the design without tke-eni-ipamd) */
+  standalone: boolean;
   nodeName?: string | undefined;
   kubeApiQps: number;
   kubeApiBurst: number;
@@ -88,6 +90,7 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--pool-resync-interval <duration>', 'how often the pool is compared with the cloud (also after any change that failed)', duration('--pool-resync-interval'), 60_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
     .option('--kubeconfig <file>', 'the Kubernetes API to use; without it (and outside a cluster) the agent runs standalone')
+    .option('--standalone', 'call the cloud from this agent, with its own credentials, even in a cluster (no tke-eni-ipamd)', false)
     .option('--node-name <name>', 'this node in Kubernetes (default: $NODE_NAME)', process.env.NODE_NAME)
     .option('--kube-api-qps <n>', 'requests per second to the Kubernetes API, sustained', count('--kube-api-qps'), 20)
     .option('--kube-api-burst <n>', 'requests to the Kubernetes API in a burst', count('--kube-api-burst'), 40)
@@ -104,6 +107,11 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
   if (misplaced.length > 0) {
     const names = misplaced.map((f) => `--${f}`).join(', ');
     throw new InvalidArgumentError(`${names}: a flag of tke-eni-ipamd (kubectl edit deploy tke-eni-ipamd -n kube-system), not of the node agent tke-eni-agent`);
+  }
+  // In a cluster tke-eni-ipamd is the only holder of cloud keys: an agent given some would hold them for nothing.
+  const inCluster = !o.kubeconfig && Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  if (o.credentialsFile && (o.kubeconfig || inCluster) && !o.standalone) {
+    throw new InvalidArgumentError('--credentials-file: in a cluster the cloud keys belong to tke-eni-ipamd alone (the agent works through its NodeENIConfig); add --standalone for an agent that calls the cloud itself');
   }
   const health = /^(.+):(\d{1,5})$/.exec(o.healthAddress as string);
   if (!health) throw new InvalidArgumentError(`--health-address "${String(o.healthAddress)}" is not HOST:PORT`);
@@ -138,7 +146,8 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     healthPort: Number(health[2]),
     kubeconfig: o.kubeconfig as string | undefined,
     // Inside a pod, Kubernetes tells every container where its API server is.
-    inCluster: !o.kubeconfig && Boolean(process.env.KUBERNETES_SERVICE_HOST),
+    inCluster,
+    standalone: o.standalone as boolean,
     nodeName: o.nodeName as string | undefined,
     kubeApiQps: Math.max(1, o.kubeApiQps as number),
     kubeApiBurst: Math.max(1, o.kubeApiBurst as number),

@@ -1,6 +1,6 @@
 // Wires the agent together and runs it: who the node is, the cloud, the pool, the datapath, the socket.
 import type { Server } from 'node:net';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
@@ -12,11 +12,19 @@ import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
 import { CloudSupply } from './supply/cloud-supply.ts';
+import { NecSupply } from './supply/nec-supply.ts';
+import type { Supply } from './supply/supply.ts';
+import { NodeNec } from './k8s/node-nec.ts';
 import { serveHealth } from './health.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
 import { pendingDelDir } from '../shared/protocol.ts';
 import type { RequestBody } from '../shared/requests.ts';
+
+function loadKube(config: AgentConfig, log: Logger): Kube {
+  if (!config.nodeName) throw new Error('--node-name (or $NODE_NAME) is needed to use the Kubernetes API');
+  return Kube.load({ kubeconfig: config.kubeconfig, nodeName: config.nodeName, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: (level, message) => log[level](message) });
+}
 
 export interface RunningAgent {
   stop(): Promise<void>;
@@ -33,17 +41,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const metadata = new Metadata(config.metadataUrl);
   const node = await metadata.instance();
   const vpcCidr = await metadata.get(`network/interfaces/macs/${node.mac}/vpc-cidr-block`);
-  const subnetIds = config.subnetIds.length > 0 ? config.subnetIds : [await metadata.get(`network/interfaces/macs/${node.mac}/subnet-id`)];
-  log.info({ instance: node.instanceId, zone: node.zone, subnets: subnetIds }, 'starting');
+  log.info({ instance: node.instanceId, zone: node.zone }, 'starting');
 
-  const cloud = new TencentCloud({
-    region: node.region,
-    endpoint: { url: config.apiUrl, resolve: config.apiResolve },
-    credential: config.credentials ?? metadata.roleCredential(),
-    log: (message) => log.warn(message),
-  });
-  const securityGroupIds =
-    config.securityGroupIds.length > 0 ? config.securityGroupIds : ((await cloud.enisOf(node.instanceId)).find((e) => e.primary)?.securityGroupIds ?? []);
   const datapath = new LinuxDatapath();
   const store = new PoolStore();
   const keepSysctls = () => {
@@ -53,7 +52,28 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const masq = new Masquerade({ file: config.masqConfig, vpcCidr, log: (level, message) => log[level](message) });
   await masq.start();
 
-  const supply = new CloudSupply({ cloud, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, log: (level, message) => log[level](message) });
+  // In a cluster tke-eni-ipamd changes the cloud and the agent holds no credentials; standalone (no API
+  // server, or --standalone) the agent calls the cloud itself.
+  const kube = config.kubeconfig || config.inCluster ? loadKube(config, log) : undefined;
+  const necMode = kube !== undefined && !config.standalone;
+  // (The closures below run only once the pool exists: the NEC is read after it is made.)
+  const nec = necMode ? new NodeNec(kube, () => pool.supplyChanged()) : undefined;
+  let subnetIds = config.subnetIds;
+  let securityGroupIds = config.securityGroupIds;
+  let supply: Supply;
+  if (nec) {
+    supply = new NecSupply({ nec, nodeName: config.nodeName!, inForce: () => pool.currentLimits(), log: (level, message) => log[level](message) });
+  } else {
+    const cloud = new TencentCloud({
+      region: node.region,
+      endpoint: { url: config.apiUrl, resolve: config.apiResolve },
+      credential: config.credentials ?? metadata.roleCredential(),
+      log: (message) => log.warn(message),
+    });
+    if (subnetIds.length === 0) subnetIds = [await metadata.get(`network/interfaces/macs/${node.mac}/subnet-id`)];
+    if (securityGroupIds.length === 0) securityGroupIds = (await cloud.enisOf(node.instanceId)).find((e) => e.primary)?.securityGroupIds ?? [];
+    supply = new CloudSupply({ cloud, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, log: (level, message) => log[level](message) });
+  }
   const pool = new Pool({
     supply,
     store,
@@ -72,15 +92,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     onChange: () => nodeSync?.changed(),
   });
   // With an API server the agent reads pods and its NEC, and publishes status, resources and events.
-  let nodeSync: NodeSync | undefined;
-  let kube: Kube | undefined;
-  if (config.kubeconfig || config.inCluster) {
-    if (!config.nodeName) throw new Error('--node-name (or $NODE_NAME) is needed to use the Kubernetes API');
-    kube = Kube.load({ kubeconfig: config.kubeconfig, nodeName: config.nodeName, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: (level, message) => log[level](message) });
-    nodeSync = new NodeSync({ kube, pool, store, nodeName: config.nodeName, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, log: (level, message) => log[level](message) });
-  } else {
-    log.info('no Kubernetes API configured: running standalone');
-  }
+  const nodeSync = kube
+    ? new NodeSync({ kube, pool, store, nodeName: config.nodeName!, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, ...(nec ? { nec } : {}), log: (level, message) => log[level](message) })
+    : undefined;
+  if (!kube) log.info('no Kubernetes API configured: running standalone');
   const agent = new Agent({
     store,
     pool,
@@ -105,9 +120,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   });
 
   agent.restore();
-  await pool.start();
-  agent.reportUnpooled();
-  // Pods on this node must not wait for the API server: its part starts on the side, retrying until it can.
+  // Pods on this node must not wait for the API server: its part starts on the side, retrying until it
+  // can. In a cluster the pool's addresses come through it, so the pool waits for its NEC.
   const startNodeSync = (): void => {
     nodeSync?.start().catch((err: Error) => {
       log.warn(`kubernetes: cannot start (${err.message}); retrying in 5 s`);
@@ -115,6 +129,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     });
   };
   startNodeSync();
+  await pool.start();
+  agent.reportUnpooled();
   const handle = (body: RequestBody) => {
     switch (body.op) {
       case 'add':

@@ -2,19 +2,19 @@
 // throttling answers are the exception (another client sharing the account), not the rule.
 // A token bucket per action, refilled continuously, as deep as one second of calls (or `depth`).
 
-/** Requests per second by action (Tencent's published limits); others get `default`. */
+/** Requests per second by action (Tencent's published limits, the mainland figure where two are given); others get `default`. */
 export const TENCENT_RATE_LIMITS: Readonly<Record<string, number>> = {
   default: 20,
   DescribeNetworkInterfaces: 100,
   DescribeNetworkInterfaceLimit: 20,
-  DescribeVpcTaskResult: 100,
+  DescribeVpcTaskResult: 20,
   CreateNetworkInterface: 100,
-  AttachNetworkInterface: 100,
-  DetachNetworkInterface: 100,
+  AttachNetworkInterface: 50,
+  DetachNetworkInterface: 50,
   DeleteNetworkInterface: 100,
   AssignPrivateIpAddresses: 100,
   UnassignPrivateIpAddresses: 100,
-  MigratePrivateIpAddress: 100,
+  MigratePrivateIpAddress: 50,
   AllocateAddresses: 10,
   AssociateAddress: 10,
   DisassociateAddress: 10,

@@ -4,6 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 import { RateLimiter } from '../cloud/ratelimit.ts';
+import { ConflictError } from './nec.ts';
 
 export const NEC_PLURAL = 'nodeeniconfigs';
 
@@ -124,13 +125,20 @@ export class Kube {
     await this.call(() => this.custom.createClusterCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: NEC_PLURAL, body }));
   }
 
-  async patchNecStatus(status: Record<string, unknown>): Promise<void> {
-    await this.call(() =>
-      this.custom.patchClusterCustomObjectStatus(
-        { group: CRD_GROUP, version: CRD_VERSION, plural: NEC_PLURAL, name: this.o.nodeName, body: { status } },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-      ),
-    );
+  /** Merge-patches the NEC's status; with `resourceVersion`, only if it is still at it (else a ConflictError). */
+  async patchNecStatus(status: Record<string, unknown>, resourceVersion?: string): Promise<Obj> {
+    const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
+    try {
+      return (await this.call(() =>
+        this.custom.patchClusterCustomObjectStatus(
+          { group: CRD_GROUP, version: CRD_VERSION, plural: NEC_PLURAL, name: this.o.nodeName, body },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        ),
+      )) as Obj;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) throw new ConflictError(`the NodeENIConfig ${this.o.nodeName} changed since version ${resourceVersion}`);
+      throw err;
+    }
   }
 
   async patchNodeStatus(status: Record<string, unknown>): Promise<void> {

@@ -1,6 +1,7 @@
 // What the agent tells Kubernetes about its node, and what it reads back:
-//   - the node's NodeENIConfig (created if missing), whose annotations carry per-node overrides and whose
-//     status shows the node's ENIs, addresses and pool, as `kubectl get nec -o yaml` does in TKE;
+//   - the node's NodeENIConfig, whose annotations carry per-node overrides and whose status shows the
+//     node's ENIs, addresses and pool, as `kubectl get nec -o yaml` does in TKE. In a cluster ipamd creates
+//     it when the node joins, with its warm defaults in the spec; a standalone agent creates it if missing;
 //   - the node's extended resource tke.cloud.tencent.com/eni-ip, capacity and allocatable both the most
 //     addresses the node can bind (its quota, lowered by overrides): the pool grows on demand, so a node
 //     with nothing warm (min 0) still takes the pods asking `eni-ip: 1`, and never more than it can hold;
@@ -10,6 +11,8 @@ import { EXTENDED_RESOURCES } from '../../shared/tke.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { PoolStore } from '../pool/store.ts';
 import type { Kube } from './kube.ts';
+import type { Nec } from './nec.ts';
+import type { NodeNec } from './node-nec.ts';
 
 export interface NodeSyncOptions {
   kube: Kube;
@@ -20,6 +23,8 @@ export interface NodeSyncOptions {
   zone: string;
   subnetIds: string[];
   securityGroupIds: string[];
+  /** in a cluster: the NEC ipamd made, which the supply reads too (the agent never creates it then) */
+  nec?: NodeNec;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** how long status writes are gathered before one is sent (default 500 ms) */
   debounceMs?: number;
@@ -36,7 +41,7 @@ export class NodeSync {
 
   async start(): Promise<void> {
     const { kube } = this.o;
-    if (!(await kube.getNec())) {
+    if (!this.o.nec && !(await kube.getNec())) {
       await kube.createNec({
         apiVersion: 'networking.tke.cloud.tencent.com/v1',
         kind: 'NodeENIConfig',
@@ -47,7 +52,10 @@ export class NodeSync {
     }
     await kube.start({
       onNec: (nec) => {
-        this.refusals = this.o.pool.setOverrides((nec?.metadata?.annotations ?? {}) as Record<string, string>);
+        this.o.nec?.seen(nec as Nec | undefined);
+        const defaults = this.o.nec ? (nec as Nec | undefined)?.spec?.defaults : undefined;
+        const warm = defaults ? { min: defaults.ipMinWarmTarget, max: defaults.ipMaxWarmTarget } : undefined;
+        this.refusals = this.o.pool.setOverrides((nec?.metadata?.annotations ?? {}) as Record<string, string>, warm);
         for (const refusal of this.refusals) this.event('OverrideRefused', refusal, 'Warning');
         this.changed();
       },

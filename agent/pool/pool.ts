@@ -67,8 +67,9 @@ export class Pool {
   private limits: PoolLimits;
   /** the warm targets where no annotation says otherwise (the flags, or the NEC's spec from ipamd) */
   private warmDefaults: { min: number; max: number };
-  /** the annotations last applied, applied again when the defaults change */
+  /** the annotations last given, applied once the quota is known */
   private annotations: Record<string, string> = {};
+  private started = false;
   /** ADDs waiting for an address: the pool grows by at least this many, in one batch */
   private waiters = 0;
   private stopped = false;
@@ -78,8 +79,8 @@ export class Pool {
   private pausedUntil = 0;
   private pauseMs = 0;
   private readonly sync: PoolSync;
-  /** the last error that stopped the pool from growing, shown in status */
-  lastError: string | undefined;
+  /** the last error that stopped the pool from growing */
+  private error: string | undefined;
 
   constructor(private readonly o: PoolOptions) {
     this.changed.setMaxListeners(0);
@@ -105,6 +106,8 @@ export class Pool {
     // The quota counts the primary ENI and each ENI's primary address; pods get neither.
     this.quota = { maxEnis: Math.max(0, limits.enis - 1), maxIpsPerEni: Math.max(0, limits.ipsPerEni - 1) };
     this.limits = { warm: this.warmDefaults, ...this.quota };
+    this.started = true;
+    this.applyAnnotations();
     await this.sync.look();
     this.lastReleaseAt = this.clock.now();
     this.timer = setInterval(() => void this.kick(), this.o.checkIntervalMs);
@@ -123,22 +126,27 @@ export class Pool {
   /** The supply changed the node's ENIs or addresses: look at them and carry on (waiting ADDs wake). */
   supplyChanged(): void {
     this.sync.supplyChanged();
-    void this.kick();
+    if (this.started) void this.kick();
   }
 
-  /** New warm targets where no annotation says otherwise (ipamd's defaults on the NEC); the annotations still win. */
-  setWarmDefaults(warm: { min: number; max: number }): string[] {
-    if (warm.min === this.warmDefaults.min && warm.max === this.warmDefaults.max) return [];
-    this.warmDefaults = warm;
-    return this.setOverrides(this.annotations);
-  }
-
-  /** Applies the node's override annotations; returns the refusals (nothing changes for those). */
-  setOverrides(annotations: Record<string, string>): string[] {
-    const { store } = this.o;
+  /**
+   * Applies the node's override annotations, and new warm defaults where given (ipamd's, from the NEC's
+   * spec: they replace the flags'); returns the refusals (nothing changes for those).
+   */
+  setOverrides(annotations: Record<string, string>, warmDefaults?: { min: number; max: number }): string[] {
+    if (warmDefaults) this.warmDefaults = warmDefaults;
     this.annotations = annotations;
+    // Before the quota is known nothing can be checked against it: start() applies them.
+    if (!this.started) return [];
+    const refusals = this.applyAnnotations();
+    void this.kick();
+    return refusals;
+  }
+
+  private applyAnnotations(): string[] {
+    const { store } = this.o;
     const busy = [...store.enis.values()].map((e) => [...e.addresses].filter((a) => store.holderOf(a)).length);
-    const result = applyOverrides(annotations, {
+    const result = applyOverrides(this.annotations, {
       defaults: { warm: this.warmDefaults, ...this.quota },
       current: this.limits,
       quota: this.quota,
@@ -146,8 +154,12 @@ export class Pool {
     });
     this.limits = result.limits;
     for (const refusal of result.refusals) this.o.event?.({ reason: 'OverrideRefused', message: refusal });
-    void this.kick();
     return result.refusals;
+  }
+
+  /** Why the pool cannot grow now, shown in status and in an ADD's refusal: its own last error, or the supply's. */
+  get lastError(): string | undefined {
+    return this.error ?? this.o.supply.problem?.();
   }
 
   currentLimits(): PoolLimits {
@@ -215,7 +227,7 @@ export class Pool {
       try {
         await this.sync.look();
       } catch (err) {
-        this.lastError = (err as Error).message;
+        this.error = (err as Error).message;
         this.o.log('error', `pool: cannot compare with the cloud: ${(err as Error).message}`);
         return;
       }
@@ -232,7 +244,7 @@ export class Pool {
       if (action.kind === 'assign' || action.kind === 'create-eni') this.lastGrowAt = this.clock.now();
       try {
         await this.carryOut(action);
-        this.lastError = undefined;
+        this.error = undefined;
         this.pauseMs = 0;
       } catch (err) {
         this.failed(action, err as Error & { code?: string });
@@ -345,7 +357,7 @@ export class Pool {
 
   /** Quota errors pause growth (doubling, up to 5 minutes) and tell the user; others are just reported. */
   private failed(action: PolicyAction, err: Error & { code?: string }): void {
-    this.lastError = err.message;
+    this.error = err.message;
     // A change that failed may have happened anyway (its answer lost): look before the next step.
     this.sync.changeFailed();
     const reason = QUOTA_CODES[err.code ?? ''];

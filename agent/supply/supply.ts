@@ -34,6 +34,8 @@ export interface Supply {
   deleteEni(eniId: string): Promise<void>;
   /** Addresses asked for that have not come yet: the pool counts them as soon free. */
   pending(): number;
+  /** Why the supply cannot give what was asked, when it says so (ipamd's reason: quota, subnet, zone). */
+  problem?(): string | undefined;
   /** Waits for work done on the side (leftovers being deleted). */
   drain(): Promise<void>;
 }

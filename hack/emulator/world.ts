@@ -69,16 +69,26 @@ export type World = z.infer<typeof WorldSchema>;
 export type InstanceSpec = z.infer<typeof InstanceSpec>;
 export type WorldInput = z.input<typeof WorldSchema>;
 
-/** Rate limits of the real service (requests per second) where they differ from the default of 100. */
+/**
+ * Rate limits of the real service (requests per second) where they differ from the default of 100: the
+ * lower (mainland) figure where Tencent's pages give two.
+ */
 export const DEFAULT_RATE_LIMITS: Readonly<Record<string, number>> = {
   default: 100,
+  AttachNetworkInterface: 50,
+  DetachNetworkInterface: 50,
+  MigratePrivateIpAddress: 50,
+  CreateAndAttachNetworkInterface: 20,
   DescribeNetworkInterfaceLimit: 20,
+  DescribeVpcLimits: 20,
+  DescribeVpcTaskResult: 20,
+  DescribeTaskResult: 20,
   AllocateAddresses: 10,
   AssociateAddress: 10,
   DisassociateAddress: 10,
   ReleaseAddresses: 10,
   DescribeAddresses: 20,
-  DescribeAddressQuota: 20,
+  DescribeAddressQuota: 10,
 };
 
 /** ENIs per instance and IPs per ENI (primary IP included) by CPU count, standard instance families. */

@@ -1,0 +1,164 @@
+// ipamd's one budget of cloud calls for the whole cluster. A call goes when, in the last second, fewer calls
+// of its action went than the action's documented limit (and never more than the cluster's cap), and fewer
+// calls of any action than the cluster's cap (--cloud-qps, TKE's 50 a second by default). A sliding window,
+// not a bucket: no second, however it is cut, sees more than the limit. Callers that must wait queue by
+// priority — a pod waiting for an address first, then warm refills, then releases and clean-up — and, within a priority, take turns
+// by node, so that a node with much to do cannot starve the others. Which node and priority a call is for
+// travels with the async context (`Budget.as`), so the cloud adapter underneath needs to know nothing of it.
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+export type Priority = 'pod' | 'warm' | 'release';
+const ORDER: Priority[] = ['pod', 'warm', 'release'];
+
+export interface BudgetOptions {
+  /** calls a second for the whole cluster, all actions together */
+  clusterQps: number;
+  /** calls a second by action (Tencent's documented limits); `default` for the others */
+  actionQps: Readonly<Record<string, number>>;
+  clock?: { now(): number };
+}
+
+/** The calls let through in the last window, oldest first. */
+interface Window {
+  rate: number;
+  times: number[];
+}
+
+/** A little more than a second: calls reach the cloud a few milliseconds apart from when they left. */
+const WINDOW_MS = 1050;
+
+interface Waiter {
+  action: string;
+  resolve: () => void;
+}
+
+interface Turn {
+  byNode: Map<string, Waiter[]>;
+  node: string;
+  queue: Waiter[];
+  waiter: Waiter;
+}
+
+export class Budget {
+  private readonly context = new AsyncLocalStorage<{ node: string; priority: Priority }>();
+  private readonly clock: { now(): number };
+  private readonly cluster: Window;
+  private readonly actions = new Map<string, Window>();
+  /** waiters by priority, then by node in turn order (a Map keeps insertion order: the next node is first) */
+  private readonly queues = new Map<Priority, Map<string, Waiter[]>>(ORDER.map((p) => [p, new Map()]));
+  private timer: NodeJS.Timeout | undefined;
+  /** calls let through, by action, for metrics and the benchmark */
+  readonly granted = new Map<string, number>();
+
+  constructor(private readonly o: BudgetOptions) {
+    this.clock = o.clock ?? Date;
+    this.cluster = this.window(o.clusterQps);
+  }
+
+  /** Runs `fn` with its cloud calls counted for `node` at `priority`. */
+  as<T>(node: string, priority: Priority, fn: () => Promise<T>): Promise<T> {
+    return this.context.run({ node, priority }, fn);
+  }
+
+  /** The rate an action is held to. */
+  rateOf(action: string): number {
+    return Math.min(this.o.clusterQps, this.o.actionQps[action] ?? this.o.actionQps.default ?? this.o.clusterQps);
+  }
+
+  /** Waits for the turn of one call of `action` (the RateLimiter shape the cloud adapter takes). */
+  acquire(action: string): Promise<void> {
+    const { node, priority } = this.context.getStore() ?? { node: '', priority: 'release' as Priority };
+    if (this.waiting() === 0 && this.take(action)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const byNode = this.queues.get(priority)!;
+      const queue = byNode.get(node) ?? [];
+      queue.push({ action, resolve });
+      byNode.set(node, queue);
+      this.schedule(0);
+    });
+  }
+
+  /** Calls waiting for their turn. */
+  waiting(): number {
+    let n = 0;
+    for (const byNode of this.queues.values()) for (const queue of byNode.values()) n += queue.length;
+    return n;
+  }
+
+  /** Lets through every waiter whose turn has come; schedules the next look. */
+  private drain(): void {
+    this.timer = undefined;
+    for (;;) {
+      const next = this.nextWaiter();
+      if (!next) return;
+      if (!this.take(next.waiter.action)) {
+        this.schedule(this.waitFor(next.waiter.action));
+        return;
+      }
+      next.queue.shift();
+      // The node goes to the back of its priority's line.
+      next.byNode.delete(next.node);
+      if (next.queue.length > 0) next.byNode.set(next.node, next.queue);
+      next.waiter.resolve();
+    }
+  }
+
+  /**
+   * The first waiter of the most urgent priority, the node whose turn it is. A call whose action's window
+   * is full does not hold up calls of other actions behind it.
+   */
+  private nextWaiter(): Turn | undefined {
+    let blocked: Turn | undefined;
+    for (const priority of ORDER) {
+      const byNode = this.queues.get(priority)!;
+      for (const [node, queue] of byNode) {
+        const waiter = queue[0]!;
+        const candidate = { byNode, node, queue, waiter };
+        if (this.peek(this.actionWindow(waiter.action)) >= 1) return candidate;
+        blocked ??= candidate;
+      }
+    }
+    return blocked;
+  }
+
+  private take(action: string): boolean {
+    const window = this.actionWindow(action);
+    if (this.peek(this.cluster) < 1 || this.peek(window) < 1) return false;
+    const now = this.clock.now();
+    this.cluster.times.push(now);
+    window.times.push(now);
+    this.granted.set(action, (this.granted.get(action) ?? 0) + 1);
+    return true;
+  }
+
+  /** Milliseconds until both windows a call of `action` needs have room. */
+  private waitFor(action: string): number {
+    const now = this.clock.now();
+    const need = (w: Window) => (this.peek(w) >= 1 ? 0 : w.times[0]! + WINDOW_MS - now);
+    return Math.max(1, Math.ceil(Math.max(need(this.cluster), need(this.actionWindow(action)))));
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.drain(), ms);
+  }
+
+  private actionWindow(action: string): Window {
+    let window = this.actions.get(action);
+    if (!window) this.actions.set(action, (window = this.window(this.rateOf(action))));
+    return window;
+  }
+
+  private window(rate: number): Window {
+    return { rate: Math.max(1, Math.floor(rate)), times: [] };
+  }
+
+  /** Forgets the calls older than the window; answers how many more may go now. */
+  private peek(w: Window): number {
+    const since = this.clock.now() - WINDOW_MS;
+    let old = 0;
+    while (old < w.times.length && w.times[old]! <= since) old++;
+    if (old > 0) w.times.splice(0, old);
+    return w.rate - w.times.length;
+  }
+}

@@ -1,0 +1,121 @@
+// The supply of an agent in a cluster: tke-eni-ipamd changes the cloud, the agent holds no credentials. The
+// agent says what its node needs on the node's NodeENIConfig and takes what ipamd has put there (the
+// contract is in ../k8s/nec.ts). Growing raises the demand and returns at once: the addresses come with a
+// later look, and until then they count as pending, so the pool does not ask twice. Releasing offers
+// addresses; ipamd unassigns only what was offered and not taken back.
+import type { InstanceLimits } from '../cloud/cloud.ts';
+import { ConflictError, heldAddresses, isEniKey, releaseEntries, suppliedEnis, type Nec, type NecDemand } from '../k8s/nec.ts';
+import type { Supply, SupplyView } from './supply.ts';
+
+/** The node's NEC, as the agent sees and writes it. */
+export interface NecPort {
+  /** the newest version seen, undefined until one has been */
+  current(): Nec | undefined;
+  /** waits until a version satisfies `ok` */
+  until(ok: (nec: Nec | undefined) => boolean): Promise<Nec>;
+  /**
+   * Merge-patches the status. With `resourceVersion`, only if the NEC is still at that version: otherwise
+   * it fails with a ConflictError and nothing is written.
+   */
+  patchStatus(status: Record<string, unknown>, resourceVersion?: string): Promise<void>;
+}
+
+export interface NecSupplyOptions {
+  nec: NecPort;
+  nodeName: string;
+  /** the limits in force (the quota lowered by overrides): ipamd grows within them */
+  inForce: () => { maxEnis: number; maxIpsPerEni: number };
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+export class NecSupply implements Supply {
+  /** the secondary addresses asked for, undefined until the first ask (then the NEC's demand holds it) */
+  private want: number | undefined;
+
+  constructor(private readonly o: NecSupplyOptions) {}
+
+  async limits(): Promise<InstanceLimits> {
+    const { nodeName, log } = this.o;
+    if (!this.o.nec.current()?.spec?.quota) log('info', `nec: waiting for tke-eni-ipamd to write the quota of ${nodeName} into its NodeENIConfig`);
+    const nec = await this.o.nec.until((n) => n?.spec?.quota !== undefined);
+    this.want = nec.status?.demand?.addresses;
+    return nec.spec!.quota!;
+  }
+
+  look(): Promise<SupplyView> {
+    const nec = this.o.nec.current();
+    // Until ipamd has answered the demand and every offer, a change is under way: look again soon.
+    const settling = this.pending() > 0 || Object.keys(nec?.status?.release ?? {}).length > 0;
+    return Promise.resolve({ enis: suppliedEnis(nec), settling });
+  }
+
+  async assign(_eniId: string, count: number, urgent: boolean): Promise<string[]> {
+    await this.grow(count, urgent);
+    return [];
+  }
+
+  async createEni(count: number, urgent: boolean): Promise<undefined> {
+    await this.grow(count, urgent);
+    return undefined;
+  }
+
+  async release(eniId: string, addresses: string[]): Promise<void> {
+    const held = heldAddresses(this.o.nec.current());
+    const want = Math.max(0, Math.max(this.want ?? held, held) - addresses.length);
+    await this.o.nec.patchStatus({ demand: this.demand(want, false), release: Object.fromEntries(addresses.map((a) => [a, 'offered'])) });
+    this.want = want;
+    this.o.log('info', `nec: offered ${addresses.join(', ')} of ${eniId} on ${this.o.nodeName} for release`);
+  }
+
+  async deleteEni(eniId: string): Promise<void> {
+    await this.o.nec.patchStatus({ release: { [eniId]: 'offered' } });
+    this.o.log('info', `nec: offered ${eniId} of ${this.o.nodeName}, which holds no address, for release`);
+  }
+
+  pending(): number {
+    if (this.want === undefined) return 0;
+    return Math.max(0, this.want - heldAddresses(this.o.nec.current()));
+  }
+
+  /** Why ipamd cannot meet the demand, when it says so. */
+  problem(): string | undefined {
+    const problem = this.o.nec.current()?.status?.ipamd?.problem;
+    return this.pending() > 0 && problem ? `${problem.reason}: ${problem.message}` : undefined;
+  }
+
+  async drain(): Promise<void> {}
+
+  /** Asks for `count` more addresses; a waiting pod first takes back addresses offered and not yet taken. */
+  private async grow(count: number, urgent: boolean): Promise<void> {
+    let needed = count;
+    if (urgent) needed -= await this.takeBack(count);
+    if (needed <= 0) return;
+    const held = heldAddresses(this.o.nec.current());
+    const want = Math.max(this.want ?? held, held) + needed;
+    await this.o.nec.patchStatus({ demand: this.demand(want, urgent) });
+    this.want = want;
+  }
+
+  /** Takes back up to `count` offered addresses, if ipamd has not taken them; answers how many. */
+  private async takeBack(count: number): Promise<number> {
+    const nec = this.o.nec.current();
+    const offered = releaseEntries(nec, 'offered').filter((k) => !isEniKey(k)).slice(0, count);
+    if (offered.length === 0 || !nec?.metadata?.resourceVersion) return 0;
+    const held = heldAddresses(nec) + offered.length;
+    const want = Math.max(this.want ?? 0, held);
+    try {
+      await this.o.nec.patchStatus({ demand: this.demand(want, true), release: Object.fromEntries(offered.map((a) => [a, null])) }, nec.metadata.resourceVersion);
+    } catch (err) {
+      if (err instanceof ConflictError) return 0;
+      throw err;
+    }
+    this.want = want;
+    this.o.log('info', `nec: took back ${offered.join(', ')} on ${this.o.nodeName} for a waiting pod`);
+    return offered.length;
+  }
+
+  private demand(addresses: number, urgent: boolean): NecDemand {
+    const limits = this.o.inForce();
+    return { addresses, urgent, maxENI: limits.maxEnis, maxIPPerENI: limits.maxIpsPerEni };
+  }
+}
