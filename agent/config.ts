@@ -1,10 +1,10 @@
 // The agent's configuration: read once from flags (and the files they name), checked, frozen.
 // Nothing else in the agent reads process.env or argv.
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_AGENT_SOCKET } from '../shared/protocol.ts';
 import { DEFAULT_METADATA_URL } from './cloud/metadata.ts';
 import { parseGoDuration } from './go-duration.ts';
+import { readCredentials } from './cloud/credentials.ts';
 
 export interface AgentConfig {
   socket: string;
@@ -153,25 +153,4 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
     kubeApiBurst: Math.max(1, o.kubeApiBurst as number),
     logLevel: o.logLevel as string,
   });
-}
-
-function readCredentials(file: string): { secretId: string; secretKey: string } {
-  // Never echo what the file holds: a parse error's message quotes its first bytes, a secret key's among them.
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`--credentials-file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: err });
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new Error(`--credentials-file ${file} is not valid JSON (its content is not shown: it holds secrets)`);
-  }
-  const { secretId, secretKey } = (value ?? {}) as Record<string, unknown>;
-  if (typeof secretId !== 'string' || typeof secretKey !== 'string' || !secretId || !secretKey) {
-    throw new Error(`--credentials-file ${file} must hold non-empty "secretId" and "secretKey"`);
-  }
-  return { secretId, secretKey };
 }

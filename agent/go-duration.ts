@@ -6,6 +6,8 @@ const WHOLE = /^(\d+(\.\d+)?(h|ms|m|s))+$/;
 
 /** Milliseconds, or undefined when `text` is not such a duration. */
 export function parseGoDuration(text: string): number | undefined {
+  // Go's one unitless duration.
+  if (text === '0') return 0;
   if (!WHOLE.test(text)) return undefined;
   let total = 0;
   for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) total += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];

@@ -21,6 +21,8 @@ export interface TencentOptions {
   taskTimeoutMs?: number;
   /** requests per second by action (default: Tencent's limits) */
   rateLimits?: Record<string, number>;
+  /** paces the calls instead (ipamd's cluster-wide budget); rateLimits is then unused */
+  limiter?: { acquire(action: string): Promise<void> };
   sleep?: (ms: number) => Promise<void>;
   log?: (message: string) => void;
 }
@@ -45,7 +47,7 @@ export class TencentCloud implements Cloud {
   private readonly log: (message: string) => void;
   /** the VPC of each subnet, learnt once */
   private readonly vpcIds = new Map<string, string>();
-  private readonly limiter: RateLimiter;
+  private readonly limiter: { acquire(action: string): Promise<void> };
 
   constructor(options: TencentOptions) {
     this.vpc = new VpcClient({ credential: options.credential, region: options.region, profile: { httpProfile: httpProfile('vpc', options.endpoint) } });
@@ -53,7 +55,7 @@ export class TencentCloud implements Cloud {
     this.taskTimeoutMs = options.taskTimeoutMs ?? 120_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.log = options.log ?? (() => undefined);
-    this.limiter = new RateLimiter(options.rateLimits, Date, this.sleep);
+    this.limiter = options.limiter ?? new RateLimiter(options.rateLimits, Date, this.sleep);
   }
 
   async limits(instanceId: string): Promise<InstanceLimits> {

@@ -173,6 +173,7 @@ export class Pool {
 
   /** Schedules a pass over the pool; returns when that pass has run. */
   kick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;

@@ -31,6 +31,12 @@ export interface NecSupplyOptions {
 export class NecSupply implements Supply {
   /** the secondary addresses asked for, undefined until the first ask (then the NEC's demand holds it) */
   private want: number | undefined;
+  /**
+   * The NEC as the pool last looked at it. What is pending is counted against it, not against a newer
+   * version the pool has not taken in yet: otherwise addresses ipamd just gave would be neither pending
+   * nor in the pool, and the pool would ask for them again.
+   */
+  private viewed: Nec | undefined;
 
   constructor(private readonly o: NecSupplyOptions) {}
 
@@ -44,6 +50,7 @@ export class NecSupply implements Supply {
 
   look(): Promise<SupplyView> {
     const nec = this.o.nec.current();
+    this.viewed = nec;
     // Until ipamd has answered the demand and every offer, a change is under way: look again soon.
     const settling = this.pending() > 0 || Object.keys(nec?.status?.release ?? {}).length > 0;
     return Promise.resolve({ enis: suppliedEnis(nec), settling });
@@ -60,7 +67,7 @@ export class NecSupply implements Supply {
   }
 
   async release(eniId: string, addresses: string[]): Promise<void> {
-    const held = heldAddresses(this.o.nec.current());
+    const held = heldAddresses(this.viewed);
     const want = Math.max(0, Math.max(this.want ?? held, held) - addresses.length);
     await this.o.nec.patchStatus({ demand: this.demand(want, false), release: Object.fromEntries(addresses.map((a) => [a, 'offered'])) });
     this.want = want;
@@ -74,7 +81,7 @@ export class NecSupply implements Supply {
 
   pending(): number {
     if (this.want === undefined) return 0;
-    return Math.max(0, this.want - heldAddresses(this.o.nec.current()));
+    return Math.max(0, this.want - heldAddresses(this.viewed));
   }
 
   /** Why ipamd cannot meet the demand, when it says so. */
@@ -90,7 +97,7 @@ export class NecSupply implements Supply {
     let needed = count;
     if (urgent) needed -= await this.takeBack(count);
     if (needed <= 0) return;
-    const held = heldAddresses(this.o.nec.current());
+    const held = heldAddresses(this.viewed);
     const want = Math.max(this.want ?? held, held) + needed;
     await this.o.nec.patchStatus({ demand: this.demand(want, urgent) });
     this.want = want;
@@ -101,10 +108,13 @@ export class NecSupply implements Supply {
     const nec = this.o.nec.current();
     const offered = releaseEntries(nec, 'offered').filter((k) => !isEniKey(k)).slice(0, count);
     if (offered.length === 0 || !nec?.metadata?.resourceVersion) return 0;
-    const held = heldAddresses(nec) + offered.length;
+    // An address comes back with its ENI, if that was offered too (it was about to be emptied and go).
+    const back = new Set(offered);
+    const enis = (nec.status?.ipamd?.enis ?? []).filter((e) => nec.status?.release?.[e.eniId] === 'offered' && e.ips.some((ip) => back.has(ip))).map((e) => e.eniId);
+    const held = heldAddresses(this.viewed) + offered.length;
     const want = Math.max(this.want ?? 0, held);
     try {
-      await this.o.nec.patchStatus({ demand: this.demand(want, true), release: Object.fromEntries(offered.map((a) => [a, null])) }, nec.metadata.resourceVersion);
+      await this.o.nec.patchStatus({ demand: this.demand(want, true), release: Object.fromEntries([...offered, ...enis].map((k) => [k, null])) }, nec.metadata.resourceVersion);
     } catch (err) {
       if (err instanceof ConflictError) return 0;
       throw err;

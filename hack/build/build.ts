@@ -43,11 +43,13 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  * as usual if run with different V8 flags. So:
  * - eni-cni: on. It starts on every pod's ADD and DEL.
  * - eni-agent: on. A long-running daemon, but pods on a (re)booted node wait for it to come up.
+ * - eni-ipamd: off. A long-running Deployment no pod waits on at its start; a standby replica is up long before it leads.
  * - empty-node: on, like the plugin, so that it is the floor of exactly the same build (it makes no difference there).
  */
 export const TARGETS: Target[] = [
   { name: 'eni-cni', entry: 'cni-plugin/main.ts', outfile: 'dist/bin/eni-cni', useCodeCache: true },
   { name: 'eni-agent', entry: 'agent/main.ts', outfile: 'dist/bin/eni-agent', useCodeCache: true },
+  { name: 'eni-ipamd', entry: 'agent/ipamd/main.ts', outfile: 'dist/bin/eni-ipamd', useCodeCache: false },
   { name: 'eni-cnictl', entry: 'agent/ctl/main.ts', outfile: 'dist/bin/eni-cnictl', useCodeCache: true },
   { name: 'empty-node', entry: 'hack/bench/empty.ts', outfile: 'dist/bench/empty-node', useCodeCache: true },
 ];

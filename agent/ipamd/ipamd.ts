@@ -1,0 +1,118 @@
+// Wires tke-eni-ipamd together: the cloud behind the cluster's budget, the cluster's Nodes and NECs, the
+// controller, and the election that lets one replica act at a time. Standby replicas keep their caches
+// warm, so a new leader starts from what it already knows and reads the cloud before changing anything.
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import { Metadata } from '../cloud/metadata.ts';
+import { TENCENT_RATE_LIMITS } from '../cloud/ratelimit.ts';
+import { TencentCloud } from '../cloud/tencent.ts';
+import { serveHealth } from '../health.ts';
+import { Budget } from './budget.ts';
+import { Cluster } from './cluster.ts';
+import type { IpamdConfig } from './config.ts';
+import { Controller } from './controller.ts';
+import { Events } from './events.ts';
+import { LeaderElection } from './leader.ts';
+import { NodeIpam } from './node-ipam.ts';
+import { SubnetBook } from './subnet-book.ts';
+
+export interface RunningIpamd {
+  stop(): Promise<void>;
+}
+
+/** Starts ipamd. `onLost` is told when this replica loses the lease (main exits: a replica that lost stops at once). */
+export async function startIpamd(config: IpamdConfig, onLost: () => void): Promise<RunningIpamd> {
+  const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
+  const say = (level: 'info' | 'warn' | 'error', message: string) => log[level](message);
+  let election: LeaderElection | undefined;
+  let controller: Controller | undefined;
+  const budget = new Budget({ clusterQps: config.cloudQps, actionQps: TENCENT_RATE_LIMITS });
+  const health: Server = await serveHealth(config.healthHost, config.healthPort, {
+    // A standby replica is healthy and ready: it is waiting for its turn, as it should.
+    ready: () => ({ ok: true }),
+    status: () => ({
+      identity: config.identity,
+      leader: election?.isLeader ?? !config.leaderElect,
+      backlog: controller?.backlog ?? 0,
+      callsWaiting: budget.waiting(),
+      calls: Object.fromEntries(budget.granted),
+      memory: process.memoryUsage(),
+    }),
+  });
+  const metadata = new Metadata(config.metadataUrl);
+  const region = config.region ?? (await metadata.instance()).region;
+  const cloud = new TencentCloud({
+    region,
+    endpoint: { url: config.apiUrl, resolve: config.apiResolve },
+    credential: config.credentials ?? metadata.roleCredential(),
+    limiter: budget,
+    log: (message) => log.warn(message),
+  });
+  const cluster = Cluster.load({ kubeconfig: config.kubeconfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: say });
+  const events = new Events({ create: (e) => cluster.createEvent(e), node: (n) => cluster.node(n), log: say });
+  const ipam = new NodeIpam({
+    cloud,
+    budget,
+    necs: cluster,
+    subnets: new SubnetBook({ cloud, necs: () => cluster.allNecs() }),
+    event: (node, reason, message) => events.warn(node, reason, message),
+    resyncMs: config.resyncIntervalMs,
+    log: say,
+  });
+  const active = new Controller({
+    cluster,
+    ipam,
+    cloud,
+    budget,
+    subnetIds: config.subnetIds,
+    securityGroupIds: config.securityGroupIds,
+    defaults: { ipMinWarmTarget: config.ipMinWarmTarget, ipMaxWarmTarget: config.ipMaxWarmTarget, eniMinWarmTarget: config.eniMinWarmTarget, eniMaxWarmTarget: config.eniMaxWarmTarget },
+    resyncMs: config.resyncIntervalMs,
+    workers: config.workers,
+    event: (node, reason, message) => events.warn(node, reason, message),
+    log: say,
+  });
+  let leading = false;
+  let stopping = false;
+  await cluster.start({
+    onNode: (name) => leading && active.changed(name),
+    onNec: (name) => leading && active.changed(name),
+  });
+  const lead = () => {
+    leading = true;
+    controller = active;
+    active.start();
+  };
+  if (config.leaderElect) {
+    election = new LeaderElection({
+      store: cluster.lease(config.leaseNamespace, config.leaseName),
+      identity: config.identity,
+      leaseDurationMs: config.leaseDurationMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      retryPeriodMs: config.retryPeriodMs,
+      onStarted: lead,
+      onStopped: () => {
+        leading = false;
+        void active.stop();
+        if (stopping) return;
+        log.error({ identity: config.identity }, 'lost the lease: stopping at once');
+        onLost();
+      },
+      log: say,
+    });
+    void election.run();
+  } else {
+    lead();
+  }
+  log.info({ identity: config.identity, region, leaderElect: config.leaderElect, health: `${config.healthHost}:${config.healthPort}` }, 'tke-eni-ipamd started');
+  return {
+    stop: async () => {
+      stopping = true;
+      election?.stop();
+      leading = false;
+      await active.stop();
+      await cluster.stop();
+      await new Promise<void>((resolve) => health.close(() => resolve()));
+    },
+  };
+}

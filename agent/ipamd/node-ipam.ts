@@ -1,0 +1,247 @@
+// ipamd's work for one node: bring the cloud to what the node's agent asks on its NEC (../k8s/nec.ts).
+//   - release: the offers are taken with a write conditional on the NEC's version (the agent may be taking
+//     them back), then unassigned (an offered ENI is detached and deleted), then the entries go together
+//     with the addresses in status.ipamd;
+//   - growth: while the node holds fewer addresses than its demand, fill the fullest ENI with room, or open
+//     one in the roomiest subnet of its zone under the soft limit, within the limits the agent says are in
+//     force; after each change status.ipamd says what the node has, so a waiting pod is served at once;
+//   - what the node cannot have (ENI quota, subnet, zone) is said in status.ipamd.problem and as an event.
+// The cloud is read before any change and every resync interval; between, a reconcile with nothing to do
+// costs no call. Leftovers (ENIs made for the node and attached nowhere: an ipamd killed between create and
+// attach) are deleted when the cloud is read.
+import { CloudError, MAX_IPS_PER_CALL, OWNER_TAG, type Cloud, type Eni } from '../cloud/cloud.ts';
+import { ConflictError, releaseEntries, type Nec, type NecIpamd, type NecIpamdEni } from '../k8s/nec.ts';
+import type { Budget, Priority } from './budget.ts';
+import type { SubnetBook, SubnetProblem } from './subnet-book.ts';
+
+export interface NecAccess {
+  nec(name: string): Nec | undefined;
+  patchNecStatus(name: string, status: Record<string, unknown>, resourceVersion?: string): Promise<Nec>;
+}
+
+export interface NodeIpamOptions {
+  cloud: Cloud;
+  budget: Budget;
+  necs: NecAccess;
+  subnets: SubnetBook;
+  /** a Warning event on the node's NEC and its Node */
+  event(node: string, reason: string, message: string): void;
+  /** how often a node's ENIs are read from the cloud when nothing asks */
+  resyncMs: number;
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  clock?: { now(): number };
+}
+
+/** What the cloud's error codes mean for a node that wants an ENI. */
+const QUOTA_REASONS: Record<string, string> = {
+  LimitExceeded: 'ENILimit',
+  'LimitExceeded.ActionLimited': '',
+  ResourceInsufficient: 'SubnetExhausted',
+  'ResourceInsufficient.Subnet': 'SubnetExhausted',
+};
+
+type Problem = { reason: string; message: string };
+
+export class NodeIpam {
+  /** each node's pod ENIs as last read from the cloud (and changed by ipamd since), with when they were read */
+  private readonly seen = new Map<string, { enis: Eni[]; at: number }>();
+  /** what ipamd last wrote of each node's status.ipamd (the informer's copy may lag behind its own write) */
+  private readonly published = new Map<string, { content: string; uid: string | undefined }>();
+  private readonly clock: { now(): number };
+
+  constructor(private readonly o: NodeIpamOptions) {
+    this.clock = o.clock ?? Date;
+  }
+
+  /** Brings one node to its demand. Answers when to look again (ms), if before the next resync. */
+  async reconcile(node: string): Promise<number | undefined> {
+    const nec = this.o.necs.nec(node);
+    const instanceId = nec?.spec?.instanceId;
+    if (!nec || !instanceId || !nec.spec?.quota) return undefined;
+    const seen = this.seen.get(node);
+    const offers = Object.keys(nec.status?.release ?? {});
+    const short = seen ? this.held(seen.enis, nec) < (nec.status?.demand?.addresses ?? 0) : true;
+    const due = !seen || this.clock.now() - seen.at >= this.o.resyncMs;
+    if (!due && !short && offers.length === 0) {
+      await this.publish(node, seen.enis, null);
+      return undefined;
+    }
+    const priority: Priority = short && nec.status?.demand?.urgent ? 'pod' : offers.length > 0 && !short ? 'release' : 'warm';
+    return this.o.budget.as(node, priority, () => this.work(node, instanceId));
+  }
+
+  /** Forgets a node (it left the cluster). */
+  forget(node: string): void {
+    this.seen.delete(node);
+    this.published.delete(node);
+  }
+
+  /** Detaches and deletes every ENI made for an instance whose node has left. */
+  async cleanUp(node: string, instanceId: string): Promise<void> {
+    await this.o.budget.as(node, 'release', async () => {
+      for (const eni of await this.o.cloud.enisTagged(OWNER_TAG, instanceId)) {
+        if (eni.attachedTo) await this.o.cloud.detachEni(eni.id, eni.attachedTo);
+        await this.o.cloud.deleteEni(eni.id);
+        this.o.log('info', `ipamd: node ${node} left; deleted ${eni.id} (${eni.primaryIp}) of ${instanceId}`);
+      }
+    });
+    this.forget(node);
+  }
+
+  private async work(node: string, instanceId: string): Promise<number | undefined> {
+    const enis = await this.read(node, instanceId);
+    // Offers first: a conditional write, so that an offer the agent takes back at this moment stays its own.
+    let nec = this.o.necs.nec(node)!;
+    const offered = releaseEntries(nec, 'offered');
+    if (offered.length > 0) {
+      try {
+        nec = await this.o.necs.patchNecStatus(node, { release: Object.fromEntries(offered.map((k) => [k, 'releasing'])) }, nec.metadata?.resourceVersion);
+      } catch (err) {
+        if (err instanceof ConflictError) return 100; // the agent wrote meanwhile: read again, decide again
+        throw err;
+      }
+    }
+    await this.release(node, instanceId, enis, releaseEntries(nec, 'releasing'));
+    return this.grow(node, nec, enis);
+  }
+
+  private async release(node: string, instanceId: string, enis: Eni[], taken: string[]): Promise<void> {
+    if (taken.length === 0) return;
+    const keys = new Set(taken);
+    for (const eni of [...enis]) {
+      const leaving = eni.secondaryIps.filter((ip) => keys.has(ip));
+      for (let i = 0; i < leaving.length; i += MAX_IPS_PER_CALL) await this.o.cloud.unassignIps(eni.id, leaving.slice(i, i + MAX_IPS_PER_CALL));
+      if (leaving.length > 0) {
+        eni.secondaryIps = eni.secondaryIps.filter((ip) => !keys.has(ip));
+        this.o.log('info', `ipamd: unassigned ${leaving.join(', ')} from ${eni.id} of node ${node}, as its agent offered`);
+      }
+      if (!keys.has(eni.id)) continue;
+      // An ENI is given back only empty: an address on it not offered may still be a pod's.
+      if (eni.secondaryIps.length > 0) {
+        this.o.log('warn', `ipamd: node ${node} offered ${eni.id}, which still holds ${eni.secondaryIps.join(', ')}; keeping it`);
+        continue;
+      }
+      await this.o.cloud.detachEni(eni.id, instanceId);
+      await this.o.cloud.deleteEni(eni.id);
+      enis.splice(enis.indexOf(eni), 1);
+      this.o.log('info', `ipamd: detached and deleted ${eni.id} of node ${node}, as its agent offered`);
+    }
+    await this.publish(node, enis, undefined, Object.fromEntries(taken.map((k) => [k, null])));
+  }
+
+  private async grow(node: string, nec: Nec, enis: Eni[]): Promise<number | undefined> {
+    const demand = nec.status?.demand;
+    const quota = nec.spec!.quota!;
+    const maxEnis = Math.min(demand?.maxENI ?? Infinity, quota.enis - 1);
+    const maxIps = Math.min(demand?.maxIPPerENI ?? Infinity, quota.ipsPerEni - 1);
+    for (let step = 0; step < 50; step++) {
+      const current = this.o.necs.nec(node) ?? nec;
+      const want = current.status?.demand?.addresses ?? 0;
+      const deficit = want - this.held(enis, current);
+      if (deficit <= 0) break;
+      const roomy = enis.filter((e) => e.secondaryIps.length < maxIps).sort((a, b) => b.secondaryIps.length - a.secondaryIps.length)[0];
+      try {
+        if (roomy) {
+          const added = await this.o.cloud.assignIps(roomy.id, Math.min(deficit, maxIps - roomy.secondaryIps.length, MAX_IPS_PER_CALL));
+          roomy.secondaryIps.push(...added);
+          this.o.log('info', `ipamd: assigned ${added.join(', ')} to ${roomy.id} of node ${node}`);
+        } else if (enis.length < maxEnis) {
+          const problem = await this.open(node, current, enis, Math.min(deficit, maxIps, MAX_IPS_PER_CALL), quota.ipsPerEni);
+          if (problem) return this.failed(node, enis, problem);
+        } else {
+          return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${enis.length} pod ENIs of ${maxIps} addresses, its most; it asks for ${want}` });
+        }
+      } catch (err) {
+        const e = err as CloudError;
+        const reason = e instanceof CloudError ? QUOTA_REASONS[e.code] : undefined;
+        if (reason) return this.failed(node, enis, { reason, message: `node ${node}: ${e.message}` });
+        await this.publish(node, enis, undefined);
+        throw err;
+      }
+      await this.publish(node, enis, null);
+    }
+    await this.publish(node, enis, null);
+    return undefined;
+  }
+
+  /** Opens an ENI for the node; answers why it cannot, if it cannot. */
+  private async open(node: string, nec: Nec, enis: Eni[], count: number, ipsPerEni: number): Promise<SubnetProblem | undefined> {
+    const subnet = await this.o.subnets.choose(nec, ipsPerEni);
+    if ('reason' in subnet) return subnet;
+    const instanceId = nec.spec!.instanceId;
+    const created = await this.o.subnets.creatingIn(subnet.id, async () => {
+      const eni = await this.o.cloud.createEni({
+        subnetId: subnet.id,
+        name: `${instanceId}-pods`,
+        securityGroupIds: nec.spec?.securityGroupIds ?? [],
+        tags: { [OWNER_TAG]: instanceId },
+        secondaryIps: count,
+      });
+      try {
+        await this.o.cloud.attachEni(eni.id, instanceId);
+      } catch (err) {
+        await this.o.cloud.deleteEni(eni.id).catch(() => undefined);
+        throw err;
+      }
+      return eni;
+    });
+    enis.push({ ...created, attachedTo: instanceId });
+    this.o.log('info', `ipamd: created ${created.id} in ${subnet.id} with ${created.secondaryIps.join(', ')} and attached it to node ${node} (${instanceId})`);
+    return undefined;
+  }
+
+  private async failed(node: string, enis: Eni[], problem: Problem): Promise<number> {
+    this.o.log('warn', `ipamd: ${problem.reason}: ${problem.message}`);
+    this.o.event(node, problem.reason, problem.message);
+    await this.publish(node, enis, problem);
+    return 30_000;
+  }
+
+  /** The node's pod ENIs, read from the cloud; leftovers made for it and attached nowhere are deleted. */
+  private async read(node: string, instanceId: string): Promise<Eni[]> {
+    const { cloud } = this.o;
+    const enis = (await cloud.enisOf(instanceId)).filter((e) => !e.primary && e.tags[OWNER_TAG] === instanceId);
+    const seen = this.seen.get(node);
+    if (!seen || this.clock.now() - seen.at >= this.o.resyncMs) {
+      const here = new Set(enis.map((e) => e.id));
+      for (const left of await cloud.enisTagged(OWNER_TAG, instanceId)) {
+        if (left.attachedTo || here.has(left.id) || left.state !== 'AVAILABLE') continue;
+        await cloud.deleteEni(left.id).catch((err: Error) => this.o.log('warn', `ipamd: cannot delete ${left.id}, made for node ${node} and attached nowhere: ${err.message}`));
+        this.o.log('warn', `ipamd: deleted ${left.id}, made for node ${node} (${instanceId}) and attached nowhere`);
+      }
+    }
+    this.seen.set(node, { enis, at: this.clock.now() });
+    return enis;
+  }
+
+  /** Addresses the node may use: on its ENIs, not offered or being released. */
+  private held(enis: Eni[], nec: Nec): number {
+    const release = nec.status?.release ?? {};
+    return enis.filter((e) => !release[e.id]).reduce((n, e) => n + e.secondaryIps.filter((ip) => !release[ip]).length, 0);
+  }
+
+  /**
+   * Writes status.ipamd when it changed (and `release` entries to remove, with it). `problem`: null clears
+   * the last one, undefined keeps it.
+   */
+  private async publish(node: string, enis: Eni[], problem: Problem | null | undefined, release?: Record<string, null>): Promise<void> {
+    const nec = this.o.necs.nec(node);
+    if (!nec) return;
+    const view: NecIpamdEni[] = [];
+    for (const e of enis) {
+      view.push({ eniId: e.id, mac: e.mac, primaryIP: e.primaryIp, subnetId: e.subnetId, subnetCIDR: await this.o.subnets.cidrOf(e.subnetId), ips: [...e.secondaryIps].sort() });
+    }
+    view.sort((a, b) => a.eniId.localeCompare(b.eniId));
+    const before = nec.status?.ipamd;
+    const nextProblem = problem === undefined ? (before?.problem ?? null) : problem;
+    const content = JSON.stringify({ enis: view, problem: nextProblem });
+    const inCache = JSON.stringify({ enis: before?.enis ?? [], problem: before?.problem ?? null });
+    const last = this.published.get(node);
+    const written = last?.content === content && last.uid === nec.metadata?.uid;
+    if (!release && (written || content === inCache)) return;
+    // A merge patch replaces the list whole: what ipamd writes is all of its part. A null problem removes it.
+    const ipamd: NecIpamd = { enis: view, problem: nextProblem, updated: new Date(this.clock.now()).toISOString() };
+    await this.o.necs.patchNecStatus(node, { ipamd, ...(release ? { release } : {}) });
+    this.published.set(node, { content, uid: nec.metadata?.uid });
+  }
+}
