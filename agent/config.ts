@@ -78,8 +78,8 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--credentials-file <file>', 'JSON {"secretId", "secretKey"}; without it the CVM role\'s temporary keys are used')
     .option('--subnet-ids <ids>', 'pod subnets, comma-separated (default: the node\'s own subnet)', list, [])
     .option('--security-group-ids <ids>', 'security groups of new ENIs (default: those of the node\'s primary ENI)', list, [])
-    .option('--ip-min-warm-target <n>', 'free addresses kept ready at least', count('--ip-min-warm-target'), 5)
-    .option('--ip-max-warm-target <n>', 'free addresses kept at most', count('--ip-max-warm-target'), 5)
+    .option('--ip-min-warm-target <n>', 'standalone: free addresses kept ready at least (in a cluster, tke-eni-ipamd\'s)', count('--ip-min-warm-target'), 5)
+    .option('--ip-max-warm-target <n>', 'standalone: free addresses kept at most (in a cluster, tke-eni-ipamd\'s)', count('--ip-max-warm-target'), 5)
     .option('--add-wait <duration>', 'how long an ADD waits for a free address', duration('--add-wait'), 30_000)
     .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
     .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
@@ -96,13 +96,16 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--kube-api-burst <n>', 'requests to the Kubernetes API in a burst', count('--kube-api-burst'), 40)
     .option('--health-address <host:port>', 'where /healthz, /readyz and /status answer', '127.0.0.1:61678')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .action(async (o: Record<string, unknown>) => {
-      const config = toConfig(o);
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const config = toConfig(o, (key) => cmd.getOptionValueSource(key) === 'cli');
       await run(config);
     });
 }
 
-function toConfig(o: Record<string, unknown>): AgentConfig {
+/** In a cluster the warm targets are tke-eni-ipamd's (its defaults on each new node's NEC); standalone, the agent's. */
+const CLUSTER_IPAMD_FLAGS = { ipMinWarmTarget: '--ip-min-warm-target', ipMaxWarmTarget: '--ip-max-warm-target' };
+
+function toConfig(o: Record<string, unknown>, given: (key: string) => boolean): AgentConfig {
   const misplaced = IPAMD_FLAGS.filter((flag) => o[flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] !== undefined);
   if (misplaced.length > 0) {
     const names = misplaced.map((f) => `--${f}`).join(', ');
@@ -110,7 +113,12 @@ function toConfig(o: Record<string, unknown>): AgentConfig {
   }
   // In a cluster tke-eni-ipamd is the only holder of cloud keys: an agent given some would hold them for nothing.
   const inCluster = !o.kubeconfig && Boolean(process.env.KUBERNETES_SERVICE_HOST);
-  if (o.credentialsFile && (o.kubeconfig || inCluster) && !o.standalone) {
+  const cluster = Boolean(o.kubeconfig || inCluster) && !o.standalone;
+  const ipamds = Object.entries(CLUSTER_IPAMD_FLAGS).filter(([key]) => given(key)).map(([, flag]) => flag);
+  if (cluster && ipamds.length > 0) {
+    throw new InvalidArgumentError(`${ipamds.join(', ')}: in a cluster a flag of tke-eni-ipamd (kubectl edit deploy tke-eni-ipamd -n kube-system; it sets each new node's NEC), not of the node agent tke-eni-agent; a NEC's annotations change one node`);
+  }
+  if (o.credentialsFile && cluster) {
     throw new InvalidArgumentError('--credentials-file: in a cluster the cloud keys belong to tke-eni-ipamd alone (the agent works through its NodeENIConfig); add --standalone for an agent that calls the cloud itself');
   }
   const health = /^(.+):(\d{1,5})$/.exec(o.healthAddress as string);

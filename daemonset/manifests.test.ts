@@ -1,6 +1,7 @@
 // The manifests an operator applies: they parse, the kustomization lists them, the CRDs are structural
 // and accept the objects of Tencent's documentation (seeds/) while refusing broken ones, RBAC is what
-// the agent needs and no more, and the DaemonSet runs the agent with the flags it really takes.
+// each component needs and no more, and the DaemonSet and the Deployment run the agent and ipamd with
+// the flags each really takes (each program's own parser reads the manifests' args).
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -9,6 +10,7 @@ import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentCommand, type AgentConfig } from '../agent/config.ts';
+import { ipamdCommand, parseIpamdArgs } from '../agent/ipamd/config.ts';
 import { parseNetConf } from '../cni-plugin/config.ts';
 import { CRD_GROUP, CRD_VERSION, EXTENDED_RESOURCES, NEC_ANNOTATIONS } from '../shared/tke.ts';
 import { structuralProblems, validate, type Schema } from './openapi.ts';
@@ -62,6 +64,9 @@ interface PodSpec {
   containers: Container[];
   volumes?: Volume[];
 }
+interface DeploymentObject extends K8sObject {
+  spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: Meta; spec: PodSpec } };
+}
 interface DaemonSetObject extends K8sObject {
   spec: {
     selector: { matchLabels: Record<string, string> };
@@ -103,6 +108,10 @@ const AGENT = POD.containers.find((c) => c.name === 'eni-agent')!;
 const INSTALL = (POD.initContainers ?? []).find((c) => c.name === 'install-cni')!;
 const SETTINGS = the<ConfigMapObject>('ConfigMap', 'eni-cni-config');
 const DAEMONSET_TEXT = readFileSync(join(DIR, 'daemonset.yaml'), 'utf8');
+const DEPLOYMENT = the<DeploymentObject>('Deployment', 'tke-eni-ipamd');
+const IPAMD_POD = DEPLOYMENT.spec.template.spec;
+const IPAMD = IPAMD_POD.containers.find((c) => c.name === 'eni-ipamd')!;
+const IPAMD_TEXT = readFileSync(join(DIR, 'ipamd.yaml'), 'utf8');
 
 describe('the files', () => {
   it('every YAML file parses, and every object in it has apiVersion, kind and a name', () => {
@@ -135,6 +144,7 @@ describe('the files', () => {
       RoleBinding: 'rbac.authorization.k8s.io/v1',
       ConfigMap: 'v1',
       DaemonSet: 'apps/v1',
+      Deployment: 'apps/v1',
     };
     const clusterScoped = new Set(['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
     const seen = new Set<string>();
@@ -148,7 +158,7 @@ describe('the files', () => {
   });
 
   it('every container runs the one documented image, so the plugin and the agent always match', () => {
-    for (const c of [...(POD.initContainers ?? []), ...POD.containers]) expect(c.image, c.name).toBe(IMAGE);
+    for (const c of [...(POD.initContainers ?? []), ...POD.containers, ...IPAMD_POD.containers]) expect(c.image, c.name).toBe(IMAGE);
     expect(readFileSync(join(DIR, 'README.md'), 'utf8')).toContain(IMAGE);
   });
 });
@@ -410,30 +420,51 @@ describe('the CRD schemas and the seeds', () => {
 
 // ---- RBAC ---------------------------------------------------------------------------------------
 
-const CORE_NEEDS: Array<[group: string, resource: string, verbs: string[]]> = [
-  ['', 'pods', ['get', 'list', 'watch', 'patch']], // patch: the eip-public-ip annotation
-  ['', 'nodes', ['get', 'list', 'watch']],
-  ['', 'nodes/status', ['patch']], // the extended resources
+type Need = [group: string, resource: string, verbs: string[]];
+const NEC_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch'];
+const CLAIM_VERBS = [...NEC_VERBS, 'delete'];
+const EVENT_NEEDS: Need[] = [
   ['', 'events', ['create', 'patch']],
   ['events.k8s.io', 'events', ['create', 'patch']],
 ];
-const NEC_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch'];
-const CLAIM_VERBS = [...NEC_VERBS, 'delete'];
-const LEASE_NEEDS: Array<[string, string, string[]]> = [['coordination.k8s.io', 'leases', ['get', 'create', 'update']]];
 
-/** What the agent needs, cluster-wide (from the CRDs in this folder, so a new CRD needs its rule) and in its namespace. */
-function needs(crds: Crd[]): { cluster: Set<string>; namespaced: Set<string> } {
-  const crdNeeds = crds.flatMap((c): Array<[string, string, string[]]> => {
-    const verbs = c.spec.names.kind === 'NodeENIConfig' ? NEC_VERBS : CLAIM_VERBS;
-    return [[c.spec.group, c.spec.names.plural, verbs], [c.spec.group, `${c.spec.names.plural}/status`, verbs]];
+/** What each component needs, cluster-wide (from the CRDs in this folder, so a new CRD needs its rule) and in kube-system. */
+const COMPONENTS = {
+  agent: {
+    serviceAccount: 'eni-cni',
+    core: [
+      ['', 'pods', ['get', 'list', 'watch', 'patch']], // patch: the eip-public-ip annotation
+      ['', 'nodes', ['get', 'list', 'watch']],
+      ['', 'nodes/status', ['patch']], // the extended resources
+      ...EVENT_NEEDS,
+    ] as Need[],
+    // The NEC: made only by a --standalone agent, never deleted (its Node owns it).
+    necVerbs: NEC_VERBS,
+    namespaced: [] as Need[],
+  },
+  ipamd: {
+    serviceAccount: 'tke-eni-ipamd',
+    core: [['', 'nodes', ['get', 'list', 'watch']], ['', 'pods', ['get', 'list', 'watch']], ...EVENT_NEEDS] as Need[],
+    // The NEC of a node that left is deleted if the garbage collector has not yet.
+    necVerbs: CLAIM_VERBS,
+    namespaced: [['coordination.k8s.io', 'leases', ['get', 'create', 'update']]] as Need[],
+  },
+} as const;
+type Component = keyof typeof COMPONENTS;
+
+function needs(crds: Crd[], component: Component): { cluster: Set<string>; namespaced: Set<string> } {
+  const c = COMPONENTS[component];
+  const crdNeeds = crds.flatMap((crd): Need[] => {
+    const verbs = crd.spec.names.kind === 'NodeENIConfig' ? c.necVerbs : CLAIM_VERBS;
+    return [[crd.spec.group, crd.spec.names.plural, verbs], [crd.spec.group, `${crd.spec.names.plural}/status`, verbs]];
   });
-  const flat = (list: Array<[string, string, string[]]>) => new Set(list.flatMap(([g, r, verbs]) => verbs.map((v) => `${g}|${r}|${v}`)));
-  return { cluster: flat([...CORE_NEEDS, ...crdNeeds]), namespaced: flat(LEASE_NEEDS) };
+  const flat = (list: Need[]) => new Set(list.flatMap(([g, r, verbs]) => verbs.map((v) => `${g}|${r}|${v}`)));
+  return { cluster: flat([...c.core, ...crdNeeds]), namespaced: flat(c.namespaced) };
 }
 
-/** What the service account the DaemonSet runs as may do, through the bindings among `objects`. */
-function grants(objects: K8sObject[]): { cluster: Set<string>; namespaced: Set<string>; rules: Rule[] } {
-  const sa = { name: POD.serviceAccountName, namespace: DAEMONSET.metadata.namespace };
+/** What a component's service account may do, through the bindings among `objects`. */
+function grants(objects: K8sObject[], component: Component = 'agent'): { cluster: Set<string>; namespaced: Set<string>; rules: Rule[] } {
+  const sa = { name: COMPONENTS[component].serviceAccount, namespace: 'kube-system' };
   const boundTo = (b: Binding) => b.subjects.some((s) => s.kind === 'ServiceAccount' && s.name === sa.name && s.namespace === sa.namespace);
   const expand = (rules: Rule[]) => new Set(rules.flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`)))));
   const clusterRules = objects.filter((o): o is Binding => o.kind === 'ClusterRoleBinding').filter(boundTo).flatMap((b) => the<RoleObject>('ClusterRole', b.roleRef.name, objects).rules);
@@ -444,9 +475,9 @@ function grants(objects: K8sObject[]): { cluster: Set<string>; namespaced: Set<s
   return { cluster: expand(clusterRules), namespaced: expand(roleRules), rules: [...clusterRules, ...roleRules] };
 }
 
-function rbacProblems(objects: K8sObject[]): string[] {
-  const need = needs(objects.filter((o): o is Crd => o.kind === 'CustomResourceDefinition'));
-  const have = grants(objects);
+function rbacProblems(objects: K8sObject[], component: Component = 'agent'): string[] {
+  const need = needs(objects.filter((o): o is Crd => o.kind === 'CustomResourceDefinition'), component);
+  const have = grants(objects, component);
   const problems: string[] = [];
   for (const n of need.cluster) if (!have.cluster.has(n)) problems.push(`missing cluster-wide ${n}`);
   for (const n of need.namespaced) if (!have.namespaced.has(n) && !have.cluster.has(n)) problems.push(`missing in kube-system ${n}`);
@@ -473,6 +504,14 @@ describe('RBAC', () => {
 
   it('grants every resource and verb the agent needs, nothing more, no wildcard and nothing admin-like', () => {
     expect(rbacProblems(OBJECTS)).toEqual([]);
+  });
+
+  it('runs tke-eni-ipamd as its own service account, with what it needs and no more (the Lease in kube-system only)', () => {
+    expect(IPAMD_POD.serviceAccountName).toBe('tke-eni-ipamd');
+    expect(rbacProblems(OBJECTS, 'ipamd')).toEqual([]);
+    expect(grants(OBJECTS, 'ipamd').cluster.has('coordination.k8s.io|leases|update')).toBe(false);
+    // The agent takes part in no election any more, and cannot delete a NEC.
+    expect(grants(OBJECTS, 'agent').namespaced.size).toBe(0);
   });
 
   it('covers the node status patch for each extended resource the agent advertises', () => {
@@ -708,10 +747,18 @@ describe('the conflist and its installer', () => {
   });
 });
 
-// ---- the agent's flags --------------------------------------------------------------------------
+// ---- the programs' flags -------------------------------------------------------------------------
 
-/** The flags of DESIGN.md ("Flags:"), as TKE's users write them. */
-const DESIGN_FLAGS = ['--ip-min-warm-target', '--ip-max-warm-target', '--eni-min-warm-target', '--eni-max-warm-target', '--enable-quick-release', '--claim-expired-duration', '--enable-ownerref'];
+/** The flags of DESIGN.md ("Flags:"), as TKE's users write them, and the component the seeds put each on. */
+const DESIGN_FLAGS: Record<string, 'agent' | 'ipamd'> = {
+  '--ip-min-warm-target': 'ipamd',
+  '--ip-max-warm-target': 'ipamd',
+  '--eni-min-warm-target': 'ipamd',
+  '--eni-max-warm-target': 'ipamd',
+  '--claim-expired-duration': 'ipamd',
+  '--enable-ownerref': 'ipamd',
+  '--enable-quick-release': 'agent',
+};
 /** Each DESIGN.md flag with a value, and the ConfigMap key that holds it. */
 const SETTING_OF: Record<string, string> = {
   '--ip-min-warm-target': 'ip-min-warm-target',
@@ -720,8 +767,6 @@ const SETTING_OF: Record<string, string> = {
   '--eni-max-warm-target': 'eni-max-warm-target',
   '--claim-expired-duration': 'claim-expired-duration',
 };
-/** Marks a flag shown commented out because it is another component's (ipamd, not shipped yet). */
-const PENDING = "(tke-eni-ipamd's)";
 
 /** The container's args with $(VAR) replaced as the kubelet does, from its env and the ConfigMap. */
 function expandedArgs(container: Container, settings: ConfigMapObject): string[] {
@@ -737,7 +782,7 @@ function expandedArgs(container: Container, settings: ConfigMapObject): string[]
   }
   return (container.args ?? []).map((arg) =>
     arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_m, name: string) => {
-      // The kubelet leaves an unknown $(NAME) as it is: the agent would get it literally.
+      // The kubelet leaves an unknown $(NAME) as it is: the program would get it literally.
       if (!env.has(name)) throw new Error(`${arg}: no environment variable ${name}`);
       return env.get(name)!;
     }));
@@ -754,64 +799,116 @@ async function parseAgent(args: string[]): Promise<AgentConfig> {
   return config;
 }
 
-/** The flags the agent takes (not the hidden ones it knows only to refuse, naming tke-eni-ipamd). */
-const AGENT_FLAGS = new Set(agentCommand(async () => {}).options.filter((o) => !o.hidden).map((o) => o.long));
-const passedFlags = () => (AGENT.args ?? []).map((a) => a.split('=')[0]!);
-/** Commented-out args lines of daemonset.yaml: `# - --flag[=…]   [(tke-eni-ipamd's)]`. */
-const commentedFlags = () =>
-  [...DAEMONSET_TEXT.matchAll(/^\s*#\s*-\s*(--[a-z0-9-]+)(=\S*)?(.*)$/gm)].map((m) => ({ flag: m[1]!, value: m[2] !== undefined, pending: m[3]!.includes(PENDING) }));
 let parsed: Promise<AgentConfig> | undefined;
 /** The agent's configuration from the DaemonSet's arguments, as the agent itself parses them. */
 const agentConfig = (): Promise<AgentConfig> => (parsed ??= parseAgent(expandedArgs(AGENT, SETTINGS)));
 
-describe('the agent\'s flags', () => {
-  it('the agent takes every argument the DaemonSet passes, with the ConfigMap\'s values', async () => {
+/** The flags each program takes (not the hidden ones it knows only to refuse, naming the other). */
+const TAKES = {
+  agent: new Set(agentCommand(async () => {}).options.filter((o) => !o.hidden).map((o) => o.long)),
+  ipamd: new Set(ipamdCommand(async () => {}).options.filter((o) => !o.hidden).map((o) => o.long)),
+};
+const CONTAINER = { agent: AGENT, ipamd: IPAMD };
+const TEXT = { agent: DAEMONSET_TEXT, ipamd: IPAMD_TEXT };
+const passedFlags = (c: 'agent' | 'ipamd') => (CONTAINER[c].args ?? []).map((a) => a.split('=')[0]!);
+/** Commented-out args lines: `# - --flag[=…]`, a switch shown off. */
+const commentedFlags = (c: 'agent' | 'ipamd') => [...TEXT[c].matchAll(/^\s*#\s*-\s*(--[a-z0-9-]+)(=\S*)?(.*)$/gm)].map((m) => ({ flag: m[1]!, value: m[2] !== undefined }));
+
+describe("the programs' flags", () => {
+  it('the agent takes every argument the DaemonSet passes, with the ConfigMap\'s values, and no cloud keys', async () => {
     expect(AGENT.command).toEqual(['/opt/eni-cni/bin/eni-agent']);
-    const config = await agentConfig();
-    expect(config.ipMinWarmTarget).toBe(Number(SETTINGS.data['ip-min-warm-target']));
-    expect(config.ipMaxWarmTarget).toBe(Number(SETTINGS.data['ip-max-warm-target']));
-    expect(config.subnetIds).toEqual([]);
-    expect(config.securityGroupIds).toEqual([]);
+    const config = await parseAgent(expandedArgs(AGENT, SETTINGS));
+    expect(config.quickRelease).toBe(SETTINGS.data['enable-quick-release'] === 'true');
     expect(config.logLevel).toBe(SETTINGS.data['log-level']);
+    expect(config.credentials).toBeUndefined();
+    expect(config.standalone).toBe(false);
+    expect(JSON.stringify(POD)).not.toMatch(/credential|secretKey|SECRET/i);
   });
 
-  it('the check would see a flag the agent does not take', async () => {
+  it('ipamd takes every argument the Deployment passes, with the ConfigMap\'s values', async () => {
+    expect(IPAMD.command).toEqual(['/opt/eni-cni/bin/eni-ipamd']);
+    const config = await parseIpamdArgs(expandedArgs(IPAMD, SETTINGS));
+    expect(config.ipMinWarmTarget).toBe(Number(SETTINGS.data['ip-min-warm-target']));
+    expect(config.ipMaxWarmTarget).toBe(Number(SETTINGS.data['ip-max-warm-target']));
+    expect(config.eniMinWarmTarget).toBe(Number(SETTINGS.data['eni-min-warm-target']));
+    expect(config.eniMaxWarmTarget).toBe(Number(SETTINGS.data['eni-max-warm-target']));
+    expect(config.claimExpiredMs).toBe(0);
+    expect(config.subnetIds).toEqual([]);
+    expect(config.logLevel).toBe(SETTINGS.data['log-level']);
+    expect(config.leaderElect).toBe(true);
+  });
+
+  it('ipamd runs as two replicas in kube-system, on the node network, through nodes not ready yet', () => {
+    expect(DEPLOYMENT.metadata.namespace).toBe('kube-system');
+    expect(DEPLOYMENT.spec.replicas).toBe(2);
+    expect(IPAMD_POD.hostNetwork).toBe(true);
+    expect(IPAMD_POD.tolerations).toContainEqual(expect.objectContaining({ key: 'node.kubernetes.io/not-ready' }));
+    expect(IPAMD.env?.find((e) => e.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+  });
+
+  it.each([
+    // The seeds' edits, each on the component the seeds name (004, 002, 001).
+    ['ipamd', ['--ip-min-warm-target=3', '--ip-max-warm-target=3', '--eni-min-warm-target=3', '--eni-max-warm-target=3']],
+    ['ipamd', ['--claim-expired-duration=1h']],
+    ['ipamd', ['--enable-ownerref']],
+    ['agent', ['--enable-quick-release']],
+  ] as const)("the seeds' edit of %s %j is taken by that program's parser", async (component, extra) => {
+    if (component === 'ipamd') await expect(parseIpamdArgs([...expandedArgs(IPAMD, SETTINGS), ...extra])).resolves.toBeDefined();
+    else await expect(parseAgent([...expandedArgs(AGENT, SETTINGS), ...extra])).resolves.toBeDefined();
+  });
+
+  it.each([
+    ['the agent', '--claim-expired-duration=1h', 'tke-eni-ipamd'],
+    ['the agent', '--eni-min-warm-target=3', 'tke-eni-ipamd'],
+    ['the agent', '--enable-ownerref', 'tke-eni-ipamd'],
+    ['the agent in a cluster', '--ip-min-warm-target=3', 'tke-eni-ipamd'],
+    ['the agent in a cluster', '--ip-max-warm-target=3', 'tke-eni-ipamd'],
+    ['ipamd', '--enable-quick-release', 'tke-eni-agent'],
+  ])('%s refuses %s, naming %s', async (who, flag, names) => {
+    const inCluster = who === 'the agent in a cluster' ? ['--kubeconfig', '/etc/kubernetes/kubelet.conf', '--node-name', 'node-1'] : [];
+    const parse = who === 'ipamd' ? parseIpamdArgs([flag]) : parseAgent([...inCluster, flag]);
+    await expect(parse).rejects.toThrow(names);
+  });
+
+  it('a standalone agent keeps its own warm targets', async () => {
+    await expect(parseAgent(['--ip-min-warm-target=3', '--ip-max-warm-target=4'])).resolves.toMatchObject({ ipMinWarmTarget: 3, ipMaxWarmTarget: 4 });
+    await expect(parseAgent(['--kubeconfig', '/k', '--node-name', 'n', '--standalone', '--ip-min-warm-target=3', '--ip-max-warm-target=4'])).resolves.toMatchObject({ ipMinWarmTarget: 3 });
+  });
+
+  it('refuses a claim expiry under 5m, as seed 002 says', async () => {
+    await expect(parseIpamdArgs(['--claim-expired-duration=4m'])).rejects.toThrow(/at least 5m/);
+    await expect(parseIpamdArgs(['--claim-expired-duration=5m'])).resolves.toMatchObject({ claimExpiredMs: 300_000 });
+  });
+
+  it('the check would see a flag a program does not take', async () => {
     await expect(parseAgent(['--enable-ownerref-typo'])).rejects.toThrow(/unknown option/);
+    await expect(parseIpamdArgs(['--enable-ownerref-typo'])).rejects.toThrow(/unknown option/);
   });
 
   it('the defaults are DESIGN.md\'s: 5 and 5 addresses, 1 and 1 direct ENIs, claims kept forever', () => {
     expect(SETTINGS.data).toMatchObject({ 'ip-min-warm-target': '5', 'ip-max-warm-target': '5', 'eni-min-warm-target': '1', 'eni-max-warm-target': '1', 'claim-expired-duration': '' });
   });
 
-  it('every flag of DESIGN.md is passed, or shown commented out', () => {
-    const shown = new Set([...passedFlags(), ...commentedFlags().map((c) => c.flag)]);
-    for (const flag of DESIGN_FLAGS) expect(shown.has(flag), flag).toBe(true);
-  });
-
-  it("a flag commented out as tke-eni-ipamd's is not the agent's (else pass it)", () => {
-    for (const c of commentedFlags()) {
-      const message = c.pending ? `the agent now takes ${c.flag}: uncomment it in daemonset.yaml and drop "${PENDING}"` : `${c.flag} is commented out but the agent lacks it: mark it "${PENDING}"`;
-      expect(AGENT_FLAGS.has(c.flag), message).toBe(!c.pending);
-      // Only a switch may rest commented out while the agent takes it: a setting would be ignored.
-      if (!c.pending) expect(c.value, `${c.flag} has a value: pass it`).toBe(false);
+  it('every flag of DESIGN.md is passed, or shown commented out as a switch, on the component the seeds name, which takes it', () => {
+    for (const [flag, component] of Object.entries(DESIGN_FLAGS)) {
+      const shown = passedFlags(component).includes(flag) || commentedFlags(component).some((c) => c.flag === flag && !c.value);
+      expect(shown, `${flag} on ${component}`).toBe(true);
+      expect(TAKES[component].has(flag), `${component} takes ${flag}`).toBe(true);
     }
   });
 
-  it('every setting of the ConfigMap reaches the agent once it takes the flag, through one variable', () => {
-    const pendingLines = commentedFlags().filter((c) => c.pending);
+  it('every setting of the ConfigMap reaches ipamd through one variable', () => {
     for (const [flag, key] of Object.entries(SETTING_OF)) {
-      const variable = (AGENT.env ?? []).find((e) => e.valueFrom?.configMapKeyRef?.key === key);
+      const variable = (IPAMD.env ?? []).find((e) => e.valueFrom?.configMapKeyRef?.key === key);
       expect(variable, `an env variable from ${key}`).toBeDefined();
-      const wired = `${flag}=$(${variable!.name})`;
-      const passed = (AGENT.args ?? []).includes(wired);
-      const shown = new RegExp(`#\\s*-\\s*${wired.replace(/[$()]/g, '\\$&')}\\s`).test(DAEMONSET_TEXT);
-      expect(passed || (shown && pendingLines.some((c) => c.flag === flag)), `${flag}: pass ${wired}`).toBe(true);
+      expect(IPAMD.args ?? [], flag).toContain(`${flag}=$(${variable!.name})`);
     }
   });
 
-  it('README.md names the flags the agent does not take yet and how to apply', () => {
+  it('README.md says how to apply, and which component takes which of TKE\'s flags', () => {
     const readme = readFileSync(join(DIR, 'README.md'), 'utf8');
     expect(readme).toContain('kubectl apply -k daemonset/');
-    for (const c of commentedFlags().filter((x) => x.pending)) expect(readme, c.flag).toContain(c.flag);
+    for (const flag of Object.keys(DESIGN_FLAGS)) expect(readme, flag).toContain(flag);
+    expect(readme).toContain('kubectl edit deploy tke-eni-ipamd -n kube-system');
   });
 });

@@ -9,8 +9,9 @@ import { parseGoDuration } from '../go-duration.ts';
 import { readCredentials } from '../cloud/credentials.ts';
 
 const count = z.coerce.number().int().min(0);
+/** A Go duration; empty (a ConfigMap key left blank) is 0. */
 const duration = z.string().transform((v, ctx) => {
-  const ms = parseGoDuration(v);
+  const ms = v === '' ? 0 : parseGoDuration(v);
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `must be a duration such as 500ms, 30s, 2m or 1h, not "${v}"` });
     return z.NEVER;
