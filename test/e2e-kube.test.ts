@@ -1,6 +1,9 @@
-// The agent as a Kubernetes citizen, on the lab with the API server stand-in: its NodeENIConfig and the
-// node's eni-ip resource follow the pool, pod annotations choose the mode, NEC overrides apply or are
-// refused visibly, events come once per cause, and the informers survive the API server restarting.
+// The agent as a Kubernetes citizen, on the lab with the API server stand-in and tke-eni-ipamd's two
+// replicas (both programs started from the manifests' commands): ipamd makes each node's NEC with its
+// defaults and is the only one holding cloud keys; the node's eni-ip resource follows the pool, pod
+// annotations choose the mode, NEC overrides apply or are refused visibly, events come once per cause,
+// the informers survive the API server restarting, and killing the active ipamd hands over.
+import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer } from '../hack/apiserver/server.ts';
@@ -10,7 +13,7 @@ let lab: Lab;
 let a: LabNode;
 let clients: ReturnType<typeof kubeClients>;
 
-type Nec = { metadata: { annotations?: Record<string, string> }; status?: { pool?: Record<string, number>; enis?: Array<{ eniId: string; ips: Array<{ ip: string; podName?: string }> }>; conditions?: Array<{ type: string; status: string; message: string }> } };
+type Nec = { metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; spec?: { quota?: object; defaults?: Record<string, number> }; status?: { pool?: Record<string, number>; enis?: Array<{ eniId: string; ips: Array<{ ip: string; podName?: string }> }>; conditions?: Array<{ type: string; status: string; message: string }> } };
 
 const nec = async (name: string) => (await clients.custom.getClusterCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs', name })) as Nec;
 
@@ -113,6 +116,50 @@ describe('the agent and Kubernetes', () => {
     const name = lab.nodes[1]!.name;
     await annotateNec(name, { 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': '4', 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '5' });
     await until('the new targets after the restart', () => nec(name), (n) => n.status?.pool?.minWarmTarget === 4, 20_000);
+  });
+
+  it('gives the agents no cloud keys: ipamd made the NECs, and every cloud call came from ipamd', async () => {
+    const secret = lab.emulator.world.credentials[0]!.secretKey;
+    for (const node of lab.nodes) {
+      const pid = node.agent!.pid!;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      expect(cmdline).not.toContain('credentials');
+      expect(`${cmdline}${environ}`).not.toContain(secret);
+      expect(environ).not.toMatch(/SECRET|TENCENTCLOUD/);
+      const made = await nec(node.name);
+      expect(made.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Node', name: node.name })]);
+      expect(made.spec?.defaults).toMatchObject({ ipMinWarmTarget: 3, ipMaxWarmTarget: 6 });
+    }
+    // No CVM role's keys were ever handed out: the agents asked the metadata service for none (ipamd uses its file).
+    expect(lab.emulator.keys.issued).toBe(0);
+    for (const replica of lab.ipamds) expect(replica.running).toBe(true);
+  });
+
+  it('hands over to the other ipamd replica within 15 s when the active one is killed, and does nothing twice', async () => {
+    const lease = () => clients.coordination.readNamespacedLease({ name: 'tke-eni-ipamd', namespace: 'kube-system' });
+    const holder = (await lease()).spec!.holderIdentity!;
+    const active = lab.ipamds.find((r) => r.log().includes(`"identity":"${holder}"`))!;
+    expect(active, `the replica ${holder}`).toBeDefined();
+    const enisBefore = lab.emulator.state().networkInterfaces.filter((e) => !e.Primary).map((e) => e.NetworkInterfaceId).sort();
+    const createsBefore = lab.emulator.state().calls.CreateNetworkInterface?.ok ?? 0;
+    await active.stop('SIGKILL');
+    const killedAt = Date.now();
+    await until('the other replica leads', () => lease(), (l) => l.spec?.holderIdentity !== holder, 20_000);
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    // A pod asks for more than the pool holds: the new leader serves it.
+    const name = lab.nodes[1]!.name;
+    await annotateNec(name, { 'tke.cloud.tencent.com/route-eni-ip-min-warm-target': '12', 'tke.cloud.tencent.com/route-eni-ip-max-warm-target': '12' });
+    await until('12 warm after the handover', () => nec(name), (n) => (n.status?.pool?.bound ?? 0) >= 12, 20_000);
+    // Nothing redone: the ENIs that were there are still the same ones, one more at most for the growth.
+    const enisAfter = lab.emulator.state().networkInterfaces.filter((e) => !e.Primary).map((e) => e.NetworkInterfaceId);
+    for (const id of enisBefore) expect(enisAfter).toContain(id);
+    expect((lab.emulator.state().calls.CreateNetworkInterface?.ok ?? 0) - createsBefore).toBeLessThanOrEqual(1);
+    // What the cloud holds for the node is what its NEC says, address for address.
+    const node = lab.nodes[1]!;
+    const inCloud = lab.emulator.state().networkInterfaces.filter((e) => e.Attachment?.InstanceId === node.instanceId && !e.Primary).flatMap((e) => e.PrivateIpAddressSet.filter((ip) => !ip.Primary).map((ip) => ip.PrivateIpAddress)).sort();
+    const inNec = ((await nec(name)).status as { ipamd?: { enis: Array<{ ips: string[] }> } }).ipamd!.enis.flatMap((e) => e.ips).sort();
+    expect(inNec).toEqual(inCloud);
   });
 
   it('answers kubectl get nec', async () => {

@@ -32,6 +32,8 @@ export interface SignedRequest {
 
 export class KeyStore {
   private readonly keys = new Map<string, KeyPair>();
+  /** temporary key pairs handed out so far (a CVM role's, through the metadata service) */
+  issued = 0;
 
   constructor(
     pairs: Array<{ secretId: string; secretKey: string }>,
@@ -47,6 +49,7 @@ export class KeyStore {
     const token = randomBytes(24).toString('base64url');
     const expiresAt = this.clock.now() + this.ttlSec * 1000;
     this.keys.set(secretId, { secretKey, token, expiresAt });
+    this.issued++;
     return {
       TmpSecretId: secretId,
       TmpSecretKey: secretKey,

@@ -11,6 +11,7 @@ import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
 import { intToIp, ipToInt } from '../../shared/ip.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
+import { LabIpamd } from './ipamd.ts';
 import { NodeAgent, type AgentSettings } from './node-agent.ts';
 import { freeSlot, LAB_PREFIX, RECORDS, removeLab, removeNamespace, RULE_PREF, writeRecord, type LabRecord } from './records.ts';
 import { childEnv, inNs, ip, ipBatch, run } from './sh.ts';
@@ -52,6 +53,8 @@ export class Lab {
   private whoami?: ChildProcess;
   /** the Kubernetes API stand-in, when the lab has one */
   apiserver?: ApiServer;
+  /** tke-eni-ipamd's replicas, when the lab has an API server and agents */
+  readonly ipamds: LabIpamd[] = [];
 
   private constructor(
     readonly prefix: string,
@@ -168,13 +171,50 @@ export class Lab {
     }
   }
 
+  /** The subnets of the lab's nodes' zones that no node lives in: where pod ENIs come from. */
+  private podSubnets(zone?: string): string[] {
+    const nodeSubnets = new Set([...this.emulator.model.instances.values()].map((i) => i.spec.subnetId));
+    const zones = new Set(this.nodes.map((n) => n.zone));
+    return [...this.emulator.model.subnets.values()].filter((s) => (zone ? s.spec.zone === zone : zones.has(s.spec.zone)) && !nodeSubnets.has(s.spec.id)).map((s) => s.spec.id);
+  }
+
+  /**
+   * Starts tke-eni-ipamd's two replicas as daemonset/ipamd.yaml runs them, with the agents' warm targets
+   * as its defaults for the nodes, and waits until one leads.
+   */
+  private async startIpamd(settings: AgentSettings): Promise<void> {
+    const { port } = this.emulator.apiAddress;
+    for (const identity of ['tke-eni-ipamd-0', 'tke-eni-ipamd-1']) {
+      const replica = new LabIpamd({
+        identity,
+        dir: `${RECORDS}/${this.prefix}`,
+        kubeconfig: this.kubeconfigFile('admin'),
+        apiUrl: `http://tencentcloudapi.com:${port}`,
+        apiAddress: this.record.hostAddress,
+        region: this.emulator.world.region,
+        credentials: this.emulator.world.credentials[0]!,
+        subnetIds: this.podSubnets(),
+        settings: { 'ip-min-warm-target': String(settings.minWarm ?? 5), 'ip-max-warm-target': String(settings.maxWarm ?? 5), 'log-level': settings.logLevel ?? 'info' },
+      });
+      replica.start();
+      this.ipamds.push(replica);
+    }
+    const { coordination } = kubeClients(this.kubeconfigFile('admin'));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const lease = await coordination.readNamespacedLease({ name: 'tke-eni-ipamd', namespace: 'kube-system' }).catch(() => undefined);
+      if (lease?.spec?.holderIdentity) return;
+      const dead = this.ipamds.find((r) => !r.running);
+      if (dead || Date.now() > deadline) throw new Error(`tke-eni-ipamd did not start leading within 30 s:\n${this.ipamds.map((r) => r.log().slice(-1500)).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   private async startAgents(settings: AgentSettings): Promise<void> {
     const { port } = this.emulator.apiAddress;
+    if (this.apiserver) await this.startIpamd(settings);
     for (const node of this.nodes) {
-      const instance = this.emulator.model.instance(node.instanceId);
-      const podSubnets = [...this.emulator.model.subnets.values()]
-        .filter((s) => s.spec.zone === node.zone && s.spec.id !== instance.spec.subnetId)
-        .map((s) => s.spec.id);
+      const podSubnets = this.podSubnets(node.zone);
       node.agent = new NodeAgent({
         ns: node.ns,
         dir: `${RECORDS}/${this.prefix}/${node.name}`,
@@ -190,6 +230,7 @@ export class Lab {
 
   async down(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.agent?.stop('SIGKILL')));
+    await Promise.all(this.ipamds.map((r) => r.stop('SIGKILL')));
     await this.apiserver?.close();
     this.whoami?.kill('SIGKILL');
     await this.fabric.destroy().catch(() => undefined);
@@ -262,5 +303,10 @@ async function cloudLink(record: LabRecord, vpcNs: string, vpcCidr: string, vpcS
 export function kubeClients(kubeconfig: string) {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
-  return { core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi), ext: kc.makeApiClient(k8s.ApiextensionsV1Api) };
+  return {
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    ext: kc.makeApiClient(k8s.ApiextensionsV1Api),
+    coordination: kc.makeApiClient(k8s.CoordinationV1Api),
+  };
 }

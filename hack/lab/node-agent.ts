@@ -88,10 +88,9 @@ export class NodeAgent {
       '--metadata-url', 'http://169.254.0.23/latest/meta-data',
       '--api-url', `http://tencentcloudapi.com:${this.o.apiPort}`,
       '--api-resolve', this.o.apiAddress,
-      '--subnet-ids', this.o.subnetIds.join(','),
       '--masq-config', this.masqConfig,
-      '--ip-min-warm-target', String(s.minWarm ?? 5),
-      '--ip-max-warm-target', String(s.maxWarm ?? 5),
+      // In a cluster the subnets and warm targets are ipamd's (each node's NEC); standalone, the agent's.
+      ...(this.o.kubeconfig ? [] : ['--subnet-ids', this.o.subnetIds.join(','), '--ip-min-warm-target', String(s.minWarm ?? 5), '--ip-max-warm-target', String(s.maxWarm ?? 5)]),
       '--gc-interval', s.gcInterval ?? '60s',
       '--gc-grace', s.gcGrace ?? '30s',
       '--add-wait', s.addWait ?? '30s',

@@ -1,0 +1,92 @@
+// tke-eni-ipamd in the lab: its replicas run on the host from the built binary, with the command and
+// arguments of daemonset/ipamd.yaml (the ConfigMap's values put in as the kubelet would), plus what only
+// the lab knows: its API server, its cloud's address and keys, and the pod subnets.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { childEnv } from './sh.ts';
+import { REPO } from './node-agent.ts';
+
+export const IPAMD_BINARY = `${REPO}dist/bin/eni-ipamd`;
+
+interface Container {
+  command: string[];
+  args: string[];
+  env?: Array<{ name: string; valueFrom?: { configMapKeyRef?: { key: string } } }>;
+}
+
+/** The Deployment's args with $(VAR) filled from the ConfigMap, as the kubelet does. */
+export function manifestArgs(overrides: Record<string, string> = {}): string[] {
+  const docs = (file: string) => parseAllDocuments(readFileSync(`${REPO}daemonset/${file}`, 'utf8')).map((d) => d.toJS() as Record<string, never>);
+  const deployment = docs('ipamd.yaml').find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: Container[] } } } };
+  const settings = (docs('configmap.yaml')[0] as unknown as { data: Record<string, string> }).data;
+  const container = deployment.spec.template.spec.containers[0]!;
+  const env = new Map((container.env ?? []).flatMap((e) => (e.valueFrom?.configMapKeyRef ? [[e.name, overrides[e.valueFrom.configMapKeyRef.key] ?? settings[e.valueFrom.configMapKeyRef.key] ?? '']] : [])));
+  return container.args.map((a) => a.replace(/\$\(([A-Z_]+)\)/g, (_m, name: string) => env.get(name) ?? ''));
+}
+
+export interface LabIpamdOptions {
+  identity: string;
+  dir: string;
+  kubeconfig: string;
+  apiUrl: string;
+  apiAddress: string;
+  region: string;
+  credentials: { secretId: string; secretKey: string };
+  subnetIds: string[];
+  /** ConfigMap keys to set otherwise (ip-min-warm-target, …) */
+  settings?: Record<string, string>;
+  extraArgs?: string[];
+}
+
+export class LabIpamd {
+  readonly logFile: string;
+  private process?: ChildProcess;
+
+  constructor(private readonly o: LabIpamdOptions) {
+    this.logFile = `${o.dir}/ipamd-${o.identity}.log`;
+    if (!existsSync(IPAMD_BINARY)) throw new Error(`build the binaries first (npm run build): ${IPAMD_BINARY} is missing`);
+  }
+
+  /** Starts the replica; it campaigns for the Lease on its own. */
+  start(): void {
+    const keys = `${this.o.dir}/ipamd-credentials.json`;
+    writeFileSync(keys, JSON.stringify(this.o.credentials), { mode: 0o600 });
+    const args = [
+      ...manifestArgs({ 'subnet-ids': this.o.subnetIds.join(','), ...this.o.settings }),
+      '--kubeconfig', this.o.kubeconfig,
+      '--region', this.o.region,
+      '--api-url', this.o.apiUrl,
+      '--api-resolve', this.o.apiAddress,
+      '--credentials-file', keys,
+      '--leader-elect-identity', this.o.identity,
+      '--health-address', '127.0.0.1:0',
+      ...(this.o.extraArgs ?? []),
+    ];
+    const log = openSync(this.logFile, 'a');
+    this.process = spawn(IPAMD_BINARY, args, { env: childEnv(), stdio: ['ignore', log, log] });
+    closeSync(log);
+  }
+
+  get running(): boolean {
+    return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  /** SIGTERM as a rollout does, or SIGKILL as a crash does. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const child = this.process;
+    if (!child || !this.running) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (this.running) child.kill('SIGKILL');
+  }
+
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+}
