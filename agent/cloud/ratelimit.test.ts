@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RateLimiter } from './ratelimit.ts';
 
 describe('client-side rate limit', () => {
-  it('lets a second of calls through at once, then paces the rest at the rate', async () => {
+  it('lets a second of calls through at once, then no more than the rate in any second, however cut', async () => {
     let now = 0;
     const sent: number[] = [];
     const limiter = new RateLimiter({ AssignPrivateIpAddresses: 5, default: 100 }, { now: () => now }, async (ms) => {
@@ -13,9 +13,11 @@ describe('client-side rate limit', () => {
       sent.push(now);
     }
     expect(sent.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
-    // 10 more at 5 a second: 2 seconds, never more than 5 in any second after the first burst.
-    expect(sent.at(-1)).toBe(2000);
-    for (let t = 0; t <= 2000; t += 1000) expect(sent.filter((s) => s > t && s <= t + 1000).length).toBeLessThanOrEqual(5);
+    // 10 more at 5 a second: about 2 seconds (the window is a little over one), never more than 5 in any
+    // second: Tencent counts by the second, wherever its seconds begin.
+    expect(sent.at(-1)).toBeGreaterThanOrEqual(2000);
+    expect(sent.at(-1)).toBeLessThan(2200);
+    for (const t of sent) expect(sent.filter((s) => s >= t && s < t + 1000).length).toBeLessThanOrEqual(5);
   });
 
   it('lets a deeper burst through when asked, then the rate', async () => {
@@ -38,6 +40,7 @@ describe('client-side rate limit', () => {
     await limiter.acquire('B');
     expect(now).toBe(0);
     await limiter.acquire('A');
-    expect(now).toBe(1000);
+    // A's second call waits out A's window (a second and its margin), whatever B did.
+    expect(now).toBe(1050);
   });
 });

@@ -6,6 +6,7 @@
 // by node, so that a node with much to do cannot starve the others. Which node and priority a call is for
 // travels with the async context (`Budget.as`), so the cloud adapter underneath needs to know nothing of it.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { SlidingWindow } from '../cloud/ratelimit.ts';
 
 export type Priority = 'pod' | 'warm' | 'release';
 const ORDER: Priority[] = ['pod', 'warm', 'release'];
@@ -18,14 +19,6 @@ export interface BudgetOptions {
   clock?: { now(): number };
 }
 
-/** The calls let through in the last window, oldest first. */
-interface Window {
-  rate: number;
-  times: number[];
-}
-
-/** A little more than a second: calls reach the cloud a few milliseconds apart from when they left. */
-const WINDOW_MS = 1050;
 
 interface Waiter {
   action: string;
@@ -42,8 +35,8 @@ interface Turn {
 export class Budget {
   private readonly context = new AsyncLocalStorage<{ node: string; priority: Priority }>();
   private readonly clock: { now(): number };
-  private readonly cluster: Window;
-  private readonly actions = new Map<string, Window>();
+  private readonly cluster: SlidingWindow;
+  private readonly actions = new Map<string, SlidingWindow>();
   /** waiters by priority, then by node in turn order (a Map keeps insertion order: the next node is first) */
   private readonly queues = new Map<Priority, Map<string, Waiter[]>>(ORDER.map((p) => [p, new Map()]));
   private timer: NodeJS.Timeout | undefined;
@@ -52,7 +45,7 @@ export class Budget {
 
   constructor(private readonly o: BudgetOptions) {
     this.clock = o.clock ?? Date;
-    this.cluster = this.window(o.clusterQps);
+    this.cluster = new SlidingWindow(o.clusterQps);
   }
 
   /** Runs `fn` with its cloud calls counted for `node` at `priority`. */
@@ -114,7 +107,7 @@ export class Budget {
       for (const [node, queue] of byNode) {
         const waiter = queue[0]!;
         const candidate = { byNode, node, queue, waiter };
-        if (this.peek(this.actionWindow(waiter.action)) >= 1) return candidate;
+        if (this.actionWindow(waiter.action).room(this.clock.now()) >= 1) return candidate;
         blocked ??= candidate;
       }
     }
@@ -123,10 +116,10 @@ export class Budget {
 
   private take(action: string): boolean {
     const window = this.actionWindow(action);
-    if (this.peek(this.cluster) < 1 || this.peek(window) < 1) return false;
     const now = this.clock.now();
-    this.cluster.times.push(now);
-    window.times.push(now);
+    if (this.cluster.room(now) < 1 || window.room(now) < 1) return false;
+    this.cluster.record(now);
+    window.record(now);
     this.granted.set(action, (this.granted.get(action) ?? 0) + 1);
     return true;
   }
@@ -134,8 +127,7 @@ export class Budget {
   /** Milliseconds until both windows a call of `action` needs have room. */
   private waitFor(action: string): number {
     const now = this.clock.now();
-    const need = (w: Window) => (this.peek(w) >= 1 ? 0 : w.times[0]! + WINDOW_MS - now);
-    return Math.max(1, Math.ceil(Math.max(need(this.cluster), need(this.actionWindow(action)))));
+    return Math.max(1, Math.ceil(Math.max(this.cluster.waitMs(now), this.actionWindow(action).waitMs(now))));
   }
 
   private schedule(ms: number): void {
@@ -143,22 +135,9 @@ export class Budget {
     this.timer = setTimeout(() => this.drain(), ms);
   }
 
-  private actionWindow(action: string): Window {
+  private actionWindow(action: string): SlidingWindow {
     let window = this.actions.get(action);
-    if (!window) this.actions.set(action, (window = this.window(this.rateOf(action))));
+    if (!window) this.actions.set(action, (window = new SlidingWindow(this.rateOf(action))));
     return window;
-  }
-
-  private window(rate: number): Window {
-    return { rate: Math.max(1, Math.floor(rate)), times: [] };
-  }
-
-  /** Forgets the calls older than the window; answers how many more may go now. */
-  private peek(w: Window): number {
-    const since = this.clock.now() - WINDOW_MS;
-    let old = 0;
-    while (old < w.times.length && w.times[old]! <= since) old++;
-    if (old > 0) w.times.splice(0, old);
-    return w.rate - w.times.length;
   }
 }

@@ -55,6 +55,8 @@ export class Controller {
   private readonly queue: WorkQueue;
   /** each node's instance, remembered so that its ENIs can be found after its Node and NEC are gone */
   private readonly instances = new Map<string, string>();
+  /** quotas by instance type: every node of a type has the same, so a thousand joining nodes ask once */
+  private readonly quotas = new Map<string, Promise<{ enis: number; ipsPerEni: number }>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ControllerOptions) {
@@ -104,6 +106,20 @@ export class Controller {
     return ipam.reconcile(name);
   }
 
+  /** The instance's quota: by its type when the node says it (DescribeNetworkInterfaceLimit is 20 a second). */
+  private quotaOf(node: V1Node, instanceId: string): Promise<{ enis: number; ipsPerEni: number }> {
+    const labels = node.metadata?.labels ?? {};
+    const type = labels['node.kubernetes.io/instance-type'] ?? labels['beta.kubernetes.io/instance-type'];
+    if (!type) return this.o.cloud.limits(instanceId);
+    let quota = this.quotas.get(type);
+    if (!quota) {
+      quota = this.o.cloud.limits(instanceId);
+      this.quotas.set(type, quota);
+      quota.catch(() => this.quotas.delete(type));
+    }
+    return quota;
+  }
+
   /** Makes the node's NEC (or completes one a standalone agent made, keeping what it says). */
   private async join(name: string, node: V1Node, existing: Nec | undefined): Promise<void> {
     const instanceId = instanceOf(node);
@@ -115,7 +131,7 @@ export class Controller {
     this.instances.set(name, instanceId);
     // Without configured subnets or groups, the node's own: those of its primary ENI.
     const { quota, subnetIds, securityGroupIds } = await this.o.budget.as(name, 'warm', async () => {
-      const limits = await this.o.cloud.limits(instanceId);
+      const limits = await this.quotaOf(node, instanceId);
       const configured = this.o.subnetIds.length > 0 && this.o.securityGroupIds.length > 0;
       const primary = configured ? undefined : (await this.o.cloud.enisOf(instanceId)).find((e) => e.primary);
       return {

@@ -77,6 +77,11 @@ export class Emulator {
     return this.model.addInstance(spec);
   }
 
+  /** Calls answered so far by action (ok, throttled, failed): a cheap part of state(). */
+  calls(): Record<string, { ok: number; throttled: number; failed: number }> {
+    return Object.fromEntries([...(this.api?.calls ?? [])].map(([action, c]) => [action, { ...c }]));
+  }
+
   /** The whole state, as the inspection endpoint shows it. */
   state() {
     const { model } = this;

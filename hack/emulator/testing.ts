@@ -29,14 +29,14 @@ export function cvmClient(emulator: Emulator, credential?: SdkCredential): CvmCl
   );
 }
 
-/** Polls DescribeVpcTaskResult until the task of `requestId` ends; returns its final status. */
+/** Polls DescribeVpcTaskResult until the task of `requestId` ends (within its 20 a second); returns its final status. */
 export async function waitTask(vpc: VpcClient, requestId: string | undefined, timeoutMs = 5000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { Status } = await vpc.DescribeVpcTaskResult({ TaskId: requestId! });
     if (Status !== 'RUNNING') return Status!;
     if (Date.now() > deadline) throw new Error(`task ${requestId} still RUNNING after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 60));
   }
 }
 
