@@ -252,7 +252,7 @@ describe('tke-eni-ipamd', () => {
     const got = await Promise.all(['a', 'b', 'c', 'd'].map((p) => sim.addPod(p, 10_000)));
     expect(got.every(Boolean)).toBe(true);
     await until('pods + min', () => cloudAddresses('ins-node0001').length, (n) => n === 7);
-    expect(poolAddresses(sim)).toEqual(cloudAddresses('ins-node0001'));
+    await until('the pool as the cloud', () => poolAddresses(sim).join(), (a) => a === cloudAddresses('ins-node0001').join());
     expect(lost).toBe(0);
   });
 });

@@ -100,10 +100,15 @@ export class TencentCloud implements Cloud {
         ClientToken: token,
       }),
     );
-    const eniId = r.NetworkInterface?.NetworkInterfaceId;
-    if (!eniId) throw new CloudError('InternalError', `CreateNetworkInterface in ${o.subnetId} answered without an ENI`, r.RequestId);
+    const created = r.NetworkInterface;
+    const eniId = created?.NetworkInterfaceId;
+    if (!created || !eniId) throw new CloudError('InternalError', `CreateNetworkInterface in ${o.subnetId} answered without an ENI`, r.RequestId);
     await this.waitTask(r.RequestId!, `creating ${eniId}`);
-    return this.describeEni(eniId);
+    // The answer described the ENI; its task ending means the ENI and its addresses are ready (no describe needed).
+    const eni = toEni(created);
+    const secondaryIps = (created.PrivateIpAddressSet ?? []).filter((ip) => !ip.Primary).map((ip) => ip.PrivateIpAddress!);
+    if (!eni.mac || !eni.primaryIp) return this.describeEni(eniId);
+    return { ...eni, secondaryIps, state: 'AVAILABLE', settling: false };
   }
 
   async attachEni(eniId: string, instanceId: string): Promise<void> {
@@ -166,10 +171,13 @@ export class TencentCloud implements Cloud {
     return vpcId;
   }
 
-  /** Polls an asynchronous change until it has taken effect. */
+  /**
+   * Polls an asynchronous change until it has taken effect: after 100 ms, then doubling up to a second
+   * (DescribeVpcTaskResult is allowed 20 a second: polls must not crowd out the changes).
+   */
   private async waitTask(requestId: string, what: string): Promise<void> {
     const deadline = Date.now() + this.taskTimeoutMs;
-    for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
       await this.sleep(wait);
       const r = await this.call(`DescribeVpcTaskResult of ${what}`, () => this.vpc.DescribeVpcTaskResult({ TaskId: requestId }));
       if (r.Status === 'SUCCESS') return;

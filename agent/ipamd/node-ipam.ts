@@ -6,8 +6,8 @@
 //     one in the roomiest subnet of its zone under the soft limit, within the limits the agent says are in
 //     force; after each change status.ipamd says what the node has, so a waiting pod is served at once;
 //   - what the node cannot have (ENI quota, subnet, zone) is said in status.ipamd.problem and as an event.
-// The cloud is read before any change and every resync interval; between, a reconcile with nothing to do
-// costs no call. Leftovers (ENIs made for the node and attached nowhere: an ipamd killed between create and
+// The cloud is read before the first change, after any failure and every resync interval; between, ipamd
+// trusts what it read and did since, and a reconcile with nothing to do costs no call. Leftovers (ENIs made for the node and attached nowhere: an ipamd killed between create and
 // attach) are deleted when the cloud is read.
 import { CloudError, MAX_IPS_PER_CALL, OWNER_TAG, type Cloud, type Eni } from '../cloud/cloud.ts';
 import { ConflictError, releaseEntries, type Nec, type NecIpamd, type NecIpamdEni } from '../k8s/nec.ts';
@@ -45,6 +45,8 @@ type Problem = { reason: string; message: string };
 export class NodeIpam {
   /** each node's pod ENIs as last read from the cloud (and changed by ipamd since), with when they were read */
   private readonly seen = new Map<string, { enis: Eni[]; at: number }>();
+  /** nodes whose last work failed: what ipamd knows of them may be wrong (an answer lost), read the cloud again */
+  private readonly suspect = new Set<string>();
   /** what ipamd last wrote of each node's status.ipamd (the informer's copy may lag behind its own write) */
   private readonly published = new Map<string, { content: string; uid: string | undefined }>();
   private readonly clock: { now(): number };
@@ -60,6 +62,8 @@ export class NodeIpam {
     if (!nec || !instanceId || !nec.spec?.quota) return undefined;
     const seen = this.seen.get(node);
     const offers = Object.keys(nec.status?.release ?? {});
+    // Until its agent asks, a node costs no call (a node that joined, its agent not started yet).
+    if (!seen && !nec.status?.demand && offers.length === 0) return undefined;
     const short = seen ? this.held(seen.enis, nec) < (nec.status?.demand?.addresses ?? 0) : true;
     const due = !seen || this.clock.now() - seen.at >= this.o.resyncMs;
     if (!due && !short && offers.length === 0) {
@@ -67,12 +71,20 @@ export class NodeIpam {
       return undefined;
     }
     const priority: Priority = short && nec.status?.demand?.urgent ? 'pod' : offers.length > 0 && !short ? 'release' : 'warm';
-    return this.o.budget.as(node, priority, () => this.work(node, instanceId));
+    return this.o.budget.as(node, priority, async () => {
+      try {
+        return await this.work(node, instanceId);
+      } catch (err) {
+        this.suspect.add(node);
+        throw err;
+      }
+    });
   }
 
   /** Forgets a node (it left the cluster). */
   forget(node: string): void {
     this.seen.delete(node);
+    this.suspect.delete(node);
     this.published.delete(node);
   }
 
@@ -89,7 +101,10 @@ export class NodeIpam {
   }
 
   private async work(node: string, instanceId: string): Promise<number | undefined> {
-    const enis = await this.read(node, instanceId);
+    // What ipamd read and has done since holds until the resync, unless something failed on the way.
+    const seen = this.seen.get(node);
+    const trusted = seen && !this.suspect.has(node) && this.clock.now() - seen.at < this.o.resyncMs;
+    const enis = trusted ? seen.enis : await this.read(node, instanceId);
     // Offers first: a conditional write, so that an offer the agent takes back at this moment stays its own.
     let nec = this.o.necs.nec(node)!;
     const offered = releaseEntries(nec, 'offered');
@@ -211,6 +226,7 @@ export class NodeIpam {
       }
     }
     this.seen.set(node, { enis, at: this.clock.now() });
+    this.suspect.delete(node);
     return enis;
   }
 
