@@ -189,6 +189,22 @@ describe('tke-eni-ipamd', () => {
     expect(poolAddresses(sim)).toEqual([got]);
   });
 
+  it('deletes an ENI made for the node and attached nowhere (an ipamd killed between create and attach)', async () => {
+    const { vpcClient, waitTask } = await import('../hack/emulator/testing.ts');
+    const vpc = vpcClient(emulator);
+    const left = await vpc.CreateNetworkInterface({ VpcId: emulator.world.vpc.id, SubnetId: 'subnet-pod3a', NetworkInterfaceName: 'left', Tags: [{ Key: OWNER_TAG, Value: 'ins-node0001' }] });
+    await waitTask(vpc, left.RequestId);
+    const other = await vpc.CreateNetworkInterface({ VpcId: emulator.world.vpc.id, SubnetId: 'subnet-pod3a', NetworkInterfaceName: 'not ours' });
+    await waitTask(vpc, other.RequestId);
+    await ipamd('a');
+    await addNode('node-1', 'ins-node0001');
+    const sim = await simNode('node-1', 'ins-node0001');
+    await until('3 addresses', () => poolAddresses(sim), (a) => a.length === 3);
+    const ids = () => emulator.state().networkInterfaces.map((e) => e.NetworkInterfaceId);
+    await until('the leftover deleted', () => ids(), (l) => !l.includes(left.NetworkInterface!.NetworkInterfaceId!));
+    expect(ids()).toContain(other.NetworkInterface!.NetworkInterfaceId);
+  });
+
   it("detaches and deletes a node's ENIs when it leaves, and its NEC goes", async () => {
     await ipamd('a');
     await addNode('node-1', 'ins-node0001');

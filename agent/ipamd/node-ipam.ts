@@ -212,17 +212,20 @@ export class NodeIpam {
     return 30_000;
   }
 
-  /** The node's pod ENIs, read from the cloud; leftovers made for it and attached nowhere are deleted. */
+  /**
+   * The node's pod ENIs, read from the cloud in one call: every ENI tagged for its instance, attached or
+   * not. Leftovers made for it and attached nowhere are deleted.
+   */
   private async read(node: string, instanceId: string): Promise<Eni[]> {
     const { cloud } = this.o;
-    const enis = (await cloud.enisOf(instanceId)).filter((e) => !e.primary && e.tags[OWNER_TAG] === instanceId);
-    const seen = this.seen.get(node);
-    if (!seen || this.clock.now() - seen.at >= this.o.resyncMs) {
-      const here = new Set(enis.map((e) => e.id));
-      for (const left of await cloud.enisTagged(OWNER_TAG, instanceId)) {
-        if (left.attachedTo || here.has(left.id) || left.state !== 'AVAILABLE') continue;
-        await cloud.deleteEni(left.id).catch((err: Error) => this.o.log('warn', `ipamd: cannot delete ${left.id}, made for node ${node} and attached nowhere: ${err.message}`));
+    const tagged = await cloud.enisTagged(OWNER_TAG, instanceId);
+    const enis = tagged.filter((e) => e.attachedTo === instanceId && !e.primary);
+    for (const left of tagged.filter((e) => !e.attachedTo && e.state === 'AVAILABLE')) {
+      try {
+        await cloud.deleteEni(left.id);
         this.o.log('warn', `ipamd: deleted ${left.id}, made for node ${node} (${instanceId}) and attached nowhere`);
+      } catch (err) {
+        this.o.log('warn', `ipamd: cannot delete ${left.id}, made for node ${node} and attached nowhere: ${(err as Error).message}`);
       }
     }
     this.seen.set(node, { enis, at: this.clock.now() });

@@ -26,9 +26,15 @@ export interface NecSupplyOptions {
   /** the limits in force (the quota lowered by overrides): ipamd grows within them */
   inForce: () => { maxEnis: number; maxIpsPerEni: number };
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  clock?: { now(): number };
 }
 
+/** How long a demand may go unanswered before an ADD's refusal says that ipamd is silent. */
+const SILENT_MS = 10_000;
+
 export class NecSupply implements Supply {
+  /** when the demand was last raised */
+  private askedAt = 0;
   /** the secondary addresses asked for, undefined until the first ask (then the NEC's demand holds it) */
   private want: number | undefined;
   /**
@@ -84,10 +90,15 @@ export class NecSupply implements Supply {
     return Math.max(0, this.want - heldAddresses(this.viewed));
   }
 
-  /** Why ipamd cannot meet the demand, when it says so. */
+  /** Why the demand is not met: ipamd's reason when it gives one, or its silence. */
   problem(): string | undefined {
+    const pending = this.pending();
+    if (pending === 0) return undefined;
     const problem = this.o.nec.current()?.status?.ipamd?.problem;
-    return this.pending() > 0 && problem ? `${problem.reason}: ${problem.message}` : undefined;
+    if (problem) return `${problem.reason}: ${problem.message}`;
+    const silent = (this.o.clock ?? Date).now() - this.askedAt;
+    if (silent < SILENT_MS) return undefined;
+    return `tke-eni-ipamd has not answered the demand of ${this.o.nodeName} for ${pending} more addresses in ${Math.round(silent / 1000)} s (kubectl -n kube-system get deploy tke-eni-ipamd)`;
   }
 
   async drain(): Promise<void> {}
@@ -100,6 +111,7 @@ export class NecSupply implements Supply {
     const held = heldAddresses(this.viewed);
     const want = Math.max(this.want ?? held, held) + needed;
     await this.o.nec.patchStatus({ demand: this.demand(want, urgent) });
+    if (this.pending() === 0) this.askedAt = (this.o.clock ?? Date).now();
     this.want = want;
   }
 

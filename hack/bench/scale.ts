@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { startApiServer } from '../apiserver/server.ts';
 import { crdModel } from '../apiserver/testing.ts';
 import { Emulator } from '../emulator/emulator.ts';
 import { parseWorld } from '../emulator/world.ts';
@@ -76,38 +75,50 @@ function world(nodes: number, taskMs: number) {
   });
 }
 
-/** Samples the cloud's answer counts; the busiest second is found from them afterwards. */
+/** Every call the cloud answered, and when: the busiest second, however cut, is found from them. */
 class CallMeter {
-  private readonly samples: Array<{ at: number; calls: Record<string, { ok: number; throttled: number; failed: number }> }> = [];
-  private readonly timer: NodeJS.Timeout;
+  private readonly arrivals: Array<{ at: number; action: string }>;
 
   constructor(private readonly emulator: Emulator) {
-    this.timer = setInterval(() => this.samples.push({ at: Date.now(), calls: emulator.calls() }), 100);
+    this.arrivals = emulator.recordArrivals();
   }
 
   stop() {
-    clearInterval(this.timer);
-    this.samples.push({ at: Date.now(), calls: this.emulator.calls() });
-    const total = (c: Record<string, { ok: number; throttled: number; failed: number }>, action?: string) =>
-      Object.entries(c)
-        .filter(([a]) => !action || a === action)
-        .reduce((n, [, v]) => n + v.ok + v.throttled + v.failed, 0);
-    const last = this.samples.at(-1)!.calls;
-    // The most calls in any window of one second (sampled every 100 ms).
+    const calls = this.emulator.calls();
     const peak = (action?: string) => {
+      const times = this.arrivals.filter((a) => !action || a.action === action).map((a) => a.at);
       let most = 0;
-      for (let i = 0, j = 0; i < this.samples.length; i++) {
-        while (this.samples[i]!.at - this.samples[j]!.at > 1000) j++;
-        most = Math.max(most, total(this.samples[i]!.calls, action) - total(this.samples[j]!.calls, action));
+      for (let i = 0, j = 0; i < times.length; i++) {
+        while (times[i]! - times[j]! >= 1000) j++;
+        most = Math.max(most, i - j + 1);
       }
       return most;
     };
-    const busiest = Object.keys(last)
+    const busiest = Object.keys(calls)
       .map((action) => ({ action, qps: peak(action) }))
       .sort((a, b) => b.qps - a.qps)[0] ?? { action: '', qps: 0 };
-    const sum = (k: 'ok' | 'throttled' | 'failed') => Object.values(last).reduce((n, v) => n + v[k], 0);
-    return { peakQps: peak(), peakAction: busiest, throttled: sum('throttled'), failed: sum('failed'), calls: total(last) };
+    const sum = (k: 'ok' | 'throttled' | 'failed') => Object.values(calls).reduce((n, v) => n + v[k], 0);
+    return { peakQps: peak(), peakAction: busiest, throttled: sum('throttled'), failed: sum('failed'), calls: this.arrivals.length };
   }
+}
+
+/** The API server stand-in in a process of its own, so that its work does not hold up the cloud's clock. */
+async function startApiServerProcess(kubeconfig: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO}hack/apiserver/main.ts`, '--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--history', '200000'], { stdio: ['ignore', 'ignore', 'inherit'], cwd: REPO });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the API server stand-in exited with ${child.exitCode}`);
+    try {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(kubeconfig);
+      await kc.makeApiClient(k8s.CoreV1Api).listNamespace();
+      return child;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error('the API server stand-in did not answer within 30 s');
 }
 
 function startWorker(plan: object): { child: ChildProcess; lines: AsyncIterableIterator<string> } {
@@ -122,14 +133,13 @@ async function runMode(mode: 'ipamd' | 'standalone', o: Options): Promise<Result
   const nodes = w.instances.map((i) => ({ name: i.name, instanceId: i.id, zone: i.zone }));
   const apiUrl = `http://tencentcloudapi.com:${emulator.apiAddress.port}`;
   let ipamd: ChildProcess | undefined;
-  let apiserver: Awaited<ReturnType<typeof startApiServer>> | undefined;
+  let apiserver: ChildProcess | undefined;
+  const kubeconfig = `${dir}/kubeconfig`;
   const started = Date.now();
   try {
     let plan: object;
     if (mode === 'ipamd') {
-      apiserver = await startApiServer();
-      const kubeconfig = `${dir}/kubeconfig`;
-      await apiserver.writeKubeconfig(kubeconfig);
+      apiserver = await startApiServerProcess(kubeconfig);
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(kubeconfig);
       const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
@@ -160,7 +170,7 @@ async function runMode(mode: 'ipamd' | 'standalone', o: Options): Promise<Result
     if (apiserver) {
       // Every node joins at once, as a cluster scaled up does.
       const kc = new k8s.KubeConfig();
-      kc.loadFromString(apiserver.kubeconfig());
+      kc.loadFromFile(kubeconfig);
       const core = kc.makeApiClient(k8s.CoreV1Api);
       for (let i = 0; i < nodes.length; i += 100) {
         await Promise.all(
@@ -204,7 +214,7 @@ async function runMode(mode: 'ipamd' | 'standalone', o: Options): Promise<Result
     return { mode, nodes: nodes.length, readyMs, podsMs, podsMissing, failedNodes, ...calls, ipamdRssMb: rss, wallS: (Date.now() - started) / 1000 };
   } finally {
     ipamd?.kill('SIGKILL');
-    await apiserver?.close();
+    apiserver?.kill('SIGKILL');
     await emulator.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -35,6 +35,8 @@ export class ApiHandler {
   private readonly byClientToken = new Map<string, Remembered>();
   /** calls answered, by action: how many succeeded, were throttled, failed otherwise */
   readonly calls = new Map<string, { ok: number; throttled: number; failed: number }>();
+  /** when each call was answered, by action, while someone listens (benchmarks that want exact seconds) */
+  arrivals: Array<{ at: number; action: string }> | undefined;
 
   constructor(private readonly deps: ApiDeps) {}
 
@@ -69,6 +71,7 @@ export class ApiHandler {
   }
 
   private count(action: string, errorCode: string | undefined): void {
+    this.arrivals?.push({ at: Date.now(), action });
     const entry = this.calls.get(action) ?? { ok: 0, throttled: 0, failed: 0 };
     if (!errorCode) entry.ok++;
     else if (errorCode.startsWith('RequestLimitExceeded')) entry.throttled++;

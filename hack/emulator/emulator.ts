@@ -82,6 +82,12 @@ export class Emulator {
     return Object.fromEntries([...(this.api?.calls ?? [])].map(([action, c]) => [action, { ...c }]));
   }
 
+  /** From now on, remembers when each call came (for a benchmark's busiest second); returns the list it fills. */
+  recordArrivals(): Array<{ at: number; action: string }> {
+    if (!this.api) throw new Error('the emulator is not serving');
+    return (this.api.arrivals ??= []);
+  }
+
   /** The whole state, as the inspection endpoint shows it. */
   state() {
     const { model } = this;
