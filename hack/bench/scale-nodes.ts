@@ -41,19 +41,19 @@ async function main(): Promise<void> {
   });
   say({ started: nodes.length });
   const t0 = Date.now();
-  // Ready: the pool holds a free address, so a pod's ADD needs no cloud call.
-  const ready = nodes.map(async (node) => {
-    const at = await untilFree(node);
-    say({ node: node.name, readyMs: at - t0 });
-  });
+  // Ready: the pool holds a free address, so a pod's ADD needs no cloud call. A node whose start failed,
+  // or that is not ready within 10 minutes, is reported failed.
   await Promise.all(
-    nodes.map((node) =>
-      node.start().catch((err: Error) => {
-        say({ node: node.name, failed: `start: ${err.message}` });
-      }),
-    ),
+    nodes.map(async (node) => {
+      try {
+        await node.start();
+        const at = await untilFree(node, t0 + 600_000);
+        say(at ? { node: node.name, readyMs: at - t0 } : { node: node.name, failed: 'no free address within 10 minutes' });
+      } catch (err) {
+        say({ node: node.name, failed: `start: ${(err as Error).message}` });
+      }
+    }),
   );
-  await Promise.all(ready);
   // Then every node starts its pods at once.
   await waitForLine('pods');
   const p0 = Date.now();
@@ -70,11 +70,12 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-async function untilFree(node: SimNode): Promise<number> {
-  for (;;) {
+async function untilFree(node: SimNode, deadline: number): Promise<number | undefined> {
+  while (Date.now() < deadline) {
     if (node.store.counts().free > 0) return Date.now();
     await new Promise((r) => setTimeout(r, 50));
   }
+  return undefined;
 }
 
 const lines = createInterface({ input: process.stdin });

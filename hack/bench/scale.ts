@@ -188,7 +188,10 @@ async function runMode(mode: 'ipamd' | 'standalone', o: Options): Promise<Result
     for (let waiting = nodes.length; waiting > 0; ) {
       const m = await next();
       if (m.fatal) throw new Error(`the simulated nodes failed: ${String(m.fatal)}`);
-      if (m.failed) failedNodes++;
+      if (m.failed) {
+        failedNodes++;
+        waiting--;
+      }
       if (typeof m.readyMs === 'number') {
         readyMs.push(Number(m.readyMs));
         waiting--;
@@ -201,7 +204,7 @@ async function runMode(mode: 'ipamd' | 'standalone', o: Options): Promise<Result
     child.stdin!.write('pods\n');
     for (;;) {
       const m = await next();
-      if (m.done) break;
+      if (m.done || m.fatal) break;
       if (typeof m.podsMs === 'number') {
         podsMs.push(m.podsMs);
         podsMissing += o.pods - Number(m.pods);
@@ -255,7 +258,7 @@ async function main(o: Options): Promise<void> {
     peak_qps: r.peakQps,
     budget_qps: CLUSTER_QPS,
     throttled: r.throttled,
-    failed: r.failed + r.podsMissing,
+    failed: r.failed + r.podsMissing + r.failedNodes,
     ipamd_rss_mb: r.ipamdRssMb ?? null,
   });
   const ipamd = results.find((r) => r.mode === 'ipamd');
