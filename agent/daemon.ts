@@ -15,6 +15,7 @@ import { CloudSupply } from './supply/cloud-supply.ts';
 import { NecSupply } from './supply/nec-supply.ts';
 import type { Supply } from './supply/supply.ts';
 import { NodeNec } from './k8s/node-nec.ts';
+import type { Nec } from './k8s/nec.ts';
 import { serveHealth } from './health.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
@@ -57,7 +58,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const kube = config.kubeconfig || config.inCluster ? loadKube(config, log) : undefined;
   const necMode = kube !== undefined && !config.standalone;
   // (The closures below run only once the pool exists: the NEC is read after it is made.)
-  const nec = necMode ? new NodeNec(kube, () => pool.supplyChanged()) : undefined;
+  const nec = necMode ? new NodeNec((status, rv) => kube.patchNecStatus(status, rv) as Promise<Nec>, () => pool.supplyChanged()) : undefined;
   let subnetIds = config.subnetIds;
   let securityGroupIds = config.securityGroupIds;
   let supply: Supply;

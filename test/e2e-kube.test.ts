@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer } from '../hack/apiserver/server.ts';
 import { kubeClients, Lab, type LabNode } from '../hack/lab/lab.ts';
+import { until } from './eventually.ts';
 
 let lab: Lab;
 let a: LabNode;
@@ -17,20 +18,6 @@ type Nec = { metadata: { annotations?: Record<string, string>; ownerReferences?:
 
 const nec = async (name: string) => (await clients.custom.getClusterCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs', name })) as Nec;
 
-async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch {
-      // not there yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)?.slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function annotateNec(name: string, annotations: Record<string, string | null>) {
   const { setHeaderOptions, PatchStrategy } = await import('@kubernetes/client-node');

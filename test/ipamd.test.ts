@@ -16,6 +16,7 @@ import { crdModel } from '../hack/apiserver/testing.ts';
 import type { Emulator } from '../hack/emulator/emulator.ts';
 import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';
 import { SimCluster, SimNode, type SimPoolSettings } from '../hack/sim/nodes.ts';
+import { until } from './eventually.ts';
 
 const CRD_DIR = fileURLToPath(new URL('../daemonset/crds', import.meta.url));
 const GROUP = { group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs' };
@@ -93,20 +94,6 @@ async function simNode(name: string, instanceId: string, settings: SimPoolSettin
 
 const nec = async (name: string) => (await custom.getClusterCustomObject({ ...GROUP, name })) as Nec;
 
-async function until<T>(what: string, probe: () => T | Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)?.slice(0, 600)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Secondary addresses the cloud holds on an instance's pod ENIs. */
 function cloudAddresses(instanceId: string): string[] {

@@ -42,6 +42,9 @@ export class Budget {
   private timer: NodeJS.Timeout | undefined;
   /** calls let through, by action, for metrics and the benchmark */
   readonly granted = new Map<string, number>();
+  /** the most calls let through in any one second, all actions together, as measured here */
+  peakPerSecond = 0;
+  private readonly recent: number[] = [];
 
   constructor(private readonly o: BudgetOptions) {
     this.clock = o.clock ?? Date;
@@ -121,6 +124,9 @@ export class Budget {
     this.cluster.record(now);
     window.record(now);
     this.granted.set(action, (this.granted.get(action) ?? 0) + 1);
+    this.recent.push(now);
+    while (this.recent[0]! <= now - 1000) this.recent.shift();
+    this.peakPerSecond = Math.max(this.peakPerSecond, this.recent.length);
     return true;
   }
 

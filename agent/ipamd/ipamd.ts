@@ -36,6 +36,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       backlog: controller?.backlog ?? 0,
       callsWaiting: budget.waiting(),
       calls: Object.fromEntries(budget.granted),
+      peakCallsPerSecond: budget.peakPerSecond,
       memory: process.memoryUsage(),
     }),
   });

@@ -1,15 +1,17 @@
 // The node's NodeENIConfig as the agent's supply sees it (NecPort): the newest version the informer or a
 // write has shown, a way to wait for one, and status writes. Every new version tells `onChange`.
-import type { Kube } from './kube.ts';
 import type { Nec } from './nec.ts';
 import type { NecPort } from '../supply/nec-supply.ts';
+
+/** Merge-patches the NEC's status (conditional on `resourceVersion` when given) and answers the NEC written. */
+export type PatchNecStatus = (status: Record<string, unknown>, resourceVersion?: string) => Promise<Nec>;
 
 export class NodeNec implements NecPort {
   private latest: Nec | undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(
-    private readonly kube: Kube,
+    private readonly patch: PatchNecStatus,
     private readonly onChange: () => void,
   ) {}
 
@@ -39,6 +41,6 @@ export class NodeNec implements NecPort {
   }
 
   async patchStatus(status: Record<string, unknown>, resourceVersion?: string): Promise<void> {
-    this.seen((await this.kube.patchNecStatus(status, resourceVersion)) as Nec);
+    this.seen(await this.patch(status, resourceVersion));
   }
 }

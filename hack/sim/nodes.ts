@@ -9,7 +9,8 @@ import { ConflictError } from '../../agent/k8s/nec.ts';
 import { NEC_PLURAL } from '../../agent/k8s/kube.ts';
 import { Pool } from '../../agent/pool/pool.ts';
 import { PoolStore } from '../../agent/pool/store.ts';
-import { NecSupply, type NecPort } from '../../agent/supply/nec-supply.ts';
+import { NodeNec } from '../../agent/k8s/node-nec.ts';
+import { NecSupply } from '../../agent/supply/nec-supply.ts';
 import type { Supply } from '../../agent/supply/supply.ts';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 
@@ -30,7 +31,7 @@ export interface SimPoolSettings {
 /** The NECs of the cluster, watched once for every simulated node of this process. */
 export class SimCluster {
   readonly custom: k8s.CustomObjectsApi;
-  private readonly ports = new Map<string, SimNecPort>();
+  private readonly ports = new Map<string, NodeNec>();
   private informer?: k8s.Informer<Nec & k8s.KubernetesObject> & k8s.ObjectCache<Nec & k8s.KubernetesObject>;
 
   constructor(private readonly kc: k8s.KubeConfig) {
@@ -53,8 +54,8 @@ export class SimCluster {
   }
 
   /** The NEC port of a node, starting from what the informer already holds. */
-  port(name: string, onChange: () => void): SimNecPort {
-    const port = new SimNecPort(this, name, onChange);
+  port(name: string, onChange: () => void): NodeNec {
+    const port = simNecPort(this, name, onChange);
     this.ports.set(name, port);
     const known = this.informer?.get(name);
     if (known) port.seen(known);
@@ -62,56 +63,24 @@ export class SimCluster {
   }
 }
 
-export class SimNecPort implements NecPort {
-  private latest: Nec | undefined;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(
-    private readonly cluster: SimCluster,
-    private readonly name: string,
-    private readonly onChange: () => void,
-  ) {}
-
-  current(): Nec | undefined {
-    return this.latest;
-  }
-
-  seen(nec: Nec | undefined): void {
-    if (nec && this.latest && Number(nec.metadata?.resourceVersion) < Number(this.latest.metadata?.resourceVersion)) return;
-    this.latest = nec;
-    for (const wake of [...this.waiters]) wake();
-    this.onChange();
-  }
-
-  until(ok: (nec: Nec | undefined) => boolean): Promise<Nec> {
-    if (ok(this.latest)) return Promise.resolve(this.latest!);
-    return new Promise((resolve) => {
-      const wake = () => {
-        if (!ok(this.latest)) return;
-        this.waiters.delete(wake);
-        resolve(this.latest!);
-      };
-      this.waiters.add(wake);
-    });
-  }
-
-  async patchStatus(status: Record<string, unknown>, resourceVersion?: string): Promise<void> {
+/** The agent's own NEC port, its writes going straight to the API server. */
+function simNecPort(cluster: SimCluster, name: string, onChange: () => void): NodeNec {
+  return new NodeNec(async (status, resourceVersion) => {
     const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
     try {
-      const nec = (await this.cluster.custom.patchClusterCustomObjectStatus({ ...necApi, name: this.name, body }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))) as Nec;
-      this.seen(nec);
+      return (await cluster.custom.patchClusterCustomObjectStatus({ ...necApi, name, body }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))) as Nec;
     } catch (err) {
-      if ((err as { code?: number }).code === 409) throw new ConflictError(`the NodeENIConfig ${this.name} changed`);
+      if ((err as { code?: number }).code === 409) throw new ConflictError(`the NodeENIConfig ${name} changed`);
       throw err;
     }
-  }
+  }, onChange);
 }
 
 /** One simulated node: its pool, fed by ipamd through its NEC (or by the cloud, standalone). */
 export class SimNode {
   readonly store = new PoolStore();
   readonly pool: Pool;
-  readonly port: SimNecPort | undefined;
+  readonly port: NodeNec | undefined;
 
   constructor(
     readonly name: string,
