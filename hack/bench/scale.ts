@@ -255,7 +255,7 @@ const s = (ms: number) => Math.round(ms / 100) / 10;
 
 function print(r: Result): void {
   console.log(`\n${r.mode}: ${r.nodes} nodes, ${r.wallS.toFixed(0)} s in all`);
-  console.log(`  ready (a free address on the node): p50 ${s(quantile(r.readyMs, 0.5))} s, p99 ${s(quantile(r.readyMs, 0.99))} s, max ${s(Math.max(...r.readyMs))} s`);
+  console.log(`  ready (a free address on the node): ${r.readyMs.length} of ${r.nodes} nodes; p50 ${s(quantile(r.readyMs, 0.5))} s, p99 ${s(quantile(r.readyMs, 0.99))} s, max ${s(Math.max(...r.readyMs))} s`);
   console.log(`  pods: ${r.podsMs.length} nodes' pods placed, p50 ${s(quantile(r.podsMs, 0.5))} s, max ${s(Math.max(...r.podsMs))} s; ${r.podsMissing} pods without an address; ${r.failedNodes} nodes failed to start`);
   console.log(`  cloud: ${r.calls} calls, peak ${r.peakQps}/s all actions as the cloud counted them (budget ${CLUSTER_QPS}/s), busiest ${r.peakAction.action} ${r.peakAction.qps}/s; ${r.throttled} throttled, ${r.failed} failed`);
   if (r.sentPeakQps !== undefined) console.log(`  ipamd's busiest second as it sent: ${r.sentPeakQps} calls`);
@@ -272,6 +272,7 @@ async function main(o: Options): Promise<void> {
   }
   const json = (r: Result) => ({
     nodes: r.nodes,
+    ready_nodes: r.readyMs.length,
     ready_p50_s: s(quantile(r.readyMs, 0.5)),
     ready_p99_s: s(quantile(r.readyMs, 0.99)),
     ready_max_s: s(Math.max(...r.readyMs)),
