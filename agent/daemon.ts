@@ -4,16 +4,13 @@ import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
-import { TencentCloud } from './cloud/tencent.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
-import { CloudSupply } from './supply/cloud-supply.ts';
-import { NecSupply } from './supply/nec-supply.ts';
-import type { Supply } from './supply/supply.ts';
+import { supplyFor } from './supply/for-node.ts';
 import { NodeNec } from './k8s/node-nec.ts';
 import type { Nec } from './k8s/nec.ts';
 import { serveHealth } from './health.ts';
@@ -59,22 +56,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const necMode = kube !== undefined && !config.standalone;
   // (The closures below run only once the pool exists: the NEC is read after it is made.)
   const nec = necMode ? new NodeNec((status, rv) => kube.patchNecStatus(status, rv) as Promise<Nec>, () => pool.supplyChanged()) : undefined;
-  let subnetIds = config.subnetIds;
-  let securityGroupIds = config.securityGroupIds;
-  let supply: Supply;
-  if (nec) {
-    supply = new NecSupply({ nec, nodeName: config.nodeName!, inForce: () => pool.currentLimits(), log: (level, message) => log[level](message) });
-  } else {
-    const cloud = new TencentCloud({
-      region: node.region,
-      endpoint: { url: config.apiUrl, resolve: config.apiResolve },
-      credential: config.credentials ?? metadata.roleCredential(),
-      log: (message) => log.warn(message),
-    });
-    if (subnetIds.length === 0) subnetIds = [await metadata.get(`network/interfaces/macs/${node.mac}/subnet-id`)];
-    if (securityGroupIds.length === 0) securityGroupIds = (await cloud.enisOf(node.instanceId)).find((e) => e.primary)?.securityGroupIds ?? [];
-    supply = new CloudSupply({ cloud, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, log: (level, message) => log[level](message) });
-  }
+  const say = (level: 'info' | 'warn' | 'error', message: string) => log[level](message);
+  const { supply, subnetIds, securityGroupIds } = await supplyFor({ config, node, metadata, nec, inForce: () => pool.currentLimits(), log: say });
   const pool = new Pool({
     supply,
     store,
