@@ -81,8 +81,8 @@ function credentialsFile(): string {
   return file;
 }
 
-async function addNode(name: string, instanceId: string, zone = 'ap-guangzhou-3'): Promise<void> {
-  await core.createNode({ body: { metadata: { name, labels: { 'topology.kubernetes.io/zone': zone } }, spec: { providerID: `qcloud:///${zone}/${instanceId}` } } });
+async function addNode(name: string, instanceId: string, zone = 'ap-guangzhou-3', labels: Record<string, string> = {}): Promise<void> {
+  await core.createNode({ body: { metadata: { name, labels: { 'topology.kubernetes.io/zone': zone, ...labels } }, spec: { providerID: `qcloud:///${zone}/${instanceId}` } } });
 }
 
 async function simNode(name: string, instanceId: string, settings: SimPoolSettings = {}): Promise<SimNode> {
@@ -133,6 +133,15 @@ describe('tke-eni-ipamd', () => {
     for (const a of addresses) expect(cloudAddresses('ins-node0001')).toContain(a);
     await until('pods + min on node-1', () => cloudAddresses('ins-node0001').length, (n) => n === 8);
     expect(emulator.state().calls.AssignPrivateIpAddresses?.throttled ?? 0).toBe(0);
+  });
+
+  it('asks the quota of an instance type once, however many nodes of it join', async () => {
+    await ipamd('a');
+    await addNode('node-1', 'ins-node0001', 'ap-guangzhou-3', { 'node.kubernetes.io/instance-type': 'S5.LARGE8' });
+    await addNode('node-2', 'ins-node0002', 'ap-guangzhou-3', { 'node.kubernetes.io/instance-type': 'S5.LARGE8' });
+    for (const name of ['node-1', 'node-2']) await until(`the NEC of ${name}`, () => nec(name), (n) => n.spec?.quota !== undefined);
+    expect((await nec('node-2')).spec?.quota).toEqual({ enis: 4, ipsPerEni: 10 });
+    expect(emulator.state().calls.DescribeNetworkInterfaceLimit?.ok).toBe(1);
   });
 
   it('unassigns only what the agent offered, never an address a pod holds, and deletes an offered empty ENI', async () => {

@@ -162,9 +162,11 @@ export class Lab {
       await ext.createCustomResourceDefinition({ body: parseYaml(readFileSync(`${CRD_DIR}/${file}`, 'utf8')) });
     }
     for (const node of this.nodes) {
+      const type = this.emulator.model.instance(node.instanceId).spec.type;
       await core.createNode({
         body: {
-          metadata: { name: node.name, labels: { 'kubernetes.io/hostname': node.name, 'topology.kubernetes.io/zone': node.zone } },
+          // The labels a cloud's kubelet sets: ipamd asks an instance type's quota once.
+          metadata: { name: node.name, labels: { 'kubernetes.io/hostname': node.name, 'topology.kubernetes.io/zone': node.zone, 'node.kubernetes.io/instance-type': type } },
           spec: { providerID: `qcloud:///${node.zone}/${node.instanceId}` },
         },
       });
