@@ -39,7 +39,8 @@ async function main(): Promise<void> {
     console.log(`\n${pods} pods at once on ${node.instanceId} (${limit.spec.type}: ${limit.enis} ENIs x ${limit.ipsPerEni} addresses), task latency ${TASK_MS} ms`);
     console.log(`  all ADDs answered in ${readyS.toFixed(2)} s; ${failed.length} failed`);
     console.log(`  mutating cloud calls: ${mutating} (one call per address would be ${naive})`);
-    console.log(`  throttled answers from the cloud: ${throttled}, all retried: ${throttledUnretried === 0 ? 'yes' : 'no'}`);
+    const byAction = Object.keys(after).filter((a) => after[a]!.throttled > (before[a]?.throttled ?? 0)).map((a) => `${a} ${after[a]!.throttled - (before[a]?.throttled ?? 0)}`);
+    console.log(`  throttled answers from the cloud: ${throttled}${byAction.length ? ` (${byAction.join(', ')})` : ''}, all retried: ${throttledUnretried === 0 ? 'yes' : 'no'}`);
     for (const r of failed.slice(0, 3)) console.log(`  failed: ${r.stdout}`);
     console.log(JSON.stringify({ pods, ready_s: Math.round(readyS * 100) / 100, mutating_calls: mutating, naive_calls: naive, throttled_unretried: throttledUnretried }));
     if (failed.length > 0) process.exitCode = 1;
