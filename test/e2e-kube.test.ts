@@ -149,6 +149,15 @@ describe('the agent and Kubernetes', () => {
     expect(inNec).toEqual(inCloud);
   });
 
+  it('writes a NEC only when something changed: an idle node makes no writes', async () => {
+    const name = lab.nodes[0]!.name;
+    const rv = async () => ((await clients.custom.getClusterCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs', name })) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    await until('the node idle', async () => [await rv(), await new Promise((r) => setTimeout(r, 1500)).then(rv)], ([a, b]) => a === b, 20_000);
+    const before = await rv();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await rv()).toBe(before);
+  });
+
   it('answers kubectl get nec', async () => {
     const { stdout } = await execa('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), 'get', 'nec']);
     for (const node of lab.nodes) expect(stdout).toContain(node.name);

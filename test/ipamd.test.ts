@@ -135,6 +135,19 @@ describe('tke-eni-ipamd', () => {
     expect(emulator.state().calls.AssignPrivateIpAddresses?.throttled ?? 0).toBe(0);
   });
 
+  it('takes LimitExceeded on an assign as that ENI being full: opens another, no ENILimit', async () => {
+    await ipamd('a');
+    await addNode('node-1', 'ins-node0001');
+    const sim = await simNode('node-1', 'ins-node0001');
+    await until('3 addresses', () => poolAddresses(sim), (a) => a.length === 3);
+    emulator.addFault({ action: 'AssignPrivateIpAddresses', times: 1, effect: { kind: 'error', code: 'LimitExceeded' } });
+    const got = await Promise.all(['a', 'b', 'c', 'd'].map((p) => sim.addPod(p, 10_000)));
+    expect(got.every(Boolean)).toBe(true);
+    await until('pods + min', () => cloudAddresses('ins-node0001').length, (n) => n === 7);
+    expect(emulator.state().networkInterfaces.filter((e) => e.Attachment?.InstanceId === 'ins-node0001' && !e.Primary)).toHaveLength(2);
+    expect((await eventsFor('node-1')).filter((e) => e.reason === 'ENILimit')).toEqual([]);
+  });
+
   it('asks the quota of an instance type once, however many nodes of it join', async () => {
     await ipamd('a');
     await addNode('node-1', 'ins-node0001', 'ap-guangzhou-3', { 'node.kubernetes.io/instance-type': 'S5.LARGE8' });

@@ -66,6 +66,28 @@ describe('the cluster budget', () => {
     expect(order.slice(0, 5)).toEqual(['big:warm:0', 'big:warm:1', 'small:warm:0', 'big:warm:2', 'small:warm:1']);
   });
 
+  it('lets a call with room go at once even while the next look is set for another action a second away', async () => {
+    const budget = new Budget({ clusterQps: 50, actionQps: { default: 50, DescribeVpcTaskResult: 1 } });
+    const order: string[] = [];
+    const polls = queue(budget, 'a', 'warm', 'DescribeVpcTaskResult', 2, order);
+    await vi.advanceTimersByTimeAsync(10);
+    // The second poll waits out its window; an assign that comes now must not wait with it.
+    const assign = queue(budget, 'b', 'pod', 'AssignPrivateIpAddresses', 1, order);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(order).toEqual(['a:warm:0', 'b:pod:0']);
+    await vi.advanceTimersByTimeAsync(2000);
+    await Promise.all([polls, assign]);
+  });
+
+  it('once stopped, lets no call go: those waiting and those to come fail', async () => {
+    const budget = new Budget({ clusterQps: 1, actionQps: { default: 100 } });
+    await budget.acquire('AssignPrivateIpAddresses');
+    const waiting = budget.acquire('AssignPrivateIpAddresses');
+    budget.stop('ipamd-0 no longer holds the lease');
+    await expect(waiting).rejects.toThrow('no cloud call: ipamd-0 no longer holds the lease');
+    await expect(budget.acquire('DescribeNetworkInterfaces')).rejects.toThrow('no longer holds the lease');
+  });
+
   it('does not hold calls of an action with room behind one whose limit is spent', async () => {
     const budget = new Budget({ clusterQps: 50, actionQps: { default: 50, DescribeVpcTaskResult: 1 } });
     const order: string[] = [];

@@ -23,6 +23,7 @@ export interface BudgetOptions {
 interface Waiter {
   action: string;
   resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 interface Turn {
@@ -40,6 +41,9 @@ export class Budget {
   /** waiters by priority, then by node in turn order (a Map keeps insertion order: the next node is first) */
   private readonly queues = new Map<Priority, Map<string, Waiter[]>>(ORDER.map((p) => [p, new Map()]));
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  /** set once this replica stops acting: no call goes any more */
+  private stopped: Error | undefined;
   /** calls let through, by action, for metrics and the benchmark */
   readonly granted = new Map<string, number>();
   /** the most calls let through in any one second, all actions together, as measured here */
@@ -63,15 +67,29 @@ export class Budget {
 
   /** Waits for the turn of one call of `action` (the RateLimiter shape the cloud adapter takes). */
   acquire(action: string): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
     const { node, priority } = this.context.getStore() ?? { node: '', priority: 'release' as Priority };
     if (this.waiting() === 0 && this.take(action)) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const byNode = this.queues.get(priority)!;
       const queue = byNode.get(node) ?? [];
-      queue.push({ action, resolve });
+      queue.push({ action, resolve, reject });
       byNode.set(node, queue);
       this.schedule(0);
     });
+  }
+
+  /**
+   * This replica stops acting (it lost the lease, or is shutting down): every waiting call and every later
+   * one fails, so work under way stops at its next call instead of running on beside a new leader.
+   */
+  stop(why: string): void {
+    this.stopped = new Error(`no cloud call: ${why}`);
+    clearTimeout(this.timer);
+    for (const byNode of this.queues.values()) {
+      for (const queue of byNode.values()) for (const waiter of queue) waiter.reject(this.stopped);
+      byNode.clear();
+    }
   }
 
   /** Calls waiting for their turn. */
@@ -84,6 +102,7 @@ export class Budget {
   /** Lets through every waiter whose turn has come; schedules the next look. */
   private drain(): void {
     this.timer = undefined;
+    this.timerAt = Infinity;
     for (;;) {
       const next = this.nextWaiter();
       if (!next) return;
@@ -136,8 +155,12 @@ export class Budget {
     return Math.max(1, Math.ceil(Math.max(this.cluster.waitMs(now), this.actionWindow(action).waitMs(now))));
   }
 
+  /** Looks again in `ms`, or sooner if a look is already due sooner (a call that may go now never waits out another's window). */
   private schedule(ms: number): void {
-    if (this.timer) return;
+    const at = this.clock.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => this.drain(), ms);
   }
 

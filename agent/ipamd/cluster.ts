@@ -51,8 +51,9 @@ export class Cluster {
     return new Cluster(kc, o);
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    await this.pacer.acquire('kubernetes');
+  /** Paces one API call; the Lease's calls have their own pace, so that status writes never hold up a renewal. */
+  private async call<T>(fn: () => Promise<T>, pace = 'kubernetes'): Promise<T> {
+    await this.pacer.acquire(pace);
     return fn();
   }
 
@@ -164,7 +165,7 @@ export class Cluster {
     return {
       get: async () => {
         try {
-          const lease = await this.call(() => this.coordination.readNamespacedLease({ name, namespace }));
+          const lease = await this.call(() => this.coordination.readNamespacedLease({ name, namespace }), 'lease');
           return { record: toRecord(lease), version: lease.metadata?.resourceVersion ?? '' };
         } catch (err) {
           if (failedWith(err, 404)) return undefined;
@@ -173,7 +174,7 @@ export class Cluster {
       },
       create: async (record) => {
         try {
-          await this.call(() => this.coordination.createNamespacedLease({ namespace, body: toLease(record) }));
+          await this.call(() => this.coordination.createNamespacedLease({ namespace, body: toLease(record) }), 'lease');
           return true;
         } catch (err) {
           if (failedWith(err, 409)) return false;
@@ -182,7 +183,7 @@ export class Cluster {
       },
       update: async (record, version) => {
         try {
-          await this.call(() => this.coordination.replaceNamespacedLease({ name, namespace, body: toLease(record, version) }));
+          await this.call(() => this.coordination.replaceNamespacedLease({ name, namespace, body: toLease(record, version) }), 'lease');
           return true;
         } catch (err) {
           if (failedWith(err, 409)) return false;

@@ -94,6 +94,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       onStarted: lead,
       onStopped: () => {
         leading = false;
+        budget.stop(`${config.identity} no longer holds the lease`);
         void active.stop();
         if (stopping) return;
         log.error({ identity: config.identity }, 'lost the lease: stopping at once');
@@ -109,6 +110,8 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
   return {
     stop: async () => {
       stopping = true;
+      // Stop acting before the lease can lapse: no call after this, whatever is under way.
+      budget.stop(`${config.identity} is shutting down`);
       election?.stop();
       leading = false;
       await active.stop();

@@ -6,8 +6,11 @@ class MemoryLease implements LeaseStore {
   record: LeaseRecord | undefined;
   version = 0;
   down = false;
+  /** calls that never come back, as from an API server that hangs */
+  hang = false;
 
   async get() {
+    if (this.hang) return new Promise<never>(() => {});
     if (this.down) throw new Error('the API server does not answer');
     return this.record ? { record: structuredClone(this.record), version: String(this.version) } : undefined;
   }
@@ -85,6 +88,17 @@ describe('leader election', () => {
     const downAt = Date.now();
     await until(() => log.includes('a stops'));
     expect(Date.now() - downAt).toBeLessThan(300);
+  });
+
+  it('stops a leader whose renewal hangs, once the renew deadline passes, answer or no answer', async () => {
+    const store = new MemoryLease();
+    const log: string[] = [];
+    candidate(store, 'a', log);
+    await until(() => log.includes('a leads'));
+    store.hang = true;
+    const hungAt = Date.now();
+    await until(() => log.includes('a stops'));
+    expect(Date.now() - hungAt).toBeLessThan(300);
   });
 
   it('stops a leader at once when the lease is seen held by another', async () => {

@@ -80,7 +80,11 @@ export class LeaderElection {
     while (!this.stopped) {
       await this.sleep(this.o.retryPeriodMs);
       if (this.stopped) return;
-      if (await this.tryAcquireOrRenew()) {
+      // A renewal that hangs counts as failed once the deadline passes: the leader must stop acting before
+      // the lease can expire for the others, answer or no answer.
+      const left = this.o.renewDeadlineMs - (this.clock.now() - lastRenew);
+      const renewed = await Promise.race([this.tryAcquireOrRenew(), this.sleep(Math.max(0, left)).then(() => false)]);
+      if (renewed) {
         lastRenew = this.clock.now();
         continue;
       }

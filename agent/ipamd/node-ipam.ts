@@ -47,6 +47,8 @@ export class NodeIpam {
   private readonly seen = new Map<string, { enis: Eni[]; at: number }>();
   /** nodes whose last work failed: what ipamd knows of them may be wrong (an answer lost), read the cloud again */
   private readonly suspect = new Set<string>();
+  /** ENIs the cloud said are full (LimitExceeded on an assign), below what the quota said: filled no more */
+  private readonly full = new Set<string>();
   /** what ipamd last wrote of each node's status.ipamd (the informer's copy may lag behind its own write) */
   private readonly published = new Map<string, { content: string; uid: string | undefined }>();
   private readonly clock: { now(): number };
@@ -154,10 +156,24 @@ export class NodeIpam {
       const want = current.status?.demand?.addresses ?? 0;
       const deficit = want - this.held(enis, current);
       if (deficit <= 0) break;
-      const roomy = enis.filter((e) => e.secondaryIps.length < maxIps).sort((a, b) => b.secondaryIps.length - a.secondaryIps.length)[0];
+      // The fullest ENI with room, never one offered for release nor one the cloud said is full.
+      const release = current.status?.release ?? {};
+      const roomy = enis
+        .filter((e) => e.secondaryIps.length < maxIps && !release[e.id] && !this.full.has(e.id))
+        .sort((a, b) => b.secondaryIps.length - a.secondaryIps.length)[0];
       try {
         if (roomy) {
-          const added = await this.o.cloud.assignIps(roomy.id, Math.min(deficit, maxIps - roomy.secondaryIps.length, MAX_IPS_PER_CALL));
+          let added: string[];
+          try {
+            added = await this.o.cloud.assignIps(roomy.id, Math.min(deficit, maxIps - roomy.secondaryIps.length, MAX_IPS_PER_CALL));
+          } catch (err) {
+            // On an assign, LimitExceeded is that ENI being full, not the node's quota: fill another, or open one.
+            if (!(err instanceof CloudError) || err.code !== 'LimitExceeded') throw err;
+            this.full.add(roomy.id);
+            this.suspect.add(node);
+            this.o.log('warn', `ipamd: ${roomy.id} of node ${node} takes no more than ${roomy.secondaryIps.length} addresses (${err.message}); filling another`);
+            continue;
+          }
           roomy.secondaryIps.push(...added);
           this.o.log('info', `ipamd: assigned ${added.join(', ')} to ${roomy.id} of node ${node}`);
         } else if (enis.length < maxEnis) {

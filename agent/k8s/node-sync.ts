@@ -36,6 +36,10 @@ export class NodeSync {
   private timer?: NodeJS.Timeout;
   private refusals: string[] = [];
   private readonly lastEvent = new Map<string, number>();
+  /** what was last written (status, resources), so that a write that would change nothing is not sent */
+  private lastWritten = '';
+  /** when each condition last changed its status */
+  private readonly transitions = new Map<string, { status: string; at: string }>();
 
   constructor(private readonly o: NodeSyncOptions) {}
 
@@ -53,6 +57,8 @@ export class NodeSync {
     await kube.start({
       onNec: (nec) => {
         this.o.nec?.seen(nec as Nec | undefined);
+        // A NEC without this agent's part (made anew) gets it written again, changed or not.
+        if (!nec?.status?.pool) this.lastWritten = '';
         const defaults = this.o.nec ? (nec as Nec | undefined)?.spec?.defaults : undefined;
         const warm = defaults ? { min: defaults.ipMinWarmTarget, max: defaults.ipMaxWarmTarget } : undefined;
         this.refusals = this.o.pool.setOverrides((nec?.metadata?.annotations ?? {}) as Record<string, string>, warm);
@@ -116,21 +122,34 @@ export class NodeSync {
         return { ip, ...(holder?.pod ? { podNamespace: holder.pod.namespace, podName: holder.pod.name } : {}), ...(holder ? { containerId: holder.containerId } : {}) };
       }),
     }));
-    const now = new Date().toISOString();
-    await kube.patchNecStatus({
+    const conditions = [
+      this.refusals.length === 0
+        ? { type: 'OverridesApplied', status: 'True', reason: 'Applied', message: 'the overrides in the annotations are in force' }
+        : { type: 'OverridesApplied', status: 'False', reason: 'Refused', message: this.refusals.join('; ') },
+      pool.lastError
+        ? { type: 'PoolHealthy', status: 'False', reason: 'CloudError', message: pool.lastError }
+        : { type: 'PoolHealthy', status: 'True', reason: 'Healthy', message: 'the pool is within its targets or working towards them' },
+    ];
+    const status = {
       limits: { maxRouteENI: limits.maxEnis, maxIPPerENI: limits.maxIpsPerEni },
       pool: { minWarmTarget: limits.warm.min, maxWarmTarget: limits.warm.max, capacity: pool.capacity(), bound: counts.total, allocated: counts.assigned },
       enis,
-      conditions: [
-        this.refusals.length === 0
-          ? { type: 'OverridesApplied', status: 'True', reason: 'Applied', message: 'the overrides in the annotations are in force', lastTransitionTime: now }
-          : { type: 'OverridesApplied', status: 'False', reason: 'Refused', message: this.refusals.join('; '), lastTransitionTime: now },
-        pool.lastError
-          ? { type: 'PoolHealthy', status: 'False', reason: 'CloudError', message: pool.lastError, lastTransitionTime: now }
-          : { type: 'PoolHealthy', status: 'True', reason: 'Healthy', message: 'the pool is within its targets or working towards them', lastTransitionTime: now },
-      ],
-    });
+      conditions,
+    };
     const resource = EXTENDED_RESOURCES.eniIp;
-    await kube.patchNodeStatus({ capacity: { [resource]: String(pool.capacity()) }, allocatable: { [resource]: String(pool.capacity()) } });
+    const resources = { capacity: { [resource]: String(pool.capacity()) }, allocatable: { [resource]: String(pool.capacity()) } };
+    // Nothing changed, nothing sent: every write is a NEC event for ipamd and for this agent's own informer.
+    const content = JSON.stringify({ status, resources });
+    if (content === this.lastWritten) return;
+    const now = new Date().toISOString();
+    const stamped = conditions.map((c) => {
+      const before = this.transitions.get(c.type);
+      const at = before && before.status === c.status ? before.at : now;
+      this.transitions.set(c.type, { status: c.status, at });
+      return { ...c, lastTransitionTime: at };
+    });
+    await kube.patchNecStatus({ ...status, conditions: stamped });
+    await kube.patchNodeStatus(resources);
+    this.lastWritten = content;
   }
 }
