@@ -85,6 +85,17 @@ describe('NecSupply', () => {
     expect((await s.look()).enis).toEqual([]);
   });
 
+  it('asks for no released address again when it grows before looking', async () => {
+    const nec = new MemoryNec(['10.0.16.3', '10.0.16.4', '10.0.16.5']);
+    const s = supply(nec);
+    await s.limits();
+    await s.look();
+    await s.release('eni-1', ['10.0.16.5']);
+    // No look in between: the pool's last view still has the released address.
+    await s.assign('eni-1', 1, false);
+    expect(nec.nec.status?.demand?.addresses).toBe(3);
+  });
+
   it('takes back an offer for a waiting pod, with a write conditional on the version it read', async () => {
     const nec = new MemoryNec(['10.0.16.3', '10.0.16.4']);
     const s = supply(nec);

@@ -40,7 +40,9 @@ export class NecSupply implements Supply {
   /**
    * The NEC as the pool last looked at it. What is pending is counted against it, not against a newer
    * version the pool has not taken in yet: otherwise addresses ipamd just gave would be neither pending
-   * nor in the pool, and the pool would ask for them again.
+   * nor in the pool, and the pool would ask for them again. The demand itself is counted from the newest
+   * version (what the node holds now, offers left out), so a release the pool has not looked at since is
+   * not asked for again.
    */
   private viewed: Nec | undefined;
 
@@ -73,7 +75,7 @@ export class NecSupply implements Supply {
   }
 
   async release(eniId: string, addresses: string[]): Promise<void> {
-    const held = heldAddresses(this.viewed);
+    const held = heldAddresses(this.o.nec.current());
     const want = Math.max(0, Math.max(this.want ?? held, held) - addresses.length);
     await this.o.nec.patchStatus({ demand: this.demand(want, false), release: Object.fromEntries(addresses.map((a) => [a, 'offered'])) });
     this.want = want;
@@ -108,7 +110,7 @@ export class NecSupply implements Supply {
     let needed = count;
     if (urgent) needed -= await this.takeBack(count);
     if (needed <= 0) return;
-    const held = heldAddresses(this.viewed);
+    const held = heldAddresses(this.o.nec.current());
     const want = Math.max(this.want ?? held, held) + needed;
     await this.o.nec.patchStatus({ demand: this.demand(want, urgent) });
     if (this.pending() === 0) this.askedAt = (this.o.clock ?? Date).now();
@@ -123,7 +125,7 @@ export class NecSupply implements Supply {
     // An address comes back with its ENI, if that was offered too (it was about to be emptied and go).
     const back = new Set(offered);
     const enis = (nec.status?.ipamd?.enis ?? []).filter((e) => nec.status?.release?.[e.eniId] === 'offered' && e.ips.some((ip) => back.has(ip))).map((e) => e.eniId);
-    const held = heldAddresses(this.viewed) + offered.length;
+    const held = heldAddresses(nec) + offered.length;
     const want = Math.max(this.want ?? 0, held);
     try {
       await this.o.nec.patchStatus({ demand: this.demand(want, true), release: Object.fromEntries([...offered, ...enis].map((k) => [k, null])) }, nec.metadata.resourceVersion);
