@@ -116,6 +116,19 @@ describe('NecSupply', () => {
     expect(nec.nec.status?.demand?.addresses).toBe(2);
   });
 
+  it('after a restart, counts the silence on a demand it left from its start, not from the epoch', async () => {
+    let now = 1_000_000;
+    const nec = new MemoryNec();
+    nec.nec.status!.demand = { addresses: 4, urgent: false, maxENI: 3, maxIPPerENI: 9 };
+    const s = supply(nec, { now: () => now });
+    await s.limits();
+    await s.look();
+    expect(s.pending()).toBe(4);
+    expect(s.problem()).toBeUndefined();
+    now += 11_000;
+    expect(s.problem()).toMatch(/has not answered .* in 11 s/);
+  });
+
   it("names ipamd's silence once a demand has gone unanswered for 10 s, and ipamd's reason when it gives one", async () => {
     let now = 0;
     const nec = new MemoryNec();

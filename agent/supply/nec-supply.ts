@@ -53,6 +53,8 @@ export class NecSupply implements Supply {
     if (!this.o.nec.current()?.spec?.quota) log('info', `nec: waiting for tke-eni-ipamd to write the quota of ${nodeName} into its NodeENIConfig`);
     const nec = await this.o.nec.until((n) => n?.spec?.quota !== undefined);
     this.want = nec.status?.demand?.addresses;
+    // A demand left by the agent before it restarted: ipamd's silence is counted from now, not from the epoch.
+    this.askedAt = (this.o.clock ?? Date).now();
     return nec.spec!.quota!;
   }
 
