@@ -240,7 +240,7 @@ export class Pool {
     let released = false;
     for (let step = 0; step < 100 && !this.stopped; step++) {
       const action = decide(this.policyInput(releaseDue && (this.o.quickRelease || !released)));
-      if (action.kind === 'none') return;
+      if (action.kind === 'none') return this.trim();
       if (action.kind === 'release') released = true;
       if (action.kind === 'assign' || action.kind === 'create-eni') this.lastGrowAt = this.clock.now();
       try {
@@ -253,6 +253,15 @@ export class Pool {
       }
       this.changed.emit('changed');
     }
+  }
+
+  /** Asks the supply for no more than the pool would keep: a burst that went away leaves no demand behind. */
+  private async trim(): Promise<void> {
+    if (!this.o.supply.trim || this.o.supply.pending() === 0) return;
+    const assigned = this.o.store.counts().assigned;
+    await this.o.supply.trim(Math.min(maxBindable(this.limits), assigned + this.waiters + this.limits.warm.max)).catch((err: Error) => {
+      this.o.log('warn', `pool: cannot lower what it asked for: ${err.message}`);
+    });
   }
 
   private policyInput(releaseDue: boolean) {

@@ -85,6 +85,25 @@ describe('NecSupply', () => {
     expect((await s.look()).enis).toEqual([]);
   });
 
+  it('lowers a demand still pending once the pool would keep fewer, and no longer calls it urgent', async () => {
+    const nec = new MemoryNec(['10.0.16.3', '10.0.16.4']);
+    const s = supply(nec);
+    await s.limits();
+    await s.look();
+    await s.createEni(8, true);
+    expect(nec.nec.status?.demand).toMatchObject({ addresses: 10, urgent: true });
+    // The burst went away: the pool would keep at most 5 now.
+    await s.trim(5);
+    expect(nec.nec.status?.demand).toMatchObject({ addresses: 5, urgent: false });
+    expect(s.pending()).toBe(3);
+    // Never below what the node holds, and never raised by a trim.
+    await s.trim(1);
+    expect(nec.nec.status?.demand?.addresses).toBe(2);
+    const writes = nec.writes.length;
+    await s.trim(9);
+    expect(nec.writes.length).toBe(writes);
+  });
+
   it('asks for no released address again when it grows before looking', async () => {
     const nec = new MemoryNec(['10.0.16.3', '10.0.16.4', '10.0.16.5']);
     const s = supply(nec);

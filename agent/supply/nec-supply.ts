@@ -84,6 +84,15 @@ export class NecSupply implements Supply {
     this.o.log('info', `nec: offered ${addresses.join(', ')} of ${eniId} on ${this.o.nodeName} for release`);
   }
 
+  async trim(most: number): Promise<void> {
+    const held = heldAddresses(this.o.nec.current());
+    const want = Math.max(held, most);
+    if (this.want === undefined || want >= this.want) return;
+    await this.o.nec.patchStatus({ demand: this.demand(want, false) });
+    this.o.log('info', `nec: ${this.o.nodeName} asks for ${want} addresses, no longer ${this.want}`);
+    this.want = want;
+  }
+
   async deleteEni(eniId: string): Promise<void> {
     await this.o.nec.patchStatus({ release: { [eniId]: 'offered' } });
     this.o.log('info', `nec: offered ${eniId} of ${this.o.nodeName}, which holds no address, for release`);

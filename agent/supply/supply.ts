@@ -34,6 +34,11 @@ export interface Supply {
   deleteEni(eniId: string): Promise<void>;
   /** Addresses asked for that have not come yet: the pool counts them as soon free. */
   pending(): number;
+  /**
+   * The pool would never keep more than `most` addresses now (pods, waiting ADDs and the max warm target):
+   * a supply still working on more than that may ask for less.
+   */
+  trim?(most: number): Promise<void>;
   /** Why the supply cannot give what was asked, when it says so (ipamd's reason: quota, subnet, zone). */
   problem?(): string | undefined;
   /** Waits for work done on the side (leftovers being deleted). */
