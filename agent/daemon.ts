@@ -12,7 +12,6 @@ import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
 import { supplyFor } from './supply/for-node.ts';
 import { NodeNec } from './k8s/node-nec.ts';
-import type { Nec } from './k8s/nec.ts';
 import { serveHealth } from './health.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
@@ -55,7 +54,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const kube = config.kubeconfig || config.inCluster ? loadKube(config, log) : undefined;
   const necMode = kube !== undefined && !config.standalone;
   // (The closures below run only once the pool exists: the NEC is read after it is made.)
-  const nec = necMode ? new NodeNec((status, rv) => kube.patchNecStatus(status, rv) as Promise<Nec>, () => pool.supplyChanged()) : undefined;
+  const nec = necMode ? new NodeNec((status, rv) => kube.patchNecStatus(status, rv), () => pool.supplyChanged()) : undefined;
   const say = (level: 'info' | 'warn' | 'error', message: string) => log[level](message);
   const { supply, subnetIds, securityGroupIds } = await supplyFor({ config, node, metadata, nec, inForce: () => pool.currentLimits(), log: say });
   const pool = new Pool({

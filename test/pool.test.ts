@@ -7,6 +7,7 @@ import { OWNER_TAG } from '../agent/cloud/cloud.ts';
 import { Pool, type PoolEvent, type PoolOptions } from '../agent/pool/pool.ts';
 import { PoolStore } from '../agent/pool/store.ts';
 import { CloudSupply } from '../agent/supply/cloud-supply.ts';
+import { NAMING_DATAPATH } from '../hack/sim/nodes.ts';
 import type { Emulator } from '../hack/emulator/emulator.ts';
 import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';
 import type { WorldInput } from '../hack/emulator/world.ts';
@@ -25,7 +26,7 @@ function supplyOf(cloud: TencentCloud, subnetIds: string[]) {
 }
 
 /** The pool's links are not real here: the datapath only names them. */
-const datapath = { setupEni: async (eni: { primaryIp: string; gateway: string }) => ({ ifName: 'eth9', table: 2009, ...eni }) } as unknown as Datapath;
+const datapath = NAMING_DATAPATH;
 
 async function setup(options: Partial<PoolOptions> = {}, world: Partial<WorldInput> = {}, cloudOptions: Partial<TencentOptions> = {}) {
   emulator = await startTestEmulator({ world: testWorld({ latencies: { taskMs: 20, apiMs: 0 }, ...world }) });

@@ -4,8 +4,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 import { RateLimiter } from '../cloud/ratelimit.ts';
-import { ConflictError, type Nec } from '../k8s/nec.ts';
-import { NEC_PLURAL } from '../k8s/kube.ts';
+import type { Nec } from '../k8s/nec.ts';
+import { NEC_PLURAL, patchNecStatus } from '../k8s/nec-status.ts';
 import type { LeaseRecord, LeaseStore } from './leader.ts';
 
 export interface ClusterOptions {
@@ -126,14 +126,8 @@ export class Cluster {
   }
 
   /** Merge-patches a NEC's status; with `resourceVersion`, only if it is still at it (else a ConflictError). */
-  async patchNecStatus(name: string, status: Record<string, unknown>, resourceVersion?: string): Promise<Nec> {
-    const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
-    try {
-      return (await this.call(() => this.custom.patchClusterCustomObjectStatus({ ...nec, name, body }, mergePatch()))) as Nec;
-    } catch (err) {
-      if ((err as { code?: number }).code === 409) throw new ConflictError(`the NodeENIConfig ${name} changed since version ${resourceVersion}`);
-      throw err;
-    }
+  patchNecStatus(name: string, status: Record<string, unknown>, resourceVersion?: string): Promise<Nec> {
+    return this.call(() => patchNecStatus(this.custom, name, status, resourceVersion));
   }
 
   async createEvent(event: k8s.CoreV1Event): Promise<void> {

@@ -27,8 +27,8 @@ export interface ElectionOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
-  /** leadership won: act until `signal` aborts */
-  onStarted(signal: AbortSignal): void;
+  /** leadership won: act until onStopped */
+  onStarted(): void;
   /** leadership lost (or given up): everything begun under it must stop */
   onStopped(): void;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -42,7 +42,7 @@ export class LeaderElection {
   /** the record last seen, and when (on this clock) it last changed */
   private observed: { record: LeaseRecord; at: number } | undefined;
   private stopped = false;
-  private leading: AbortController | undefined;
+  private leading = false;
 
   constructor(private readonly o: ElectionOptions) {
     this.clock = o.clock ?? Date;
@@ -50,7 +50,7 @@ export class LeaderElection {
   }
 
   get isLeader(): boolean {
-    return this.leading !== undefined;
+    return this.leading;
   }
 
   /** Campaigns, leads, and campaigns again after losing, until stop(). */
@@ -60,12 +60,11 @@ export class LeaderElection {
         await this.sleep(this.o.retryPeriodMs);
         continue;
       }
-      this.leading = new AbortController();
+      this.leading = true;
       this.o.log('info', `leader: ${this.o.identity} holds the lease`);
-      this.o.onStarted(this.leading.signal);
+      this.o.onStarted();
       await this.keepRenewing();
-      this.leading.abort();
-      this.leading = undefined;
+      this.leading = false;
       this.o.onStopped();
     }
   }

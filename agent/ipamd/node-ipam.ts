@@ -35,7 +35,6 @@ export interface NodeIpamOptions {
 /** What the cloud's error codes mean for a node that wants an ENI. */
 const QUOTA_REASONS: Record<string, string> = {
   LimitExceeded: 'ENILimit',
-  'LimitExceeded.ActionLimited': '',
   ResourceInsufficient: 'SubnetExhausted',
   'ResourceInsufficient.Subnet': 'SubnetExhausted',
 };

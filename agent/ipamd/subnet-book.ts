@@ -49,14 +49,20 @@ export class SubnetBook {
     };
   }
 
-  /** Counts a create under way in `subnetId` until `done` settles. */
+  /**
+   * Counts a create under way in `subnetId` until `done` settles. A failed one has the free counts read again
+   * at the next choice (the subnet may be fuller than thought); a successful one does not: at a thousand
+   * creates that would be a thousand DescribeSubnets, and the ENI counts the soft limit needs come from the NECs.
+   */
   async creatingIn<T>(subnetId: string, done: () => Promise<T>): Promise<T> {
     this.creating.set(subnetId, (this.creating.get(subnetId) ?? 0) + 1);
     try {
       return await done();
+    } catch (err) {
+      this.readAt = -Infinity;
+      throw err;
     } finally {
       this.creating.set(subnetId, this.creating.get(subnetId)! - 1);
-      this.readAt = -Infinity;
     }
   }
 

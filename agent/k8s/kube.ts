@@ -4,9 +4,10 @@
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 import { RateLimiter } from '../cloud/ratelimit.ts';
-import { ConflictError } from './nec.ts';
+import type { Nec } from './nec.ts';
+import { NEC_PLURAL, patchNecStatus } from './nec-status.ts';
 
-export const NEC_PLURAL = 'nodeeniconfigs';
+export { NEC_PLURAL };
 
 export interface KubeOptions {
   /** a kubeconfig file; without it, the in-cluster service account */
@@ -126,19 +127,8 @@ export class Kube {
   }
 
   /** Merge-patches the NEC's status; with `resourceVersion`, only if it is still at it (else a ConflictError). */
-  async patchNecStatus(status: Record<string, unknown>, resourceVersion?: string): Promise<Obj> {
-    const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
-    try {
-      return (await this.call(() =>
-        this.custom.patchClusterCustomObjectStatus(
-          { group: CRD_GROUP, version: CRD_VERSION, plural: NEC_PLURAL, name: this.o.nodeName, body },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-        ),
-      )) as Obj;
-    } catch (err) {
-      if ((err as { code?: number }).code === 409) throw new ConflictError(`the NodeENIConfig ${this.o.nodeName} changed since version ${resourceVersion}`);
-      throw err;
-    }
+  patchNecStatus(status: Record<string, unknown>, resourceVersion?: string): Promise<Nec> {
+    return this.call(() => patchNecStatus(this.custom, this.o.nodeName, status, resourceVersion));
   }
 
   async patchNodeStatus(status: Record<string, unknown>): Promise<void> {

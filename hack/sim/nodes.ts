@@ -5,8 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Datapath } from '../../agent/datapath/linux.ts';
 import type { Nec } from '../../agent/k8s/nec.ts';
-import { ConflictError } from '../../agent/k8s/nec.ts';
-import { NEC_PLURAL } from '../../agent/k8s/kube.ts';
+import { NEC_PLURAL, patchNecStatus } from '../../agent/k8s/nec-status.ts';
 import { Pool } from '../../agent/pool/pool.ts';
 import { PoolStore } from '../../agent/pool/store.ts';
 import { NodeNec } from '../../agent/k8s/node-nec.ts';
@@ -55,25 +54,12 @@ export class SimCluster {
 
   /** The NEC port of a node, starting from what the informer already holds. */
   port(name: string, onChange: () => void): NodeNec {
-    const port = simNecPort(this, name, onChange);
+    const port = new NodeNec((status, rv) => patchNecStatus(this.custom, name, status, rv), onChange);
     this.ports.set(name, port);
     const known = this.informer?.get(name);
     if (known) port.seen(known);
     return port;
   }
-}
-
-/** The agent's own NEC port, its writes going straight to the API server. */
-function simNecPort(cluster: SimCluster, name: string, onChange: () => void): NodeNec {
-  return new NodeNec(async (status, resourceVersion) => {
-    const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
-    try {
-      return (await cluster.custom.patchClusterCustomObjectStatus({ ...necApi, name, body }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))) as Nec;
-    } catch (err) {
-      if ((err as { code?: number }).code === 409) throw new ConflictError(`the NodeENIConfig ${name} changed`);
-      throw err;
-    }
-  }, onChange);
 }
 
 /** One simulated node: its pool, fed by ipamd through its NEC (or by the cloud, standalone). */
