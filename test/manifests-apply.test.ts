@@ -30,6 +30,10 @@ describe('daemonset/ manifests', () => {
     }
     const ds = await kubectl('get', 'daemonset', '-n', 'kube-system', 'tke-eni-agent', '-o', 'jsonpath={.spec.template.spec.hostNetwork}');
     expect(ds.stdout).toBe('true');
+    // The seeds' `kubectl edit deploy tke-eni-ipamd -n kube-system` finds the cluster half.
+    const deploy = await kubectl('get', 'deploy', '-n', 'kube-system', 'tke-eni-ipamd', '-o', 'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].command[0]}');
+    expect(deploy.exitCode, deploy.stderr).toBe(0);
+    expect(deploy.stdout).toBe('2 /opt/eni-cni/bin/eni-ipamd');
     // Applying again changes nothing and still succeeds.
     expect((await kubectl('apply', '-k', 'daemonset/')).exitCode).toBe(0);
   });
