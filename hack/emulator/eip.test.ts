@@ -6,7 +6,8 @@ import { codeOf, startTestEmulator, testWorld, vpcClient, waitEipTask, type VpcC
 let emulator: Emulator;
 let vpc: VpcClient;
 beforeEach(async () => {
-  emulator = await startTestEmulator({ world: testWorld({ eipQuota: 3 }) });
+  // Tasks long enough that a state in flight (CREATING, BINDING) is seen on a loaded machine.
+  emulator = await startTestEmulator({ world: testWorld({ eipQuota: 3, latencies: { taskMs: 400, apiMs: 0 } }) });
   vpc = vpcClient(emulator);
 });
 afterEach(async () => emulator.close());

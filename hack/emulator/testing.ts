@@ -40,14 +40,14 @@ export async function waitTask(vpc: VpcClient, requestId: string | undefined, ti
   }
 }
 
-/** Polls DescribeTaskResult until the EIP task `taskId` ends; returns its final result. */
+/** Polls DescribeTaskResult until the EIP task `taskId` ends (within its 20 a second); returns its final result. */
 export async function waitEipTask(vpc: VpcClient, taskId: string | undefined, timeoutMs = 5000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { Result } = await vpc.DescribeTaskResult({ TaskId: Number(taskId) });
     if (Result !== 'RUNNING') return Result!;
     if (Date.now() > deadline) throw new Error(`EIP task ${taskId} still RUNNING after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 60));
   }
 }
 
