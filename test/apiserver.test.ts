@@ -36,6 +36,18 @@ const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergeP
 const strategicPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
 const nec = { group: GROUP, version: 'v1', plural: 'nodeeniconfigs' };
 const vipc = { group: GROUP, version: 'v1', plural: 'vpcipclaims' };
+/** A StatefulSet whose selector has both matchLabels and matchExpressions. */
+function statefulSet(name: string, replicas?: number): k8s.V1StatefulSet {
+  return {
+    metadata: { name },
+    spec: {
+      ...(replicas === undefined ? {} : { replicas }),
+      serviceName: name,
+      selector: { matchLabels: { app: name }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['front', 'back'] }] },
+      template: { metadata: { labels: { app: name, tier: 'front' } }, spec: { containers: [{ name: 'app', image: 'busybox' }] } },
+    },
+  };
+}
 type Custom = { metadata: { name: string; resourceVersion: string; generation?: number; deletionTimestamp?: string; ownerReferences?: unknown[] }; spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
 describe('discovery', () => {
@@ -492,6 +504,260 @@ describe('deletion', () => {
   });
 });
 
+describe('graceful pod deletion', () => {
+  const at = (time: string) => new Date(`2025-06-01T${time}Z`);
+
+  it('marks a pod on a node with a deletionTimestamp and grace period, may only shorten it, and removes it on a delete with grace 0', async () => {
+    let now = at('12:00:00');
+    const { kc, core } = await serve({ clock: { now: () => now } });
+    const created = await core.createNamespacedPod({ namespace: ns, body: pod('web-0', { nodeName: 'node-1' }) });
+    const watch = await collectWatch(kc, `/api/v1/namespaces/${ns}/pods`, {});
+    cleanups.push(watch.stop);
+
+    const marked = await core.deleteNamespacedPod({ name: 'web-0', namespace: ns });
+    expect(marked.metadata).toMatchObject({ deletionTimestamp: at('12:00:30'), deletionGracePeriodSeconds: 30 });
+    expect((await core.readNamespacedPod({ name: 'web-0', namespace: ns })).metadata?.deletionTimestamp).toEqual(at('12:00:30'));
+    // A longer grace period than the one running changes nothing; a shorter one moves the deadline back as much.
+    const longer = await core.deleteNamespacedPod({ name: 'web-0', namespace: ns, body: { gracePeriodSeconds: 60 } });
+    expect(longer.metadata?.resourceVersion).toBe(marked.metadata?.resourceVersion);
+    now = at('12:00:10');
+    const shorter = await core.deleteNamespacedPod({ name: 'web-0', namespace: ns, body: { gracePeriodSeconds: 5 } });
+    expect(shorter.metadata).toMatchObject({ deletionTimestamp: at('12:00:05'), deletionGracePeriodSeconds: 5 });
+    // The kubelet reports its containers stopped, then deletes the pod with grace 0 and its uid as precondition.
+    await core.patchNamespacedPodStatus({ name: 'web-0', namespace: ns, body: { status: { phase: 'Running', containerStatuses: [] } } }, mergePatch);
+    expect((await core.readNamespacedPod({ name: 'web-0', namespace: ns })).metadata?.deletionGracePeriodSeconds).toBe(5);
+    await core.deleteNamespacedPod({ name: 'web-0', namespace: ns, body: { gracePeriodSeconds: 0, preconditions: { uid: created.metadata!.uid! } } });
+    expect((await failure(core.readNamespacedPod({ name: 'web-0', namespace: ns }))).code).toBe(404);
+    await until('the deletion on the watch', () => watch.events.length === 5);
+    expect(summary(watch.events)).toEqual(['ADDED web-0', 'MODIFIED web-0', 'MODIFIED web-0', 'MODIFIED web-0', 'DELETED web-0']);
+  });
+
+  it('takes the grace period asked for (body or query), else the pod\'s, else 30 s; removes a pod off a node, a finished one, and one given 0', async () => {
+    const now = at('12:00:00');
+    const { core } = await serve({ clock: { now: () => now } });
+    const onNode = async (name: string, extra: Partial<k8s.V1PodSpec> = {}) => {
+      const body = pod(name, { nodeName: 'node-1' });
+      Object.assign(body.spec!, extra);
+      return core.createNamespacedPod({ namespace: ns, body });
+    };
+    const grace = async (name: string) => (await core.readNamespacedPod({ name, namespace: ns })).metadata?.deletionGracePeriodSeconds;
+    const gone = async (name: string) => (await failure(core.readNamespacedPod({ name, namespace: ns }))).code === 404;
+
+    await onNode('own', { terminationGracePeriodSeconds: 10 });
+    await core.deleteNamespacedPod({ name: 'own', namespace: ns });
+    expect(await grace('own')).toBe(10);
+    await onNode('query');
+    await core.deleteNamespacedPod({ name: 'query', namespace: ns, gracePeriodSeconds: 3 });
+    expect(await grace('query')).toBe(3);
+    // A negative grace period, asked for or the pod's own, is 1 s.
+    await onNode('negative');
+    await core.deleteNamespacedPod({ name: 'negative', namespace: ns, body: { gracePeriodSeconds: -5 } });
+    expect(await grace('negative')).toBe(1);
+    await onNode('negative-own', { terminationGracePeriodSeconds: -1 });
+    await core.deleteNamespacedPod({ name: 'negative-own', namespace: ns });
+    expect(await grace('negative-own')).toBe(1);
+    await onNode('dry');
+    const dry = await core.deleteNamespacedPod({ name: 'dry', namespace: ns, dryRun: 'All' });
+    expect(dry.metadata?.deletionTimestamp).toEqual(at('12:00:30'));
+    expect((await core.readNamespacedPod({ name: 'dry', namespace: ns })).metadata?.deletionTimestamp).toBeUndefined();
+
+    await core.createNamespacedPod({ namespace: ns, body: pod('pending') });
+    await core.deleteNamespacedPod({ name: 'pending', namespace: ns });
+    expect(await gone('pending')).toBe(true);
+    await onNode('done');
+    await core.patchNamespacedPodStatus({ name: 'done', namespace: ns, body: { status: { phase: 'Succeeded' } } }, mergePatch);
+    await core.deleteNamespacedPod({ name: 'done', namespace: ns });
+    expect(await gone('done')).toBe(true);
+    await onNode('forced');
+    await core.deleteNamespacedPod({ name: 'forced', namespace: ns, body: { gracePeriodSeconds: 0 } });
+    expect(await gone('forced')).toBe(true);
+  });
+
+  it('removes a pod with finalizers once a grace-0 delete has ended its grace period and its finalizers are gone, in either order', async () => {
+    const { core } = await serve();
+    const withFinalizer = async (name: string) => {
+      const body = pod(name, { nodeName: 'node-1' });
+      body.metadata!.finalizers = ['example.com/hold'];
+      await core.createNamespacedPod({ namespace: ns, body });
+      await core.deleteNamespacedPod({ name, namespace: ns });
+    };
+    const read = (name: string) => core.readNamespacedPod({ name, namespace: ns });
+    const dropFinalizers = (name: string) => core.patchNamespacedPod({ name, namespace: ns, body: { metadata: { finalizers: null } } }, mergePatch);
+    const kubeletDelete = (name: string) => core.deleteNamespacedPod({ name, namespace: ns, body: { gracePeriodSeconds: 0 } });
+
+    await withFinalizer('finalizers-first');
+    await dropFinalizers('finalizers-first');
+    expect((await read('finalizers-first')).metadata?.deletionGracePeriodSeconds).toBe(30);
+    await kubeletDelete('finalizers-first');
+    expect((await failure(read('finalizers-first'))).code).toBe(404);
+
+    await withFinalizer('kubelet-first');
+    await kubeletDelete('kubelet-first');
+    expect((await read('kubelet-first')).metadata).toMatchObject({ deletionGracePeriodSeconds: 0, finalizers: ['example.com/hold'] });
+    await dropFinalizers('kubelet-first');
+    expect((await failure(read('kubelet-first'))).code).toBe(404);
+  });
+
+  it('deletes the pods of a deleted StatefulSet and of a deleted namespace the same way: marked, and left to their kubelet', async () => {
+    const { core, apps } = await serve();
+    await core.createNamespace({ body: { metadata: { name: 'apps' } } });
+    const set = await apps.createNamespacedStatefulSet({ namespace: 'apps', body: statefulSet('web', 2) });
+    const owned = (name: string, nodeName?: string): k8s.V1Pod => {
+      const body = pod(name, nodeName ? { nodeName } : {});
+      body.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: set.metadata!.uid!, controller: true }];
+      return body;
+    };
+    await core.createNamespacedPod({ namespace: 'apps', body: owned('web-0', 'node-1') });
+    await core.createNamespacedPod({ namespace: 'apps', body: owned('web-1') });
+    await apps.deleteNamespacedStatefulSet({ name: 'web', namespace: 'apps' });
+    expect((await core.readNamespacedPod({ name: 'web-0', namespace: 'apps' })).metadata?.deletionGracePeriodSeconds).toBe(30);
+    expect((await failure(core.readNamespacedPod({ name: 'web-1', namespace: 'apps' }))).code).toBe(404);
+
+    await core.createNamespacedPod({ namespace: 'apps', body: pod('db-0', { nodeName: 'node-1' }) });
+    await core.deleteNamespace({ name: 'apps' });
+    expect((await failure(core.readNamespace({ name: 'apps' }))).code).toBe(404);
+    expect((await core.listPodForAllNamespaces({ fieldSelector: 'metadata.namespace=apps' })).items.map((p) => [p.metadata?.name, p.metadata?.deletionGracePeriodSeconds])).toEqual([
+      ['db-0', 30],
+      ['web-0', 30],
+    ]);
+    for (const name of ['db-0', 'web-0']) await core.deleteNamespacedPod({ name, namespace: 'apps', body: { gracePeriodSeconds: 0 } });
+    expect((await core.listPodForAllNamespaces({ fieldSelector: 'metadata.namespace=apps' })).items).toEqual([]);
+  });
+});
+
+describe('pod binding', () => {
+  const binding = (name: string, node: string, meta: Partial<k8s.V1ObjectMeta> = {}): k8s.V1Binding => ({ apiVersion: 'v1', kind: 'Binding', metadata: { name, ...meta }, target: { kind: 'Node', name: node } });
+
+  it('binds a pod as a scheduler does: nodeName, the Binding\'s annotations, PodScheduled True; 409 when already bound, 404 when missing', async () => {
+    const { core } = await serve();
+    const created = await core.createNamespacedPod({ namespace: ns, body: pod('web-0') });
+    await core.createNamespacedPodBinding({ name: 'web-0', namespace: ns, body: binding('web-0', 'node-1', { uid: created.metadata!.uid!, annotations: { 'example.com/score': '7' } }) });
+    const bound = await core.readNamespacedPod({ name: 'web-0', namespace: ns });
+    expect(bound.spec?.nodeName).toBe('node-1');
+    expect(bound.metadata?.annotations).toEqual({ 'example.com/score': '7' });
+    expect(bound.status).toMatchObject({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: expect.any(Date) }] });
+
+    expect(await failure(core.createNamespacedPodBinding({ name: 'web-0', namespace: ns, body: binding('web-0', 'node-2') }))).toMatchObject({
+      code: 409,
+      status: { reason: 'Conflict', message: 'Operation cannot be fulfilled on pods/binding "web-0": pod web-0 is already assigned to node "node-1"', details: { name: 'web-0', kind: 'pods/binding' } },
+    });
+    expect(await failure(core.createNamespacedPodBinding({ name: 'db-0', namespace: ns, body: binding('db-0', 'node-1') }))).toMatchObject({
+      code: 404,
+      status: { reason: 'NotFound', message: 'pods "db-0" not found' },
+    });
+
+    // kube-apiserver answers 201 with a Success Status (client-node reads it as a V1Binding).
+    await core.createNamespacedPod({ namespace: ns, body: pod('web-1') });
+    const answer = await fetch(`${server!.url}/api/v1/namespaces/${ns}/pods/web-1/binding`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(binding('web-1', 'node-2')) });
+    expect(answer.status).toBe(201);
+    expect(await answer.json()).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+  });
+
+  it('refuses to bind a pod being deleted, another pod of the same name (uid), a Binding named otherwise, and one without a node', async () => {
+    const { core } = await serve();
+    const held = pod('held');
+    held.metadata!.finalizers = ['example.com/hold'];
+    await core.createNamespacedPod({ namespace: ns, body: held });
+    await core.deleteNamespacedPod({ name: 'held', namespace: ns });
+    expect(await failure(core.createNamespacedPodBinding({ name: 'held', namespace: ns, body: binding('held', 'node-1') }))).toMatchObject({
+      code: 409,
+      status: { message: 'Operation cannot be fulfilled on pods/binding "held": pod held is being deleted, cannot be assigned to a host' },
+    });
+    await core.createNamespacedPod({ namespace: ns, body: pod('web-0') });
+    expect(await failure(core.createNamespacedPodBinding({ name: 'web-0', namespace: ns, body: binding('web-0', 'node-1', { uid: 'an-old-uid' }) }))).toMatchObject({
+      code: 409,
+      status: { reason: 'Conflict', message: expect.stringContaining('Precondition failed: UID in precondition: an-old-uid') },
+    });
+    expect(await failure(core.createNamespacedPodBinding({ name: 'web-0', namespace: ns, body: binding('web-1', 'node-1') }))).toMatchObject({
+      code: 400,
+      status: { message: 'name in URL does not match name in Binding object' },
+    });
+    expect(await failure(core.createNamespacedPodBinding({ name: 'web-0', namespace: ns, body: { metadata: { name: 'web-0' }, target: {} } }))).toMatchObject({
+      code: 500,
+      status: { message: 'target.name: Required value' },
+    });
+    expect((await core.readNamespacedPod({ name: 'web-0', namespace: ns })).spec?.nodeName).toBeUndefined();
+  });
+});
+
+describe('scale subresource', () => {
+  it('serves a StatefulSet\'s Scale, and a patch of the Scale (merge or JSON) scales the StatefulSet', async () => {
+    const { apps } = await serve();
+    const created = await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet('web', 3) });
+    expect(await apps.readNamespacedStatefulSetScale({ name: 'web', namespace: ns })).toMatchObject({
+      apiVersion: 'autoscaling/v1',
+      kind: 'Scale',
+      metadata: { name: 'web', namespace: ns, uid: created.metadata!.uid, resourceVersion: created.metadata!.resourceVersion },
+      spec: { replicas: 3 },
+      status: { replicas: 0, selector: 'app=web,tier in (back,front)' },
+    });
+
+    const patched = await apps.patchNamespacedStatefulSetScale({ name: 'web', namespace: ns, body: { spec: { replicas: 1 } } }, mergePatch);
+    expect(patched.spec?.replicas).toBe(1);
+    const scaled = await apps.readNamespacedStatefulSet({ name: 'web', namespace: ns });
+    expect(scaled.spec?.replicas).toBe(1);
+    expect(scaled.metadata).toMatchObject({ generation: 2, resourceVersion: patched.metadata?.resourceVersion });
+    // The same count again is no change: no new version.
+    const same = await apps.patchNamespacedStatefulSetScale({ name: 'web', namespace: ns, body: { spec: { replicas: 1 } } }, mergePatch);
+    expect(same.metadata?.resourceVersion).toBe(patched.metadata?.resourceVersion);
+
+    await apps.patchNamespacedStatefulSetStatus({ name: 'web', namespace: ns, body: { status: { replicas: 1, readyReplicas: 1 } } }, mergePatch);
+    const zero = await apps.patchNamespacedStatefulSetScale({ name: 'web', namespace: ns, body: [{ op: 'replace', path: '/spec/replicas', value: 0 }] });
+    // Go's omitempty: a Scale of 0 replicas has no spec.replicas.
+    expect(zero).toMatchObject({ spec: {}, status: { replicas: 1 } });
+    expect(zero.spec?.replicas).toBeUndefined();
+    expect((await apps.readNamespacedStatefulSet({ name: 'web', namespace: ns })).spec?.replicas).toBe(0);
+  });
+
+  it('replaces a Deployment\'s or ReplicaSet\'s Scale; refuses a stale version (409) and a negative count (422); 404 without object or scale', async () => {
+    const { apps } = await serve();
+    const created = await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'x' }, spec: statefulSet('x').spec as k8s.V1DeploymentSpec } });
+    // apps/v1 defaults spec.replicas to 1.
+    expect(created.spec?.replicas).toBe(1);
+    const scale = await apps.readNamespacedDeploymentScale({ name: 'x', namespace: ns });
+    const replaced = await apps.replaceNamespacedDeploymentScale({ name: 'x', namespace: ns, body: { ...scale, spec: { replicas: 2 } } });
+    expect(replaced.spec?.replicas).toBe(2);
+    expect((await apps.readNamespacedDeployment({ name: 'x', namespace: ns })).spec?.replicas).toBe(2);
+    expect(await failure(apps.replaceNamespacedDeploymentScale({ name: 'x', namespace: ns, body: { ...scale, spec: { replicas: 5 } } }))).toMatchObject({
+      code: 409,
+      status: { reason: 'Conflict', message: `Operation cannot be fulfilled on deployments.apps "x": ${'the object has been modified; please apply your changes to the latest version and try again'}` },
+    });
+    expect(await failure(apps.replaceNamespacedDeploymentScale({ name: 'x', namespace: ns, body: { ...replaced, spec: { replicas: -1 } } }))).toMatchObject({
+      code: 422,
+      status: { reason: 'Invalid', message: 'Scale.autoscaling "x" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0' },
+    });
+
+    await apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'x-1' }, spec: statefulSet('x', 1).spec as k8s.V1ReplicaSetSpec } });
+    await apps.patchNamespacedReplicaSetScale({ name: 'x-1', namespace: ns, body: { spec: { replicas: 4 } } }, mergePatch);
+    expect((await apps.readNamespacedReplicaSet({ name: 'x-1', namespace: ns })).spec?.replicas).toBe(4);
+
+    expect(await failure(apps.readNamespacedDeploymentScale({ name: 'nope', namespace: ns }))).toMatchObject({ code: 404, status: { message: 'deployments/scale.apps "nope" not found' } });
+    expect((await fetch(`${server!.url}/apis/apps/v1/namespaces/${ns}/daemonsets/agent/scale`)).status).toBe(404);
+  });
+
+  it('is listed in discovery as kube-apiserver lists it, with pods/binding and replicasets', async () => {
+    const { kc } = await serve();
+    const core = await kc.makeApiClient(k8s.CoreV1Api).getAPIResources();
+    expect(core.resources.find((r) => r.name === 'pods/binding')).toEqual(expect.objectContaining({ kind: 'Binding', namespaced: true, verbs: ['create'] }));
+    const apps = await kc.makeApiClient(k8s.AppsV1Api).getAPIResources();
+    for (const plural of ['deployments', 'statefulsets', 'replicasets']) {
+      expect(apps.resources.find((r) => r.name === `${plural}/scale`)).toEqual(expect.objectContaining({ group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] }));
+    }
+    expect(apps.resources.find((r) => r.name === 'daemonsets/scale')).toBeUndefined();
+    expect(apps.resources.find((r) => r.name === 'replicasets')).toEqual(expect.objectContaining({ kind: 'ReplicaSet', shortNames: ['rs'], categories: ['all'] }));
+  });
+
+  it('answers the verbs a subresource does not take with 405, as discovery lists them', async () => {
+    const { core, apps } = await serve();
+    await core.createNamespacedPod({ namespace: ns, body: pod('web-0') });
+    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet('web', 1) });
+    for (const [method, path] of [['GET', `/api/v1/namespaces/${ns}/pods/web-0/binding`], ['DELETE', `/apis/apps/v1/namespaces/${ns}/statefulsets/web/scale`], ['POST', `/apis/apps/v1/namespaces/${ns}/statefulsets/web/scale`]] as const) {
+      const answer = await fetch(`${server!.url}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      expect([method, answer.status, ((await answer.json()) as k8s.V1Status).reason]).toEqual([method, 405, 'MethodNotAllowed']);
+    }
+  });
+});
+
 describe('authentication', () => {
   it('requires the bearer token when started with one, over HTTPS, and a kubeconfig from the server carries both', async () => {
     const { core } = await serve({ token: 'sekret' });
@@ -579,11 +845,110 @@ describe('kubectl', () => {
     expect((await kubectl(['get', 'pods', '-l', 'app!=web', '-o', 'name'])).stdout).toBe('');
     expect((await kubectl(['get', 'pods', '-A', '--field-selector', 'spec.nodeName=node-1', '-o', 'name'])).stdout).toBe('pod/web-0');
     expect((await kubectl(['patch', 'pod', 'web-0', '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running","podIP":"10.0.0.5"}}'])).exitCode).toBe(0);
-    expect((await kubectl(['get', 'pods'])).stdout.split('\n')[1]).toMatch(/^web-0\s+Running\s+\d+s$/);
-    expect((await kubectl(['get', 'pods', '-o', 'wide'])).stdout.split('\n')[1]).toMatch(/^web-0\s+Running\s+\d+s\s+10\.0\.0\.5\s+node-1$/);
+    expect((await kubectl(['get', 'pods'])).stdout.split('\n')[1]).toMatch(/^web-0\s+0\/2\s+Running\s+0\s+\d+s$/);
+    expect((await kubectl(['get', 'pods', '-o', 'wide'])).stdout.split('\n')[1]).toMatch(/^web-0\s+0\/2\s+Running\s+0\s+\d+s\s+10\.0\.0\.5\s+node-1\s+<none>\s+<none>$/);
 
-    expect((await kubectl(['delete', 'pod', 'web-0'])).stdout).toBe('pod "web-0" deleted');
+    // The pod is on a node: without a kubelet, only a forced deletion removes it at once.
+    const deleted = await kubectl(['delete', 'pod', 'web-0', '--grace-period=0', '--force']);
+    expect(deleted).toMatchObject({ exitCode: 0, stdout: 'pod "web-0" force deleted' });
+    expect(deleted.stderr).toContain('Immediate deletion does not wait for confirmation');
     expect((await kubectl(['get', 'pods', '-o', 'name'])).stdout).toBe('');
+  });
+
+  it('deletes a pod on a node gracefully: kubectl delete waits until the kubelet\'s delete with grace 0 removes it', async () => {
+    const { kc, core } = clientsFor(server!);
+    const created = await core.createNamespacedPod({ namespace: ns, body: pod('web-0', { nodeName: 'node-1' }) });
+    const watch = await collectWatch(kc, `/api/v1/namespaces/${ns}/pods`, {});
+    cleanups.push(watch.stop);
+    let exited = false;
+    const deleting = kubectl(['delete', 'pod', 'web-0']).finally(() => (exited = true));
+    await until('the pod marked for deletion', () => summary(watch.events).includes('MODIFIED web-0'));
+    expect((await kubectl(['get', 'pod', 'web-0'])).stdout.split('\n')[1]).toMatch(/^web-0\s+0\/1\s+Terminating\s+0\s+\d+s$/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(exited).toBe(false);
+    await core.deleteNamespacedPod({ name: 'web-0', namespace: ns, body: { gracePeriodSeconds: 0, preconditions: { uid: created.metadata!.uid! } } });
+    expect(await deleting).toMatchObject({ exitCode: 0, stdout: 'pod "web-0" deleted' });
+  });
+
+  it('scales a StatefulSet, a Deployment and a ReplicaSet through the scale subresource (merge patch, or GET and PUT with --current-replicas)', async () => {
+    const file = join(dir, 'workloads.yaml');
+    const workload = (kind: string, name: string, replicas: number) => {
+      const { serviceName, ...spec } = statefulSet(name, replicas).spec!;
+      return { apiVersion: 'apps/v1', kind, metadata: { name, namespace: ns }, spec: kind === 'StatefulSet' ? { ...spec, serviceName } : spec };
+    };
+    await writeFile(file, [workload('StatefulSet', 'web', 3), workload('Deployment', 'x', 1), workload('ReplicaSet', 'x-1', 1)].map((w) => YAML.stringify(w)).join('---\n'));
+    expect((await kubectl(['apply', '-f', file])).exitCode).toBe(0);
+    expect((await kubectl(['scale', 'statefulset', 'web', '--replicas=1'])).stdout).toBe('statefulset.apps/web scaled');
+    expect((await kubectl(['scale', 'deploy', 'x', '--replicas=2'])).stdout).toBe('deployment.apps/x scaled');
+    expect((await kubectl(['scale', 'rs', 'x-1', '--replicas=0'])).stdout).toBe('replicaset.apps/x-1 scaled');
+    const replicas = async (resource: string) => (await kubectl(['get', resource, '-o', 'jsonpath={.spec.replicas}'])).stdout;
+    expect([await replicas('sts/web'), await replicas('deploy/x'), await replicas('rs/x-1')]).toEqual(['1', '2', '0']);
+
+    expect((await kubectl(['scale', 'sts', 'web', '--current-replicas=1', '--replicas=2'])).stdout).toBe('statefulset.apps/web scaled');
+    const refused = await kubectl(['scale', 'sts', 'web', '--current-replicas=5', '--replicas=3']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain('Expected replicas to be 5, was 2');
+    expect(await replicas('sts/web')).toBe('2');
+  });
+
+  it('prints pods, nodes, workloads and events with kube-apiserver\'s columns', async () => {
+    const { core, apps } = clientsFor(server!);
+    const rows = async (...args: string[]) => (await kubectl(['get', ...args])).stdout.split('\n');
+    const minuteAgo = new Date(Date.now() - 60_000);
+
+    await core.createNode({
+      body: {
+        metadata: { name: 'node-1', labels: { 'node-role.kubernetes.io/control-plane': '' } },
+        spec: { unschedulable: true },
+        status: {
+          conditions: [{ type: 'Ready', status: 'True' }],
+          addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+          nodeInfo: { kubeletVersion: 'v1.32.0', osImage: 'Debian GNU/Linux 12', kernelVersion: '6.1.0', containerRuntimeVersion: 'containerd://1.7', machineID: '', systemUUID: '', bootID: '', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' },
+        },
+      },
+    });
+    await core.createNode({ body: { metadata: { name: 'node-2' } } });
+    expect(await rows('nodes')).toEqual([
+      expect.stringMatching(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$/),
+      expect.stringMatching(/^node-1\s+Ready,SchedulingDisabled\s+control-plane\s+\d+s\s+v1\.32\.0$/),
+      expect.stringMatching(/^node-2\s+Unknown\s+<none>\s+\d+s\s*$/),
+    ]);
+    expect((await rows('nodes', '-o', 'wide')).slice(0, 2)).toEqual([
+      expect.stringMatching(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/),
+      expect.stringMatching(/^node-1\s+.*v1\.32\.0\s+10\.0\.0\.1\s+<none>\s+Debian GNU\/Linux 12\s+6\.1\.0\s+containerd:\/\/1\.7$/),
+    ]);
+
+    await core.createNamespacedPod({ namespace: ns, body: pod('creating', { nodeName: 'node-1' }) });
+    await core.patchNamespacedPodStatus({ name: 'creating', namespace: ns, body: { status: { containerStatuses: [{ name: 'app', image: 'busybox', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] } } }, mergePatch);
+    await core.createNamespacedPod({ namespace: ns, body: pod('running', { nodeName: 'node-1' }) });
+    const running = { name: 'app', image: 'busybox', imageID: '', ready: true, restartCount: 2, state: { running: { startedAt: new Date() } }, lastState: { terminated: { exitCode: 1, finishedAt: minuteAgo } } };
+    await core.patchNamespacedPodStatus({ name: 'running', namespace: ns, body: { status: { phase: 'Running', podIP: '10.1.0.7', containerStatuses: [running] } } }, mergePatch);
+    expect(await rows('pods')).toEqual([
+      expect.stringMatching(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/),
+      expect.stringMatching(/^creating\s+0\/1\s+ContainerCreating\s+0\s+\d+s$/),
+      expect.stringMatching(/^running\s+1\/1\s+Running\s+2 \(6\ds ago\)\s+\d+s$/),
+    ]);
+    expect((await rows('pods', '-o', 'wide'))[0]).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
+    expect((await rows('pods', '-o', 'wide'))[2]).toMatch(/\s10\.1\.0\.7\s+node-1\s+<none>\s+<none>$/);
+
+    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet('web', 3) });
+    await apps.patchNamespacedStatefulSetStatus({ name: 'web', namespace: ns, body: { status: { replicas: 3, readyReplicas: 2 } } }, mergePatch);
+    const { serviceName: _, ...spec } = statefulSet('x', 2).spec!;
+    await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'x' }, spec } });
+    await apps.patchNamespacedDeploymentStatus({ name: 'x', namespace: ns, body: { status: { readyReplicas: 1, updatedReplicas: 2, availableReplicas: 1 } } }, mergePatch);
+    await apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'x-1' }, spec } });
+    await apps.patchNamespacedReplicaSetStatus({ name: 'x-1', namespace: ns, body: { status: { replicas: 2, readyReplicas: 1 } } }, mergePatch);
+    expect(await rows('sts')).toEqual([expect.stringMatching(/^NAME\s+READY\s+AGE$/), expect.stringMatching(/^web\s+2\/3\s+\d+s$/)]);
+    expect(await rows('deploy')).toEqual([expect.stringMatching(/^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE$/), expect.stringMatching(/^x\s+1\/2\s+2\s+1\s+\d+s$/)]);
+    expect(await rows('rs')).toEqual([expect.stringMatching(/^NAME\s+DESIRED\s+CURRENT\s+READY\s+AGE$/), expect.stringMatching(/^x-1\s+2\s+2\s+1\s+\d+s$/)]);
+    expect((await rows('rs', '-o', 'wide'))[1]).toMatch(/\sapp\s+busybox\s+app=x,tier in \(back,front\)$/);
+    expect((await kubectl(['get', 'all', '-o', 'name'])).stdout.split('\n')).toEqual(['pod/creating', 'pod/running', 'deployment.apps/x', 'statefulset.apps/web', 'replicaset.apps/x-1']);
+
+    await core.createNamespacedEvent({
+      namespace: ns,
+      body: { metadata: { name: 'running.1' }, involvedObject: { kind: 'Pod', name: 'running', namespace: ns }, reason: 'ENILimit', type: 'Warning', message: 'no ENI left ', lastTimestamp: minuteAgo },
+    });
+    expect(await rows('events')).toEqual([expect.stringMatching(/^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/), expect.stringMatching(/^6\ds\s+Warning\s+ENILimit\s+pod\/running\s+no ENI left$/)]);
   });
 
   it('works with a server that requires a token (over HTTPS), through the kubeconfig the server writes', async () => {

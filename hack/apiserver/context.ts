@@ -15,7 +15,11 @@ export interface Context {
 
 /** The time as Kubernetes writes it in metadata: RFC 3339 in UTC, whole seconds. */
 export function timestamp(clock: Clock): string {
-  return clock.now().toISOString().replace(/\.\d+Z$/, 'Z');
+  return formatTime(clock.now());
+}
+
+export function formatTime(time: Date): string {
+  return time.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 /** What a handler answers: the HTTP code, the body, and warnings for `Warning:` headers. */

@@ -69,8 +69,22 @@ export function apiResourceList(group: string, version: string, types: ResourceT
       ...(t.shortNames.length > 0 ? { shortNames: t.shortNames } : {}),
       ...(t.categories.length > 0 ? { categories: t.categories } : {}),
     };
-    const status = { name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] };
-    return t.hasStatus ? [main, status] : [main];
+    // Subresources as kube-apiserver lists them, by name after the resource; scale names the group and version
+    // of its kind, which is not the resource's own (kubectl scale reads it from here).
+    const sub = (name: string, kind: string, verbs: string[], groupVersion?: { group: string; version: string }) => ({
+      name: `${t.plural}/${name}`,
+      singularName: '',
+      namespaced: t.namespaced,
+      ...groupVersion,
+      kind,
+      verbs,
+    });
+    return [
+      main,
+      ...(t.hasBinding ? [sub('binding', 'Binding', ['create'])] : []),
+      ...(t.hasScale ? [sub('scale', 'Scale', ['get', 'patch', 'update'], { group: 'autoscaling', version: 'v1' })] : []),
+      ...(t.hasStatus ? [sub('status', t.kind, ['get', 'patch', 'update'])] : []),
+    ];
   });
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf({ group, version }), resources };
 }

@@ -1,5 +1,5 @@
 // The HTTP face of the server: authentication, the path as kube-apiserver reads it (k8s.io/apiserver's
-// RequestInfo: /api/v1 or /apis/<group>/<version>, then [watch/][namespaces/<ns>/]<resource>[/<name>[/status]]),
+// RequestInfo: /api/v1 or /apis/<group>/<version>, then [watch/][namespaces/<ns>/]<resource>[/<name>[/<subresource>]]),
 // the verb from the method, bodies in and JSON out, and every error as a Status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import YAML from 'yaml';
@@ -7,10 +7,11 @@ import type { Answer, Context } from './context.ts';
 import { deleteCollection, deleteObject, deleteOptions } from './deletion.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV2, openApiV2Protobuf, VERSION_INFO } from './discovery.ts';
 import { ApiError, badRequest } from './errors.ts';
-import { createObject, patchObject, updateObject, type WriteOptions } from './objects.ts';
+import { createObject, patchObject, updateObject, type UpdateTarget, type WriteOptions } from './objects.ts';
 import { getObject, listObjects, selection } from './reads.ts';
 import type { ResourceType } from './resources.ts';
 import type { KubeObject } from './store.ts';
+import { bindPod, getScale, patchScale, updateScale } from './subresources.ts';
 import { tableVersion, toTable, type TableRequest } from './table.ts';
 import { serveWatch } from './watch.ts';
 
@@ -29,8 +30,15 @@ interface ResourceRequest {
   type: ResourceType;
   namespace: string | undefined;
   name: string | undefined;
-  subresource: 'status' | undefined;
+  subresource: Subresource | undefined;
   watchPath: boolean;
+}
+
+type Subresource = 'status' | 'scale' | 'binding';
+
+/** Whether the resource serves this subresource (its ResourceType says). */
+function serves(type: ResourceType, subresource: string): subresource is Subresource {
+  return (subresource === 'status' && type.hasStatus) || (subresource === 'scale' && type.hasScale) || (subresource === 'binding' && type.hasBinding);
 }
 
 export class ApiHandler {
@@ -116,6 +124,10 @@ export class ApiHandler {
     const notAllowed = () => new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource (${req.method} ${type.plural}${name ? ` ${name}` : ''})`);
     // A namespaced resource without a namespace is the list of all namespaces' objects: read-only.
     const acrossNamespaces = type.namespaced && namespace === undefined;
+    if (subresource === 'scale' || subresource === 'binding') {
+      this.subresource(req, res, raw, subresource, { type, namespace, name: name! }, options, notAllowed);
+      return;
+    }
     switch (req.method) {
       case 'GET': {
         const table = tableRequest(req, query, ctx);
@@ -142,11 +154,11 @@ export class ApiHandler {
         return;
       case 'PUT':
         if (!name) throw notAllowed();
-        send(res, updateObject(ctx, { type, namespace, name, subresource }, decode(req, raw), options));
+        send(res, updateObject(ctx, { type, namespace, name, ...(subresource ? { subresource } : {}) }, decode(req, raw), options));
         return;
       case 'PATCH':
         if (!name) throw notAllowed();
-        send(res, patchObject(ctx, { type, namespace, name, subresource }, mediaType(req), decode(req, raw), options));
+        send(res, patchObject(ctx, { type, namespace, name, ...(subresource ? { subresource } : {}) }, mediaType(req), decode(req, raw), options));
         return;
       case 'DELETE': {
         if (subresource || acrossNamespaces) throw notAllowed();
@@ -163,6 +175,17 @@ export class ApiHandler {
         throw notAllowed();
     }
   }
+
+  /** pods/binding takes a POST; a scale GET, PUT and PATCH. */
+  private subresource(req: IncomingMessage, res: ServerResponse, raw: Buffer, subresource: 'scale' | 'binding', object: UpdateTarget, options: WriteOptions, notAllowed: () => ApiError): void {
+    const ctx = this.ctx;
+    const call = `${req.method} ${subresource}`;
+    if (call === 'POST binding') send(res, bindPod(ctx, object, decode(req, raw), options));
+    else if (call === 'GET scale') send(res, getScale(ctx, object));
+    else if (call === 'PUT scale') send(res, updateScale(ctx, object, decode(req, raw), options));
+    else if (call === 'PATCH scale') send(res, patchScale(ctx, object, mediaType(req), decode(req, raw), options));
+    else throw notAllowed();
+  }
 }
 
 function parseResourcePath(ctx: Context, group: string, version: string, parts: string[]): ResourceRequest {
@@ -177,9 +200,9 @@ function parseResourcePath(ctx: Context, group: string, version: string, parts: 
   const [plural, name, subresource, ...extra] = rest;
   const type = plural ? ctx.registry.find(group, version, plural) : undefined;
   if (!type || extra.length > 0) throw pathNotFound();
-  if (subresource !== undefined && !(subresource === 'status' && type.hasStatus)) throw pathNotFound();
+  if (subresource !== undefined && !serves(type, subresource)) throw pathNotFound();
   if (type.namespaced ? namespace === undefined && name !== undefined : namespace !== undefined) throw pathNotFound();
-  return { type, namespace, name, subresource: subresource === 'status' ? 'status' : undefined, watchPath };
+  return { type, namespace, name, subresource, watchPath };
 }
 
 /** What `kubectl get` asks for: Table rows instead of objects. */

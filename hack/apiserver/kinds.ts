@@ -48,7 +48,17 @@ export const KIND_RULES: Record<string, KindRules> = {
   },
   // The kubelet registers its node with a status.
   nodes: { keepsStatusOnCreate: true },
+  // apps/v1 defaults spec.replicas to 1, which a Scale reports (kubectl scale and controllers read it).
+  'apps/deployments': { written: defaultReplicas },
+  'apps/statefulsets': { written: defaultReplicas },
+  'apps/replicasets': { written: defaultReplicas },
   [CRD_STORAGE_KEY]: {
     written: prepareCrd,
   },
 };
+
+function defaultReplicas(object: KubeObject): StatusCause[] {
+  const spec = object.spec === undefined ? {} : object.spec;
+  if (isObject(spec) && spec.replicas === undefined) object.spec = { ...spec, replicas: 1 };
+  return [];
+}

@@ -7,7 +7,7 @@ import { type Answer, type Context, timestamp } from './context.ts';
 import { removeNow } from './deletion.ts';
 import { alreadyExists, ApiError, badRequest, conflict, fieldError, invalid, notFound, STALE_OBJECT, type StatusCause } from './errors.ts';
 import { KIND_RULES } from './kinds.ts';
-import { applyPatch, deepEqual, isObject, PATCH_TYPES } from './patch.ts';
+import { applyPatch, deepEqual, isObject, PATCH_TYPES, type PatchType } from './patch.ts';
 import { apiVersionOf, type ResourceType, served, toStorage } from './resources.ts';
 import { applySchema } from './schema.ts';
 import type { KubeObject, ObjectMeta } from './store.ts';
@@ -114,8 +114,10 @@ export function updateObject(ctx: Context, target: UpdateTarget, body: unknown, 
   }
   if (deepEqual(checked, current)) return { code: 200, body: current, warnings };
   if (options.dryRun) return { code: 200, body: checked, warnings };
-  // The last finalizer of an object being deleted is gone: the update is its deletion.
-  if (checked.metadata.deletionTimestamp && (checked.metadata.finalizers ?? []).length === 0) {
+  // The last finalizer of an object being deleted is gone: the update is its deletion — unless it is a pod whose
+  // grace period runs yet (deletion.ts): then the kubelet's delete with grace 0 removes it.
+  const graceRuns = Number(checked.metadata.deletionGracePeriodSeconds ?? 0) > 0;
+  if (checked.metadata.deletionTimestamp && (checked.metadata.finalizers ?? []).length === 0 && !graceRuns) {
     const removed = removeNow(ctx, type.storageKey, toStorage(checked, type));
     return { code: 200, body: served(removed, type), warnings };
   }
@@ -125,16 +127,22 @@ export function updateObject(ctx: Context, target: UpdateTarget, body: unknown, 
 
 export function patchObject(ctx: Context, target: UpdateTarget, contentType: string, patch: unknown, options: WriteOptions): Answer {
   const { type, namespace, name } = target;
-  const patchType = PATCH_TYPES[contentType as keyof typeof PATCH_TYPES];
-  if (!patchType || (patchType === 'strategic' && type.custom)) {
-    const accepted = type.custom ? Object.keys(PATCH_TYPES).filter((t) => PATCH_TYPES[t as keyof typeof PATCH_TYPES] !== 'strategic') : Object.keys(PATCH_TYPES);
-    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
-  }
+  const patchType = patchTypeFor(type, contentType);
   const existing = ctx.store.get(type.storageKey, namespace, name);
   if (!existing) throw notFound(type, name);
   const patched = applyPatch(patchType, served(existing, type), patch);
   if (!isObject(patched) || !isObject(patched.metadata)) throw new ApiError('Invalid', `the patch made ${type.kind} ${namespace ? `${namespace}/` : ''}${name} something other than an object with metadata`);
   return updateObject(ctx, target, patched, options, true);
+}
+
+/** The patch a Content-Type names; 415 for an unknown one, and for strategic merge on a custom resource. */
+export function patchTypeFor(type: ResourceType, contentType: string): PatchType {
+  const patchType = PATCH_TYPES[contentType as keyof typeof PATCH_TYPES];
+  if (!patchType || (patchType === 'strategic' && type.custom)) {
+    const accepted = type.custom ? Object.keys(PATCH_TYPES).filter((t) => PATCH_TYPES[t as keyof typeof PATCH_TYPES] !== 'strategic') : Object.keys(PATCH_TYPES);
+    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
+  }
+  return patchType;
 }
 
 /** A PUT must name the version it read (unless the resource allows unconditional updates), and the same uid. */

@@ -19,6 +19,10 @@ export interface ResourceType {
   storageVersion: string;
   /** has the status subresource: writes to the object keep its status, writes to /status keep all else */
   hasStatus: boolean;
+  /** has the scale subresource (autoscaling/v1 Scale of spec.replicas; apps kinds but daemonsets) */
+  hasScale: boolean;
+  /** has the binding subresource (pods: a scheduler's way to set spec.nodeName) */
+  hasBinding: boolean;
   /** defined by a CRD: names are path segments, strategic merge patch is refused (both as kube-apiserver) */
   custom: boolean;
   /** metadata.generation counts changes outside metadata (and outside status when hasStatus) */
@@ -80,6 +84,8 @@ function builtin(spec: BuiltinSpec): ResourceType {
     storageKey: spec.group ? `${spec.group}/${spec.plural}` : spec.plural,
     storageVersion: spec.version,
     hasStatus: false,
+    hasScale: false,
+    hasBinding: false,
     custom: false,
     tracksGeneration: false,
     unconditionalUpdate: true,
@@ -104,7 +110,7 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   builtin({ group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], hasStatus: true, names: 'dns-label', returnsDeletedObject: true, fields: fields('status.phase') }),
   builtin({ group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], hasStatus: true, fields: fields('spec.unschedulable::false') }),
   builtin({
-    group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], hasStatus: true, returnsDeletedObject: true,
+    group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], hasStatus: true, hasBinding: true, returnsDeletedObject: true,
     fields: fields('spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork::false', 'status.phase', 'status.podIP', 'status.nominatedNodeName'),
   }),
   builtin({
@@ -120,9 +126,10 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   builtin({ group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings', kind: 'RoleBinding', namespaced: true, names: 'path-segment' }),
   builtin({ group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', kind: 'ClusterRole', namespaced: false, names: 'path-segment' }),
   builtin({ group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false, names: 'path-segment' }),
-  ...(['Deployment:deploy', 'StatefulSet:sts', 'DaemonSet:ds'] as const).map((entry) => {
+  ...(['Deployment:deploy', 'StatefulSet:sts', 'ReplicaSet:rs', 'DaemonSet:ds'] as const).map((entry) => {
     const [kind, short] = entry.split(':') as [string, string];
-    return builtin({ group: 'apps', version: 'v1', plural: `${kind.toLowerCase()}s`, kind, namespaced: true, shortNames: [short], categories: ['all'], hasStatus: true, tracksGeneration: true });
+    const hasScale = kind !== 'DaemonSet';
+    return builtin({ group: 'apps', version: 'v1', plural: `${kind.toLowerCase()}s`, kind, namespaced: true, shortNames: [short], categories: ['all'], hasStatus: true, hasScale, tracksGeneration: true });
   }),
   builtin({
     group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false,
@@ -164,6 +171,8 @@ export function customResourceTypes(crd: KubeObject): ResourceType[] {
       storageKey: `${spec.group}/${spec.names.plural}`,
       storageVersion,
       hasStatus: v.subresources?.status !== undefined,
+      hasScale: false,
+      hasBinding: false,
       custom: true,
       tracksGeneration: true,
       unconditionalUpdate: false,

@@ -1,7 +1,7 @@
 // Label and field selectors: what each syntax matches, and what is refused with 400 BadRequest.
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './errors.ts';
-import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { labelSelectorString, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 
 const web = { app: 'web', tier: 'front', replicas: '3' };
 const db = { app: 'db', tier: 'back' };
@@ -80,5 +80,23 @@ describe('field selectors', () => {
 
   it.each(['metadata.name', 'reason=a\\b'])('refuses %j with 400 BadRequest', (selector) => {
     expect(() => parseFieldSelector(selector)).toThrow(ApiError);
+  });
+});
+
+describe('label selector strings', () => {
+  it.each([
+    [undefined, ''],
+    [{}, ''],
+    [{ matchLabels: { tier: 'front', app: 'web' } }, 'app=web,tier=front'],
+    [{ matchLabels: { app: 'web' }, matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['b', 'a'] }, { key: 'canary', operator: 'DoesNotExist' }, { key: 'env', operator: 'Exists' }] }, 'app=web,!canary,env,zone notin (a,b)'],
+    [{ matchExpressions: [{ key: 'tier', operator: 'In', values: ['front'] }] }, 'tier in (front)'],
+  ])('%j prints as %j', (selector, shown) => {
+    expect(labelSelectorString(selector)).toBe(shown);
+  });
+
+  it('refuses an unknown operator, in without values, and exists with values', () => {
+    expect(() => labelSelectorString({ matchExpressions: [{ key: 'a', operator: 'Near' }] })).toThrow('"Near" is not a valid label selector operator');
+    expect(() => labelSelectorString({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] })).toThrow(ApiError);
+    expect(() => labelSelectorString({ matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] })).toThrow(ApiError);
   });
 });

@@ -204,3 +204,31 @@ function unescape(value: string, selector: string): string {
 export function matchesFields(requirements: FieldRequirement[], valueOf: (field: string) => string): boolean {
   return requirements.every((r) => (valueOf(r.field) === r.value) === (r.operator === '='));
 }
+
+/**
+ * A `metav1.LabelSelector` (`{matchLabels, matchExpressions}`) as the selector string apimachinery prints for
+ * it (LabelSelectorAsSelector(...).String()): requirements sorted by key, values of in/notin sorted, `""` for
+ * none or an empty selector. What a Scale's `status.selector` carries; throws 400 for an invalid selector.
+ */
+export function labelSelectorString(selector: unknown): string {
+  if (typeof selector !== 'object' || selector === null) return '';
+  const { matchLabels, matchExpressions } = selector as { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+  const terms: { key: string; text: string }[] = Object.entries(matchLabels ?? {}).map(([key, value]) => ({ key, text: `${key}=${value}` }));
+  for (const { key, operator, values = [] } of matchExpressions ?? []) {
+    const sorted = [...values].sort();
+    if (operator === 'In' || operator === 'NotIn') {
+      if (sorted.length === 0) throw badRequest(`unable to parse requirement: for 'in', 'notin' operators, values set can't be empty`);
+      terms.push({ key, text: `${key} ${operator === 'In' ? 'in' : 'notin'} (${sorted.join(',')})` });
+    } else if (operator === 'Exists' || operator === 'DoesNotExist') {
+      if (sorted.length > 0) throw badRequest(`unable to parse requirement: values set must be empty for exists and does not exist`);
+      terms.push({ key, text: operator === 'Exists' ? key : `!${key}` });
+    } else {
+      throw badRequest(`"${operator}" is not a valid label selector operator`);
+    }
+  }
+  for (const { key } of terms) checkRequirement({ key, operator: 'exists', values: [] });
+  return terms
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((t) => t.text)
+    .join(',');
+}

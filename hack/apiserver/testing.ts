@@ -10,6 +10,7 @@ export function clientsFor(server: ApiServer) {
   return {
     kc,
     core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
     crds: kc.makeApiClient(k8s.ApiextensionsV1Api),
   };
