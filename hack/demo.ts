@@ -1,12 +1,19 @@
-// `npm run demo`: the main job on the local cloud. Brings up a lab (the emulated Tencent Cloud, a VPC
-// fabric, a Kubernetes API server stand-in, two nodes with an eni-cni agent each), starts pods through
-// the real plugin binary as a runtime would, shows their addresses, the pool of each node, what
-// `kubectl get nec` shows, and a ping matrix, then removes everything. Exits non-zero if any check fails.
+// `npm run demo`: a user's tour of eni-cni on the local cloud. Brings up a lab cluster (the emulated
+// Tencent Cloud and its VPC, an internet, a Kubernetes API server, tke-eni-ipamd, and two nodes each with
+// an agent, containerd and a node runner), then does what a user of Tencent's documentation does: applies
+// a StatefulSet in the seed's shape with kubectl, looks at its pods, their addresses and ENIs, the pools
+// (`kubectl get nec`), pings between pods, asks the internet who it sees, scales down, deletes the set,
+// and shows what remains. Exits non-zero if any check fails; the lab is removed either way.
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type * as k8s from '@kubernetes/client-node';
 import { build, TARGETS } from './build/build.ts';
-import { Lab, pings, whoamiFrom, type LabNode } from './lab/lab.ts';
-import { run } from './lab/sh.ts';
+import { kubeClients, Lab, pings, WHOAMI_URL } from './lab/lab.ts';
 import { AGENT_BINARY, PLUGIN_BINARY } from './lab/node-agent.ts';
+import { run } from './lab/sh.ts';
+
+const STATEFULSET = fileURLToPath(new URL('./examples/busybox-statefulset.yaml', import.meta.url));
+const GATEWAY = '10.0.16.1';
 
 let failures = 0;
 function check(what: string, ok: boolean, detail = ''): void {
@@ -14,95 +21,110 @@ function check(what: string, ok: boolean, detail = ''): void {
   if (!ok) failures++;
 }
 
-interface Pod {
-  name: string;
-  node: LabNode;
-  ns: string;
-  address: string;
-  hostIf: string;
+function show(title: string, text: string): void {
+  console.log(`\n$ ${title}`);
+  for (const line of text.trimEnd().split('\n')) console.log(`  ${line}`);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined && ok(value)) return value;
+    if (Date.now() > deadline) {
+      check(what, false, `not within ${ms / 1000} s`);
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function main(): Promise<void> {
   if (!existsSync(PLUGIN_BINARY) || !existsSync(AGENT_BINARY)) {
-    console.log('building the plugin and the agent (standalone executables)…');
-    await build(TARGETS.filter((t) => t.name === 'eni-cni' || t.name === 'eni-agent'));
+    console.log('building the plugin, the agent and ipamd (standalone executables)…');
+    await build(TARGETS.filter((t) => t.name !== 'empty-node'));
   }
-  console.log('bringing up the lab: emulated Tencent Cloud, VPC fabric, internet, Kubernetes API, 2 nodes with an agent each…');
-  const lab = await Lab.up({ nodes: 2, taskMs: 100, kube: true, agents: { minWarm: 3, maxWarm: 6 } });
+  console.log('bringing up the lab cluster: emulated Tencent Cloud, VPC, internet, Kubernetes API, tke-eni-ipamd, 2 nodes (agent, containerd, node runner)…');
+  const lab = await Lab.up({ nodes: 2, taskMs: 100, cluster: true, agents: { minWarm: 3, maxWarm: 6 } });
+  const kubeconfig = lab.kubeconfigFile('admin');
+  const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args]).catch((err: Error) => `kubectl failed: ${err.message}`);
+  const { core } = kubeClients(kubeconfig);
+  const pods = async () => (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'k8s-app=busybox' })).items;
+  const runningPods = (items: k8s.V1Pod[]) => items.filter((p) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata?.deletionTimestamp);
   try {
-    for (const node of lab.nodes) console.log(`  ${node.name}  ${node.instanceId}  ${node.privateIp}  public ${node.publicIp}  ${node.zone}  netns ${node.ns}`);
+    console.log(`\nKUBECONFIG=${kubeconfig}`);
+    await waitFor('both nodes publish tke.cloud.tencent.com/eni-ip', async () => (await core.listNode()).items, (n) => n.length === 2 && n.every((x) => Number(x.status?.allocatable?.['tke.cloud.tencent.com/eni-ip']) > 0));
+    show('kubectl get nodes -o wide', await kubectl('get', 'nodes', '-o', 'wide'));
+    show('kubectl get nodes -o custom-columns=…', await kubectl('get', 'nodes', '-o', 'custom-columns=NAME:.metadata.name,ZONE:.metadata.labels.topology\\.kubernetes\\.io/zone,ENI-IP:.status.allocatable.tke\\.cloud\\.tencent\\.com/eni-ip'));
 
-    console.log('\nstarting pods through the eni-cni plugin (CNI ADD, as containerd runs it)…');
-    const pods: Pod[] = [];
-    for (const [i, node] of [lab.nodes[0]!, lab.nodes[0]!, lab.nodes[1]!, lab.nodes[1]!].entries()) {
-      const name = `web-${i}`;
-      const ns = await lab.addPod(name);
-      const r = await node.agent!.cni('ADD', { containerId: `demo-${name}`, netns: `/var/run/netns/${ns}`, ifName: 'eth0', args: `K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${name}` });
-      check(`ADD shop/${name} on ${node.name}`, r.code === 0, r.code === 0 ? '' : r.stdout);
-      if (r.code !== 0) continue;
-      const address = (r.result!.ips as Array<{ address: string }>)[0]!.address.split('/')[0]!;
-      pods.push({ name, node, ns, address, hostIf: (r.result!.interfaces as Array<{ name: string }>)[0]!.name });
-    }
+    show(`kubectl apply -f ${STATEFULSET.replace(/^.*\/hack\//, 'hack/')}`, await kubectl('apply', '-f', STATEFULSET));
+    const up = await waitFor('three busybox pods run', pods, (items) => runningPods(items).length === 3);
+    show('kubectl get pods -o wide', await kubectl('get', 'pods', '-o', 'wide'));
+    show('kubectl get statefulset', await kubectl('get', 'statefulset'));
+    if (!up) return;
 
     const state = lab.emulator.state();
-    const eniOf = (address: string) => state.networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === address));
-    console.log('\npods');
-    console.log('  pod            node     address       ENI            host veth');
-    for (const p of pods) console.log(`  shop/${p.name.padEnd(9)} ${p.node.name.padEnd(8)} ${p.address.padEnd(13)} ${(eniOf(p.address)?.NetworkInterfaceId ?? '?').padEnd(14)} ${p.hostIf}`);
-
-    console.log('\nthe pool of each node (cloud view; * = held by a pod)');
-    for (const node of lab.nodes) {
-      const held = new Set(node.agent!.allocations().map((a) => a.address));
-      for (const eni of state.networkInterfaces.filter((e) => e.Attachment?.InstanceId === node.instanceId)) {
-        const ips = eni.PrivateIpAddressSet.map((ip) => (ip.Primary ? `${ip.PrivateIpAddress}(primary)` : `${ip.PrivateIpAddress}${held.has(ip.PrivateIpAddress) ? '*' : ''}`));
-        console.log(`  ${node.name}  ${eni.NetworkInterfaceId}  dev ${eni.Attachment?.DeviceIndex}  ${eni.SubnetId.padEnd(13)} ${ips.join(' ')}`);
-      }
+    console.log('\npods, their addresses and where the cloud has them');
+    console.log('  pod         node     address       ENI (on that node)');
+    for (const pod of up) {
+      const node = lab.nodes.find((n) => n.name === pod.spec!.nodeName)!;
+      const eni = state.networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === pod.status!.podIP));
+      console.log(`  ${pod.metadata!.name!.padEnd(11)} ${node.name.padEnd(8)} ${pod.status!.podIP!.padEnd(13)} ${eni?.NetworkInterfaceId ?? '?'}`);
+      check(`${pod.metadata!.name} has an address of an ENI attached to ${node.name}`, eni?.Attachment?.InstanceId === node.instanceId);
     }
+    await new Promise((r) => setTimeout(r, 1000)); // the agents write NEC status at most twice a second
+    show('kubectl get nec', await kubectl('get', 'nec'));
 
-    console.log('\nkubectl get nec; kubectl get node -o custom-columns=… (the eni-ip resource)');
-    const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]).catch((err: Error) => `kubectl failed: ${err.message}`);
-    await new Promise((r) => setTimeout(r, 1000)); // the agents write status at most twice a second
-    for (const line of (await kubectl('get', 'nec')).split('\n')) console.log(`  ${line}`);
-    const nodes = await kubectl('get', 'node', '-o', 'custom-columns=NAME:.metadata.name,ENI-IP-CAPACITY:.status.capacity.tke\\.cloud\\.tencent\\.com/eni-ip,ENI-IP-ALLOCATABLE:.status.allocatable.tke\\.cloud\\.tencent\\.com/eni-ip');
-    for (const line of nodes.split('\n')) console.log(`  ${line}`);
-    check('each node publishes tke.cloud.tencent.com/eni-ip', /node-1\s+27\s+\d+/.test(nodes) && /node-2\s+27\s+\d+/.test(nodes));
-
-    console.log('\nping matrix (from row to column)');
-    const targets = [...pods.map((p) => ({ label: p.name, address: p.address })), { label: 'gateway', address: '10.0.16.1' }, { label: 'node-2', address: lab.nodes[1]!.privateIp }];
-    console.log(`  ${''.padEnd(8)}${targets.map((t) => t.label.padStart(9)).join('')}`);
-    for (const from of pods) {
+    console.log('\nping matrix, from inside each pod (row) to each column');
+    const targets = [...up.map((p) => ({ label: p.metadata!.name!, address: p.status!.podIP! })), { label: 'gateway', address: GATEWAY }, { label: 'node-2', address: lab.nodes[1]!.privateIp }];
+    console.log(`  ${''.padEnd(11)}${targets.map((t) => t.label.padStart(11)).join('')}`);
+    for (const from of up) {
+      const netns = (await lab.podNetns('default', from.metadata!.name!)).split('/').pop()!;
       const cells: string[] = [];
       for (const to of targets) {
-        if (to.address === from.address) {
-          cells.push('-'.padStart(9));
+        if (to.address === from.status!.podIP) {
+          cells.push('-'.padStart(11));
           continue;
         }
-        const ok = await pings(from.ns, to.address);
+        const ok = await pings(netns, to.address);
         if (!ok) failures++;
-        cells.push((ok ? 'ok' : 'FAIL').padStart(9));
+        cells.push((ok ? 'ok' : 'FAIL').padStart(11));
       }
-      console.log(`  ${from.name.padEnd(8)}${cells.join('')}`);
+      console.log(`  ${from.metadata!.name!.padEnd(11)}${cells.join('')}`);
     }
 
-    console.log('\nthe internet sees');
-    for (const p of [pods[0]!, pods[2]!]) {
-      const seen = await whoamiFrom(p.ns);
-      check(`${p.name} leaves with its node's public address`, seen === p.node.publicIp, `${seen}`);
+    console.log(`\nthe internet sees (wget -qO- ${WHOAMI_URL} from a pod on each node)`);
+    for (const node of lab.nodes) {
+      const pod = up.find((p) => p.spec!.nodeName === node.name);
+      if (!pod) continue;
+      const netns = await lab.podNetns('default', pod.metadata!.name!);
+      const seen = (await run('nsenter', [`--net=${netns}`, 'timeout', '5', 'busybox', 'wget', '-qO-', WHOAMI_URL]).catch((e: Error) => e.message)).trim();
+      check(`${pod.metadata!.name} on ${node.name} leaves with its node's public address`, seen === node.publicIp, seen);
     }
 
-    console.log('\nremoving the pods (CNI DEL)…');
-    for (const p of pods) {
-      const r = await p.node.agent!.cni('DEL', { containerId: `demo-${p.name}`, netns: `/var/run/netns/${p.ns}`, ifName: 'eth0' });
-      check(`DEL shop/${p.name}`, r.code === 0, r.code === 0 ? '' : r.stdout);
-    }
+    show('kubectl scale statefulset busybox --replicas=1', await kubectl('scale', 'statefulset', 'busybox', '--replicas=1'));
+    const one = await waitFor('the set is down to busybox-0', pods, (items) => items.length === 1 && runningPods(items).length === 1);
+    show('kubectl get pods -o wide', await kubectl('get', 'pods', '-o', 'wide'));
+    const held = () => lab.nodes.flatMap((n) => n.agent!.allocations());
+    if (one) check('the two removed pods gave their addresses back', (await waitFor('one address held', async () => held(), (h) => h.length === 1)) !== undefined);
+
+    show(`kubectl delete -f ${STATEFULSET.replace(/^.*\/hack\//, 'hack/')}`, await kubectl('delete', '-f', STATEFULSET));
+    await waitFor('every busybox pod is gone', pods, (items) => items.length === 0);
+    check('no node holds an address for a pod', (await waitFor('no address held', async () => held(), (h) => h.length === 0)) !== undefined);
+    show('kubectl get pods', (await kubectl('get', 'pods')) || 'No resources found in default namespace.');
+    await new Promise((r) => setTimeout(r, 1000));
+    show('kubectl get nec   (what remains: each node keeps its warm pool, between min and max warm)', await kubectl('get', 'nec'));
   } finally {
     await lab.down();
   }
-  console.log(failures === 0 ? '\ndemo: all checks passed; the lab is gone' : `\ndemo: ${failures} check(s) failed`);
-  process.exit(failures === 0 ? 0 : 1);
 }
 
-main().catch((err: unknown) => {
-  console.error(`demo: ${(err as Error).stack ?? err}`);
-  process.exit(1);
-});
+main()
+  .then(() => {
+    console.log(failures === 0 ? '\ndemo: all checks passed; the lab is gone' : `\ndemo: ${failures} check(s) failed`);
+    process.exit(failures === 0 ? 0 : 1);
+  })
+  .catch((err: unknown) => {
+    console.error(`demo: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  });

@@ -3,7 +3,7 @@
 // after the owning process, and stop() — or the next start, once that process is gone — takes it all away.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, chmod, copyFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, mkdtemp, open, readFile, readdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { childEnv, run } from '../lab/sh.ts';
@@ -189,11 +189,15 @@ ${cri}.cni]
 `;
 }
 
-/** An image of busybox-static with a `/pause` that sleeps forever, in `docker save` form for `ctr images import`. */
+/** An image of busybox-static (every applet linked in /bin) with a `/pause` that sleeps forever, in `docker save` form for `ctr images import`. */
 async function buildSandboxImage(dir: string): Promise<string> {
   const rootfs = join(dir, 'rootfs');
   await mkdir(join(rootfs, 'bin'), { recursive: true });
   await copyFile('/bin/busybox', join(rootfs, 'bin/busybox'));
+  // Every applet by its name, so that a pod's `command: [sleep]` (or sh, wget, ping) runs as in a busybox image.
+  for (const applet of (await run('/bin/busybox', ['--list'])).split('\n').filter((a) => a && a !== 'busybox')) {
+    await symlink('busybox', join(rootfs, 'bin', applet));
+  }
   // exec, so that the sandbox is one process; containerd stops it with SIGKILL, so no signal handling is needed.
   await writeFile(join(rootfs, 'pause'), '#!/bin/busybox sh\nexec /bin/busybox sleep inf\n');
   await chmod(join(rootfs, 'pause'), 0o755);
@@ -203,7 +207,7 @@ async function buildSandboxImage(dir: string): Promise<string> {
   const diffId = `sha256:${createHash('sha256').update(await readFile(layer)).digest('hex')}`;
   const architecture = OCI_ARCHITECTURES[process.arch];
   if (!architecture) throw new Error(`sandbox image: no OCI architecture known for Node's ${process.arch}`);
-  const config = { architecture, os: 'linux', config: { Entrypoint: ['/pause'] }, rootfs: { type: 'layers', diff_ids: [diffId] } };
+  const config = { architecture, os: 'linux', config: { Entrypoint: ['/pause'], Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: [diffId] } };
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
   await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: [SANDBOX_IMAGE], Layers: ['layer.tar'] }]));
   const archive = join(dir, 'pause.tar');
@@ -281,7 +285,8 @@ async function reclaim(dir: string, netns: string[] = []): Promise<void> {
       .then((text) => JSON.parse(text) as unknown)
       .catch(() => undefined); // no bundle (or a half-written one): nothing to learn from it
     const path = networkNamespaceOf(spec);
-    if (path) netns.push(path);
+    // A container joins its sandbox's netns through /proc/<pid>/ns/net: only a sandbox's own is a file to remove.
+    if (path && !path.startsWith('/proc/')) netns.push(path);
     // Kills the sandbox's processes and removes its cgroups.
     await run('/usr/sbin/runc', ['--root', runcRoot, 'delete', '--force', id], { allowFailure: true });
   }
@@ -301,7 +306,7 @@ async function reclaim(dir: string, netns: string[] = []): Promise<void> {
 }
 
 /** Instances whose owning process is gone: killed test runs, crashed benchmarks. */
-async function removeStaleInstances(): Promise<void> {
+export async function removeStaleInstances(): Promise<void> {
   for (const name of await children(tmpdir())) {
     const owner = Number(/^eni-cni-containerd-(\d+)-/.exec(name)?.[1]);
     if (owner && owner !== process.pid && !alive(owner)) await reclaim(join(tmpdir(), name));

@@ -1,4 +1,4 @@
-// A minimal CRI client: drives pod sandboxes through a runtime's runtime.v1 API the way kubelet does,
+// A minimal CRI client: drives pod sandboxes and their containers through a runtime's runtime.v1 API the way kubelet does,
 // so that a CNI plugin is called by a real runtime rather than by a test pretending to be one.
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -21,6 +21,8 @@ export interface PodSpec {
   labels?: Record<string, string>;
   /** Pod annotations; containerd hands them to plugins that declare the `io.kubernetes.cri.pod-annotations` capability. */
   annotations?: Record<string, string>;
+  /** The node's network (spec.hostNetwork): the runtime calls no CNI plugin for it. */
+  hostNetwork?: boolean;
 }
 
 export interface Sandbox {
@@ -45,6 +47,45 @@ export interface SandboxStatus extends Sandbox {
   info?: Record<string, unknown>;
 }
 
+/** A container of a pod, as kubelet asks the runtime for it. */
+export interface ContainerSpec {
+  name: string;
+  /** An image the runtime has (the harness has only SANDBOX_IMAGE: nothing is pulled). */
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  attempt?: number;
+}
+
+export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+
+export interface Container {
+  id: string;
+  sandboxId: string;
+  name: string;
+  attempt: number;
+  state: ContainerState;
+  image: string;
+  imageRef: string;
+}
+
+export interface ContainerStatus {
+  id: string;
+  name: string;
+  attempt: number;
+  state: ContainerState;
+  /** Nanoseconds since the epoch, as decimal strings ("0" when not yet). */
+  createdAt: string;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  image: string;
+  imageRef: string;
+  reason: string;
+  message: string;
+}
+
 export interface RuntimeVersion {
   version: string;
   runtimeName: string;
@@ -62,6 +103,11 @@ export class CriError extends Error {
   ) {
     super(message, options);
     this.name = 'CriError';
+  }
+
+  /** The runtime's own words (for a failed CNI ADD, containerd's "failed to setup network …"). */
+  get details(): string {
+    return (this.cause as grpc.ServiceError | undefined)?.details ?? this.message;
   }
 }
 
@@ -81,6 +127,28 @@ interface WireSandbox {
 }
 interface WireStatus extends WireSandbox {
   network: { ip: string; additionalIps: Array<{ ip: string }> } | null;
+}
+
+interface WireContainer {
+  id: string;
+  podSandboxId: string;
+  metadata: { name: string; attempt: number } | null;
+  image: { image: string } | null;
+  imageRef: string;
+  state: ContainerState;
+}
+interface WireContainerStatus {
+  id: string;
+  metadata: { name: string; attempt: number } | null;
+  state: ContainerState;
+  createdAt: string;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  image: { image: string } | null;
+  imageRef: string;
+  reason: string;
+  message: string;
 }
 
 type Callback = (error: grpc.ServiceError | null, response?: unknown) => void;
@@ -133,13 +201,87 @@ export class CriClient {
 
   /** Creates and starts a sandbox: the runtime calls the CNI ADD before this returns. Returns the sandbox ID. */
   async runPodSandbox(pod: PodSpec): Promise<string> {
+    const config = await this.sandboxConfig(pod);
+    const { metadata } = config;
+    const response = await this.call<{ podSandboxId: string }>(this.runtime, 'RunPodSandbox', { config }, `pod ${metadata.namespace}/${metadata.name}`);
+    return response.podSandboxId;
+  }
+
+  /**
+   * Creates a container in a sandbox (not started). `pod` must be what the sandbox was run with (its uid
+   * included): CreateContainer carries the sandbox's config again, as kubelet sends it.
+   */
+  async createContainer(sandboxId: string, pod: PodSpec & { uid: string }, container: ContainerSpec): Promise<string> {
+    const sandboxConfig = await this.sandboxConfig(pod);
+    const attempt = container.attempt ?? 0;
+    const config = {
+      metadata: { name: container.name, attempt },
+      image: { image: container.image },
+      command: container.command ?? [],
+      args: container.args ?? [],
+      envs: Object.entries(container.env ?? {}).map(([key, value]) => ({ key, value })),
+      labels: {
+        'io.kubernetes.container.name': container.name,
+        'io.kubernetes.pod.name': pod.name,
+        'io.kubernetes.pod.namespace': sandboxConfig.metadata.namespace,
+        'io.kubernetes.pod.uid': pod.uid,
+      },
+      annotations: {},
+      logPath: sandboxConfig.logDirectory ? `${container.name}/${attempt}.log` : '',
+    };
+    if (sandboxConfig.logDirectory) await mkdir(join(sandboxConfig.logDirectory, container.name), { recursive: true });
+    const about = `container ${container.name} of pod ${sandboxConfig.metadata.namespace}/${pod.name}`;
+    const response = await this.call<{ containerId: string }>(this.runtime, 'CreateContainer', { podSandboxId: sandboxId, config, sandboxConfig }, about);
+    return response.containerId;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.call(this.runtime, 'StartContainer', { containerId: id }, `container ${id}`);
+  }
+
+  /** Stops a container, killing it after `timeoutSeconds` (0: at once). Idempotent. */
+  async stopContainer(id: string, timeoutSeconds = 0): Promise<void> {
+    await this.call(this.runtime, 'StopContainer', { containerId: id, timeout: String(timeoutSeconds) }, `container ${id}`);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.call(this.runtime, 'RemoveContainer', { containerId: id }, `container ${id}`);
+  }
+
+  async listContainers(filter: { sandboxId?: string } = {}): Promise<Container[]> {
+    const response = await this.call<{ containers: WireContainer[] }>(this.runtime, 'ListContainers', { filter: { podSandboxId: filter.sandboxId ?? '' } });
+    return response.containers.map((c) => ({ id: c.id, sandboxId: c.podSandboxId, name: c.metadata?.name ?? '', attempt: c.metadata?.attempt ?? 0, state: c.state, image: c.image?.image ?? '', imageRef: c.imageRef }));
+  }
+
+  async containerStatus(id: string): Promise<ContainerStatus> {
+    const response = await this.call<{ status: WireContainerStatus | null }>(this.runtime, 'ContainerStatus', { containerId: id }, `container ${id}`);
+    const s = response.status;
+    if (!s) throw new CriError('ContainerStatus', grpc.status.INTERNAL, `CRI ContainerStatus for container ${id} on ${this.socket}: the answer has no status`);
+    return {
+      id: s.id,
+      name: s.metadata?.name ?? '',
+      attempt: s.metadata?.attempt ?? 0,
+      state: s.state,
+      createdAt: s.createdAt,
+      startedAt: s.startedAt,
+      finishedAt: s.finishedAt,
+      exitCode: s.exitCode,
+      image: s.image?.image ?? '',
+      imageRef: s.imageRef,
+      reason: s.reason,
+      message: s.message,
+    };
+  }
+
+  /** The PodSandboxConfig kubelet sends for a pod (RunPodSandbox, and again with each CreateContainer). */
+  private async sandboxConfig(pod: PodSpec) {
     const metadata = { name: pod.name, namespace: pod.namespace ?? 'default', uid: pod.uid ?? randomUUID(), attempt: pod.attempt ?? 0 };
     let logDirectory = '';
     if (this.logRoot) {
       logDirectory = join(this.logRoot, `${metadata.namespace}_${metadata.name}_${metadata.uid}`);
       await mkdir(logDirectory, { recursive: true });
     }
-    const config = {
+    return {
       metadata,
       hostname: pod.name,
       logDirectory,
@@ -156,13 +298,11 @@ export class CriClient {
         // What kubelet sends for a pod with no securityContext: own network and IPC namespaces, one PID
         // namespace per container, no seccomp (SeccompDefault is off by default).
         securityContext: {
-          namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
+          namespaceOptions: { network: pod.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' },
           seccomp: { profileType: 'Unconfined' },
         },
       },
     };
-    const response = await this.call<{ podSandboxId: string }>(this.runtime, 'RunPodSandbox', { config }, `pod ${metadata.namespace}/${metadata.name}`);
-    return response.podSandboxId;
   }
 
   async podSandboxStatus(id: string, options: { verbose?: boolean } = {}): Promise<SandboxStatus> {

@@ -64,7 +64,8 @@ export class LabIpamd {
       ...(this.o.extraArgs ?? []),
     ];
     const log = openSync(this.logFile, 'a');
-    this.process = spawn(IPAMD_BINARY, args, { env: childEnv(), stdio: ['ignore', log, log] });
+    // setpriv's parent-death signal: a lab whose process is killed leaves no ipamd running.
+    this.process = spawn('setpriv', ['--pdeathsig', 'KILL', '--', IPAMD_BINARY, ...args], { env: childEnv(), stdio: ['ignore', log, log] });
     closeSync(log);
   }
 

@@ -1,7 +1,10 @@
 // A lab: the emulator, the VPC fabric, an internet, and nodes as network namespaces, brought up and torn
-// down as one. Tests use it directly; `npm run lab` (main.ts) keeps one running for people and runtimes.
+// down as one; with `cluster`, also a small Kubernetes cluster on them (API server, ipamd, an agent, a
+// containerd and a node runner per node, a scheduler and a StatefulSet controller), so that YAML applied
+// with kubectl runs pods through the installed plugin. Tests use it directly; `npm run lab` (main.ts)
+// keeps one running for people and runtimes.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
@@ -11,6 +14,10 @@ import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
 import { intToIp, ipToInt } from '../../shared/ip.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
+import { NodeRunner } from './cluster/node-runner.ts';
+import { Scheduler } from './cluster/scheduler.ts';
+import { StatefulSetController } from './cluster/statefulsets.ts';
+import type { Log } from './cluster/watch.ts';
 import { LabIpamd } from './ipamd.ts';
 import { NodeAgent, type AgentSettings } from './node-agent.ts';
 import { freeSlot, LAB_PREFIX, RECORDS, removeLab, removeNamespace, RULE_PREF, writeRecord, type LabRecord } from './records.ts';
@@ -22,8 +29,10 @@ const CRD_DIR = fileURLToPath(new URL('../../daemonset/crds', import.meta.url));
 
 /** The metadata service's well-known address, reached from nodes through the fabric. */
 export const METADATA_ADDRESS = '169.254.0.23';
-/** The UDP port of the internet's whoami service. */
+/** The UDP port of the internet's whoami service (it also answers HTTP on port 80). */
 export const WHOAMI_PORT = 7777;
+/** What `wget -qO-` from a pod fetches to see the address the internet sees. */
+export const WHOAMI_URL = `http://${INTERNET.server}/`;
 
 export interface LabOptions {
   nodes?: number;
@@ -34,6 +43,12 @@ export interface LabOptions {
   agents?: AgentSettings | false;
   /** run a Kubernetes API server stand-in with the project's CRDs and a Node per lab node; agents use it */
   kube?: boolean;
+  /**
+   * a cluster: the API server, and on each node a containerd and a node runner that register the Node and
+   * run the pods bound to it; a scheduler and a StatefulSet controller. Needs agents (the default ones if
+   * none are given).
+   */
+  cluster?: boolean;
 }
 
 export interface LabNode {
@@ -45,6 +60,8 @@ export interface LabNode {
   publicIp: string | undefined;
   zone: string;
   agent?: NodeAgent | undefined;
+  /** kubelet's part, in a cluster lab */
+  runner?: NodeRunner | undefined;
 }
 
 export class Lab {
@@ -55,6 +72,7 @@ export class Lab {
   apiserver?: ApiServer;
   /** tke-eni-ipamd's replicas, when the lab has an API server and agents */
   readonly ipamds: LabIpamd[] = [];
+  private controllers: Array<Scheduler | StatefulSetController> = [];
 
   private constructor(
     readonly prefix: string,
@@ -99,8 +117,9 @@ export class Lab {
         });
       }
       await lab.startWhoami();
-      if (options.kube) await lab.startKube();
-      if (options.agents) await lab.startAgents(options.agents);
+      if (options.kube || options.cluster) await lab.startKube(!options.cluster);
+      if (options.cluster) await lab.startCluster(options.agents || {});
+      else if (options.agents) await lab.startAgents(options.agents);
       return lab;
     } catch (err) {
       if (lab) await lab.down();
@@ -139,12 +158,31 @@ export class Lab {
       sdkEndpoint: `vpc.tencentcloudapi.com:${this.emulator.apiAddress.port}`,
       metadata: this.emulator.metadataUrl,
       fabric: this.fabric.names.vpc,
-      internet: { namespace: this.fabric.names.inet, server: INTERNET.server, whoamiPort: WHOAMI_PORT },
-      nodes: this.nodes.map(({ agent, ...node }) => ({
+      internet: { namespace: this.fabric.names.inet, server: INTERNET.server, whoamiPort: WHOAMI_PORT, whoamiUrl: WHOAMI_URL },
+      ...(this.apiserver ? { kubeconfig: this.kubeconfigFile('admin') } : {}),
+      ...(this.controllers.length ? { clusterLog: this.clusterLog } : {}),
+      nodes: this.nodes.map(({ agent, runner, ...node }) => ({
         ...node,
         ...(agent ? { agentSocket: agent.socket, cniConfDir: agent.confDir, cniBinDir: agent.binDir, agentLog: agent.logFile } : {}),
+        ...(runner ? { criSocket: runner.containerd.socket, containerdLog: runner.containerd.logFile } : {}),
       })),
     };
+  }
+
+  /** Where the node runners, the scheduler and the StatefulSet controller log. */
+  get clusterLog(): string {
+    return `${RECORDS}/${this.prefix}/cluster.log`;
+  }
+
+  /** The network namespace path of a running pod's sandbox (cluster labs), to look from inside the pod. */
+  async podNetns(namespace: string, name: string): Promise<string> {
+    const { core } = kubeClients(this.kubeconfigFile('admin'));
+    const pod = await core.readNamespacedPod({ namespace, name });
+    const runner = this.nodes.find((n) => n.name === pod.spec?.nodeName)?.runner;
+    if (!runner) throw new Error(`pod ${namespace}/${name} is not running on a lab node (node: ${pod.spec?.nodeName ?? 'none yet'})`);
+    const netns = await runner.netnsOf(pod.metadata!.uid!);
+    if (!netns) throw new Error(`pod ${namespace}/${name} has no running sandbox on ${runner.name}`);
+    return netns;
   }
 
   /** A kubeconfig for the lab's API server, written for `who` (a node name, or "admin"). */
@@ -152,7 +190,8 @@ export class Lab {
     return `${RECORDS}/${this.prefix}/kubeconfig-${who}`;
   }
 
-  private async startKube(): Promise<void> {
+  /** The API server and the project's CRDs; Nodes too unless node runners will register them. */
+  private async startKube(withNodes: boolean): Promise<void> {
     // On the lab's host address, so that agents in the nodes reach it through the fabric.
     this.apiserver = await startApiServer({ host: this.record.hostAddress, port: 0 });
     mkdirSync(`${RECORDS}/${this.prefix}`, { recursive: true });
@@ -161,7 +200,7 @@ export class Lab {
     for (const file of readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml'))) {
       await ext.createCustomResourceDefinition({ body: parseYaml(readFileSync(`${CRD_DIR}/${file}`, 'utf8')) });
     }
-    for (const node of this.nodes) {
+    for (const node of withNodes ? this.nodes : []) {
       const type = this.emulator.model.instance(node.instanceId).spec.type;
       await core.createNode({
         body: {
@@ -213,8 +252,45 @@ export class Lab {
   }
 
   private async startAgents(settings: AgentSettings): Promise<void> {
-    const { port } = this.emulator.apiAddress;
+    this.makeAgents(settings);
     if (this.apiserver) await this.startIpamd(settings);
+    await Promise.all(this.nodes.map((n) => n.agent!.start()));
+  }
+
+  /**
+   * A cluster: each node's agent laid out (its plugin and conflist, where containerd reads them), the node
+   * runners register their Nodes, ipamd joins them, the agents start, then the scheduler and controller.
+   */
+  private async startCluster(settings: AgentSettings): Promise<void> {
+    this.makeAgents(settings);
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(this.kubeconfigFile('admin'));
+    const log = this.logTo(this.clusterLog);
+    for (const node of this.nodes) {
+      const spec = this.emulator.model.instance(node.instanceId).spec;
+      node.runner = await NodeRunner.start({
+        kc,
+        node: { ...node, instanceType: spec.type, cpu: spec.cpu, memoryGb: spec.memoryGb },
+        cniBinDir: node.agent!.binDir,
+        cniConfDir: node.agent!.confDir,
+        log: (level, message) => log(level, `node-runner ${node.name}: ${message}`),
+      });
+    }
+    await this.startIpamd(settings);
+    await Promise.all(this.nodes.map((n) => n.agent!.start()));
+    for (const controller of [new Scheduler(kc, log), new StatefulSetController(kc, log)]) {
+      await controller.start();
+      this.controllers.push(controller);
+    }
+  }
+
+  private logTo(file: string): Log {
+    mkdirSync(`${RECORDS}/${this.prefix}`, { recursive: true });
+    return (level, message) => appendFileSync(file, `${new Date().toISOString()} ${level} ${message}\n`);
+  }
+
+  private makeAgents(settings: AgentSettings): void {
+    const { port } = this.emulator.apiAddress;
     for (const node of this.nodes) {
       const podSubnets = this.podSubnets(node.zone);
       node.agent = new NodeAgent({
@@ -227,10 +303,12 @@ export class Lab {
         ...(this.apiserver ? { kubeconfig: this.kubeconfigFile('admin'), nodeName: node.name } : {}),
       });
     }
-    await Promise.all(this.nodes.map((n) => n.agent!.start()));
   }
 
   async down(): Promise<void> {
+    await Promise.all(this.controllers.map((c) => c.stop().catch(() => undefined)));
+    // The runners first: containerd's stop removes each sandbox, whose CNI DEL the agent still answers.
+    const stopped = await Promise.allSettled(this.nodes.map((n) => n.runner?.stop()));
     await Promise.all(this.nodes.map((n) => n.agent?.stop('SIGKILL')));
     await Promise.all(this.ipamds.map((r) => r.stop('SIGKILL')));
     await this.apiserver?.close();
@@ -238,11 +316,13 @@ export class Lab {
     await this.fabric.destroy().catch(() => undefined);
     await this.emulator.close();
     await removeLab(this.record);
+    const failed = stopped.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw new Error(`lab ${this.prefix}: a node's containerd did not stop cleanly: ${(failed.reason as Error).message}`);
   }
 
   private async startWhoami(): Promise<void> {
     const script = fileURLToPath(new URL('./whoami.mjs', import.meta.url));
-    const child = spawn('ip', ['netns', 'exec', this.fabric.names.inet, process.execPath, script, INTERNET.server, String(WHOAMI_PORT)], {
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'netns', 'exec', this.fabric.names.inet, process.execPath, script, INTERNET.server, String(WHOAMI_PORT)], {
       env: childEnv(),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -307,6 +387,7 @@ export function kubeClients(kubeconfig: string) {
   kc.loadFromFile(kubeconfig);
   return {
     core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
     ext: kc.makeApiClient(k8s.ApiextensionsV1Api),
     coordination: kc.makeApiClient(k8s.CoordinationV1Api),

@@ -1,11 +1,16 @@
-// `npm run lab -- up [--nodes N] | status [--json] | down`
-// `up` starts a lab in a background process and returns once it is ready; `down` stops it and removes
-// every lab namespace, link and rule, also those of an earlier run that crashed.
+// `npm run lab -- up [--nodes N] [--no-agents] | status [--json] | exec NS/POD -- CMD… | down`
+// `up` starts a lab in a background process and returns once it is ready: a cluster (API server, ipamd,
+// an agent, containerd and a node runner per node, a scheduler, a StatefulSet controller) that kubectl
+// reaches with the printed kubeconfig. `exec` runs a command in a pod's network namespace. `down` stops
+// the lab and removes every lab namespace, link and rule, also those of an earlier run that crashed.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
 import { Command, InvalidArgumentError } from 'commander';
 import { build, TARGETS } from '../build/build.ts';
+import { CriClient } from '../cri/cri-client.ts';
+import { podNetns } from './cluster/node-runner.ts';
 import { isAlive, Lab, removeStaleLabs } from './lab.ts';
 import { AGENT_BINARY, PLUGIN_BINARY } from './node-agent.ts';
 
@@ -49,7 +54,7 @@ async function up(nodes: number, agents: boolean): Promise<void> {
 /** The background process: holds the lab until told to stop. */
 async function serve(nodes: number, agents: boolean): Promise<void> {
   await removeStaleLabs();
-  const lab = await Lab.up({ nodes, agents: agents ? {} : false });
+  const lab = await Lab.up(agents ? { nodes, cluster: true, agents: {} } : { nodes, agents: false });
   writeFileSync(STATUS_FILE, JSON.stringify({ ...lab.describe(), pid: process.pid }, null, 2));
   console.log(`lab ${lab.prefix} is up`);
   const stop = () => {
@@ -68,11 +73,43 @@ function printStatus(status: Status | undefined, json: boolean): void {
   console.log(`lab ${status.prefix} (pid ${status.pid})`);
   console.log(`  cloud API  ${status.api}  (SDK endpoint ${status.sdkEndpoint})`);
   console.log(`  metadata   ${status.metadata}  (from nodes: http://169.254.0.23/latest/meta-data/)`);
-  console.log(`  fabric     ip netns exec ${status.fabric} …;  internet ${status.internet.namespace} (whoami ${status.internet.server}:${status.internet.whoamiPort})`);
+  console.log(`  fabric     ip netns exec ${status.fabric} …;  internet ${status.internet.namespace} (whoami ${status.internet.whoamiUrl}, UDP ${status.internet.server}:${status.internet.whoamiPort})`);
+  if (status.kubeconfig) console.log(`  kubeconfig ${status.kubeconfig}  (KUBECONFIG=${status.kubeconfig} kubectl get nodes,pods -o wide)`);
   for (const node of status.nodes) {
     console.log(`  ${node.name.padEnd(8)} ${node.instanceId}  ns ${node.ns}  ${node.privateIp}  public ${node.publicIp ?? '-'}  ${node.zone}`);
     if (node.agentSocket) console.log(`           agent ${node.agentSocket}  CNI conf ${node.cniConfDir}  bin ${node.cniBinDir}`);
+    if (node.criSocket) console.log(`           containerd ${node.criSocket}  (crictl --runtime-endpoint unix://${node.criSocket} pods)`);
   }
+}
+
+/** Runs `command` in the network namespace of a running pod of the lab, with the host's busybox applets. */
+async function exec(target: string, command: string[]): Promise<void> {
+  const status = readStatus();
+  if (!status?.kubeconfig) throw new Error('no cluster lab is running; `npm run lab -- up` first');
+  const [namespace, name] = target.includes('/') ? target.split('/', 2) : ['default', target];
+  if (!namespace || !name || command.length === 0) throw new Error('usage: lab exec <namespace>/<pod> -- <command> [args…]');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(status.kubeconfig);
+  const pod = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ namespace, name }).catch((err: Error) => {
+    throw new Error(`pod ${namespace}/${name}: ${err instanceof k8s.ApiException ? `${err.code} from the API server` : err.message}`);
+  });
+  const node = status.nodes.find((n) => n.name === pod.spec?.nodeName);
+  if (!node?.criSocket) throw new Error(`pod ${namespace}/${name} is not on a lab node (node: ${pod.spec?.nodeName ?? 'not scheduled yet'})`);
+  const cri = new CriClient(node.criSocket, { timeoutMs: 5000 });
+  const netns = await podNetns(cri, pod.metadata!.uid!).finally(() => cri.close());
+  if (!netns) throw new Error(`pod ${namespace}/${name} has no running sandbox on ${node.name}`);
+  // busybox's applet when it has one (ip, ping, wget, sh…), so the same commands work on every host.
+  const applets = (await new Promise<string>((resolve) => {
+    let out = '';
+    const list = spawn('/bin/busybox', ['--list']);
+    list.stdout.on('data', (d: Buffer) => (out += d));
+    list.on('close', () => resolve(out));
+    list.on('error', () => resolve(''));
+  })).split('\n');
+  const argv = applets.includes(command[0]!) ? ['/bin/busybox', ...command] : command;
+  const child = spawn('nsenter', [`--net=${netns}`, '--', ...argv], { stdio: 'inherit' });
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  process.exitCode = code;
 }
 
 async function down(): Promise<void> {
@@ -95,11 +132,16 @@ const nodesOption = (v: string) => {
 const program = new Command('lab').description('Simulated VPC, nodes and pods in network namespaces, on the emulated Tencent Cloud');
 program
   .command('up')
-  .description('bring up a lab and leave it running, with an eni-cni agent on every node')
+  .description('bring up a lab cluster and leave it running: an eni-cni agent, containerd and a node runner on every node')
   .option('--nodes <n>', 'how many nodes', nodesOption, 2)
-  .option('--no-agents', 'nodes without agents')
+  .option('--no-agents', 'bare nodes: no agents, no cluster')
   .action((o: { nodes: number; agents: boolean }) => up(o.nodes, o.agents));
 program.command('status').description('what is running, per node').option('--json', 'as JSON').action((o: { json?: boolean }) => printStatus(readStatus(), Boolean(o.json)));
+program
+  .command('exec <pod>')
+  .description("run a command in a pod's network namespace, e.g. `lab exec default/web-0 -- ip addr`")
+  .argument('<command...>', 'the command and its arguments, after --')
+  .action((pod: string, command: string[]) => exec(pod, command));
 program.command('down').description('stop the lab and remove everything labs made').action(down);
 program
   .command('serve', { hidden: true })

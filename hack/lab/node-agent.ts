@@ -103,7 +103,8 @@ export class NodeAgent {
       ...(this.o.kubeconfig ? ['--kubeconfig', this.o.kubeconfig, '--node-name', this.o.nodeName ?? ''] : []),
     ];
     const log = openSync(this.logFile, 'a');
-    this.process = spawn('ip', args, { env: childEnv(), stdio: ['ignore', log, log] });
+    // setpriv's parent-death signal: a lab whose process is killed leaves no agent running.
+    this.process = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', ...args], { env: childEnv(), stdio: ['ignore', log, log] });
     closeSync(log);
     const started = Date.now();
     while (Date.now() - started < 45_000) {

@@ -2,6 +2,7 @@
 // written down when it starts, so that a later run can remove it after a crash.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
+import { removeStaleInstances } from '../cri/containerd.ts';
 import { ip, listNamespaces, run } from './sh.ts';
 
 /** Every lab's names start with this; `lab down` and stale clean-up look for it. */
@@ -42,6 +43,8 @@ export async function removeStaleLabs(): Promise<string[]> {
       if (!removed.includes(prefix)) removed.push(prefix);
     }
   }
+  // The containerd of a cluster lab's nodes dies with its lab process; its pods' netns, mounts and cgroups stay.
+  await removeStaleInstances();
   return removed;
 }
 
