@@ -9,6 +9,8 @@ import type { Datapath } from './datapath/linux.ts';
 import { POD_GATEWAY, podMac } from './datapath/plan.ts';
 import { hostIfName } from '../shared/names.ts';
 import { NETWORK_MODES, POD_ANNOTATIONS } from '../shared/tke.ts';
+import type { FixedIps } from './fixed-ips.ts';
+import { deletePolicyOf, type DeletePolicy } from './k8s/claims.ts';
 import type { Checkpoint } from './pool/checkpoint.ts';
 import type { Pool } from './pool/pool.ts';
 import { allocationKey, type Allocation, type PoolStore } from './pool/store.ts';
@@ -31,6 +33,10 @@ export interface AgentOptions {
   podAnnotations?: (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
   /** the pods the API server says run on this node (namespace/name), when known */
   podsOnNode?: () => Set<string> | undefined;
+  /** fixed pod IPs (VpcIPClaim), when the agent has an API server */
+  fixedIps?: FixedIps;
+  /** gives an idle address of the node back to the cloud (a fixed address whose claim has ended) */
+  giveBack?: (address: string) => Promise<void>;
   /** told after every change of an allocation */
   onChange?: () => void;
   clock?: { now(): number };
@@ -90,8 +96,11 @@ export class Agent {
       const netnsProblem = datapath.netnsProblem(req.netns);
       if (netnsProblem) return refuse('bad-netns', `${podName(req)}: CNI_NETNS ${netnsProblem.why}`);
       if (existing) await this.free(existing, 'ADD again in another namespace');
-      const refusal = await this.modeRefusal(req);
+      const annotations = await this.annotationsOf(req);
+      const refusal = this.modeRefusal(req, annotations);
       if (refusal) return refusal;
+      const policy = deletePolicyOf(annotations?.[POD_ANNOTATIONS.vpcIpClaimDeletePolicy]);
+      if (policy instanceof Error) return refuse('bad-annotation', `${podName(req)}: ${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: ${policy.message}`);
       const details = {
         containerId: req.containerId,
         ifName: req.ifName,
@@ -102,9 +111,16 @@ export class Agent {
       };
       // Other ADDs may wait too: whoever wakes to find the freed address taken waits again, until the deadline.
       const deadline = this.clock.now() + this.o.addWaitMs;
-      let allocation = store.take(details);
-      while (!allocation && (await this.o.pool.waitForFree(deadline - this.clock.now()))) allocation = store.take(details);
-      void this.o.pool.kick();
+      const takeWarm = async () => {
+        let taken = store.take(details);
+        while (!taken && (await this.o.pool.waitForFree(deadline - this.clock.now()))) taken = store.take(details);
+        void this.o.pool.kick();
+        return taken;
+      };
+      const fixed = policy === 'Never' && req.pod && this.o.fixedIps;
+      const got = fixed ? await this.o.fixedIps!.take(req.pod!, details, deadline, takeWarm) : await takeWarm();
+      if (got && 'ok' in got) return got;
+      const allocation = got;
       if (!allocation) {
         const why = this.o.pool.lastError ? `: ${this.o.pool.lastError}` : '';
         return refuse('no-address', `no free address for ${podName(req)} within ${this.o.addWaitMs} ms${why}`);
@@ -113,6 +129,7 @@ export class Agent {
       const saved = performance.now();
       const answer = await this.plumb(allocation);
       this.o.log.debug({ container: req.containerId, address: allocation.address, allocateMs: saved - started, plumbMs: performance.now() - saved }, 'ADD timing');
+      if (answer.ok && !fixed) this.recordClaim(req, allocation, policy);
       return answer;
     });
   }
@@ -137,17 +154,27 @@ export class Agent {
     });
   }
 
-  /** Refuses a pod that asks for a network mode this node cannot serve. */
-  private async modeRefusal(req: AddRequest): Promise<Response | undefined> {
+  /** The pod's annotations from the API server; undefined without one, or when it cannot be read. */
+  private async annotationsOf(req: AddRequest): Promise<Record<string, string> | undefined> {
     if (!req.pod || !this.o.podAnnotations) return undefined;
-    let annotations: Record<string, string> | undefined;
     try {
-      annotations = await this.o.podAnnotations(req.pod.namespace, req.pod.name);
+      return await this.o.podAnnotations(req.pod.namespace, req.pod.name);
     } catch (err) {
       // The API server being away must not stop pods from starting: they get the node's default mode.
       this.o.log.warn({ pod: req.pod, err: (err as Error).message }, 'cannot read the pod from the API server; serving it in shared-ENI mode');
       return undefined;
     }
+  }
+
+  /** The ledger claim of a pod without Never, written after its ADD has answered. */
+  private recordClaim(req: AddRequest, allocation: Allocation, policy: DeletePolicy): void {
+    if (!req.pod || !this.o.fixedIps || !this.o.podAnnotations) return;
+    void this.o.fixedIps.record(req.pod, allocation, policy).catch((err: Error) => this.o.log.warn({ pod: req.pod, address: allocation.address, err: err.message }, 'could not write the pod\'s VpcIPClaim'));
+  }
+
+  /** Refuses a pod that asks for a network mode this node cannot serve. */
+  private modeRefusal(req: AddRequest, annotations: Record<string, string> | undefined): Response | undefined {
+    if (!req.pod) return undefined;
     const wanted = annotations?.[POD_ANNOTATIONS.networks];
     if (wanted === undefined || wanted.trim() === '' || wanted.trim() === NETWORK_MODES.sharedEni) return undefined;
     const why =
@@ -163,7 +190,7 @@ export class Agent {
     const valid = new Set(req.valid.map((v) => allocationKey(v.containerId, v.ifName)));
     let released = 0;
     for (const allocation of this.o.store.allocations()) {
-      if (valid.has(allocationKey(allocation.containerId, allocation.ifName))) continue;
+      if (allocation.reserved || valid.has(allocationKey(allocation.containerId, allocation.ifName))) continue;
       released += await this.freeIfStale(allocation, 'GC: the runtime no longer knows it', () => true);
     }
     return ok({ released });
@@ -199,18 +226,20 @@ export class Agent {
       }
       rmSync(path, { force: true });
     }
-    for (const allocation of this.o.store.allocations()) {
+    // A claim's reservation has no pod and no namespace: it is checked against its claim instead.
+    for (const allocation of this.o.store.allocations().filter((a) => !a.reserved)) {
       released += await this.freeIfStale(allocation, 'its network namespace is gone (or is no namespace)', (a) => this.o.datapath.netnsProblem(a.netns)?.gone === true);
     }
     // With an API server: a pod it no longer places on this node holds nothing here.
     const pods = this.o.podsOnNode?.();
     if (pods) {
       for (const allocation of this.o.store.allocations()) {
-        if (!allocation.pod) continue;
+        if (!allocation.pod || allocation.reserved) continue;
         const key = `${allocation.pod.namespace}/${allocation.pod.name}`;
         released += await this.freeIfStale(allocation, `pod ${key} is no longer on this node`, () => !pods.has(key));
       }
     }
+    await this.o.fixedIps?.check().catch((err: Error) => this.o.log.warn({ err: err.message }, 'checking the reserved fixed addresses failed'));
     return released;
   }
 
@@ -245,6 +274,17 @@ export class Agent {
     const { store } = this.o;
     const { linkGone } = await this.o.datapath.removePod(allocation);
     store.release(allocation.containerId, allocation.ifName, this.clock.now());
+    if (allocation.claim && this.o.fixedIps) {
+      // A fixed address: reserved for its claim, or, the claim gone, back to the cloud. Kept from every
+      // other pod meanwhile.
+      store.cool(allocation.address, Infinity);
+      const outcome = await this.o.fixedIps.released(allocation);
+      if (outcome === 'give-back') await this.o.giveBack?.(allocation.address).catch((err: Error) => this.o.log.warn({ address: allocation.address, err: err.message }, 'giving a fixed address back failed; the pool keeps it'));
+      void linkGone.finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
+      this.save();
+      this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, why, outcome }, 'fixed address off its pod');
+      return;
+    }
     // The address rests until its old veth is gone and then for the cool-down, so that nothing still
     // addressed to the old pod reaches a new one.
     store.cool(allocation.address, Infinity);
@@ -258,6 +298,11 @@ export class Agent {
     this.save();
     void this.o.pool.kick();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'address freed');
+  }
+
+  /** Writes the checkpoint (the fixed IPs' reservations change it too). */
+  saveCheckpoint(): void {
+    this.save();
   }
 
   private save(): void {

@@ -2,6 +2,7 @@
 import type { Server } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
+import { FixedIps } from './fixed-ips.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
@@ -79,6 +80,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     ? new NodeSync({ kube, pool, store, nodeName: config.nodeName!, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, ...(nec ? { nec } : {}), log: (level, message) => log[level](message) })
     : undefined;
   if (!kube) log.info('no Kubernetes API configured: running standalone');
+  // Fixed pod IPs need the claims, so an API server.
+  const fixedIps = kube
+    ? new FixedIps({ kube, store, giveBack: (address) => pool.giveBack(address), nodeName: config.nodeName!, save: () => agent.saveCheckpoint(), log })
+    : undefined;
   const agent = new Agent({
     store,
     pool,
@@ -98,6 +103,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
           },
           podsOnNode: () => kube.podsOnNode(),
           onChange: () => nodeSync?.changed(),
+          fixedIps,
+          giveBack: (address: string) => pool.giveBack(address),
         }
       : {}),
   });
@@ -106,7 +113,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // Pods on this node must not wait for the API server: its part starts on the side, retrying until it
   // can. In a cluster the pool's addresses come through it, so the pool waits for its NEC.
   const startNodeSync = (): void => {
-    nodeSync?.start().catch((err: Error) => {
+    nodeSync
+      ?.start()
+      .then(() => kube!.watchClaims((type, claim) => void fixedIps!.claimChanged(type, claim).catch((err: Error) => log.warn({ claim: `${claim.metadata.namespace}/${claim.metadata.name}`, err: err.message }, 'acting on a VpcIPClaim failed'))))
+      .catch((err: Error) => {
       log.warn(`kubernetes: cannot start (${err.message}); retrying in 5 s`);
       setTimeout(startNodeSync, 5000).unref();
     });

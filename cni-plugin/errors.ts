@@ -11,6 +11,9 @@ const CNI_CODE_OF: Record<AgentErrorCode, CniCode> = {
   'unsupported-mode': CniCode.AgentRefused,
   'bad-netns': CniCode.InvalidEnvironment,
   datapath: CniCode.IoFailure,
+  'bad-annotation': CniCode.AgentRefused,
+  'fixed-ip-pending': CniCode.TryAgainLater,
+  'fixed-ip-unavailable': CniCode.AgentRefused,
   internal: CniCode.Internal,
 };
 

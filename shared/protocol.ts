@@ -36,6 +36,12 @@ export const AgentErrorCodes = [
   /** the pod's network namespace is not one this agent may plumb (missing, not a namespace, the node's own) */
   'bad-netns',
   'datapath',
+  /** a pod annotation the agent cannot follow (an unknown delete policy) */
+  'bad-annotation',
+  /** the pod's fixed address is not here yet (held elsewhere, on its way): the runtime tries again */
+  'fixed-ip-pending',
+  /** the pod's fixed address cannot come to this node (another zone, the claim being deleted) */
+  'fixed-ip-unavailable',
   'internal',
 ] as const;
 export type AgentErrorCode = (typeof AgentErrorCodes)[number];

@@ -58,6 +58,8 @@ export interface Cloud {
   /** assigns `count` (at most 10) new secondary addresses; returns them */
   assignIps(eniId: string, count: number): Promise<string[]>;
   unassignIps(eniId: string, addresses: string[]): Promise<void>;
+  /** moves a secondary address to another ENI of the same subnet (a fixed IP following its pod) */
+  migrateIp(fromEniId: string, toEniId: string, address: string): Promise<void>;
 }
 
 /** An error from the cloud, with Tencent's code, naming the operation and resource it concerns. */

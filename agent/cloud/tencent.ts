@@ -154,6 +154,16 @@ export class TencentCloud implements Cloud {
     if (r) await this.waitTask(r.RequestId!, `unassigning ${addresses.join(',')} from ${eniId}`);
   }
 
+  async migrateIp(fromEniId: string, toEniId: string, address: string): Promise<void> {
+    // A retry after a lost answer finds the address gone from the source: the caller reads where it is.
+    const r = await this.call(
+      `MigratePrivateIpAddress ${address} from ${fromEniId} to ${toEniId}`,
+      () => this.vpc.MigratePrivateIpAddress({ SourceNetworkInterfaceId: fromEniId, DestinationNetworkInterfaceId: toEniId, PrivateIpAddress: address }),
+      { doneIf: (code) => code === 'UnauthorizedOperation.AttachmentNotFound' },
+    );
+    if (r) await this.waitTask(r.RequestId!, `moving ${address} from ${fromEniId} to ${toEniId}`);
+  }
+
   private async describeEni(eniId: string): Promise<Eni> {
     const r = await this.call(`DescribeNetworkInterfaces ${eniId}`, () => this.vpc.DescribeNetworkInterfaces({ NetworkInterfaceIds: [eniId] }));
     const eni = r.NetworkInterfaceSet?.[0];

@@ -44,6 +44,11 @@ export class Cluster {
     this.pacer = new RateLimiter({ default: o.qps }, Date, undefined, o.burst);
   }
 
+  /** The API server's address and credentials, for the parts that keep their own informers (fixed IPs). */
+  get kubeConfig(): k8s.KubeConfig {
+    return this.kc;
+  }
+
   static load(o: ClusterOptions): Cluster {
     const kc = new k8s.KubeConfig();
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);

@@ -41,6 +41,7 @@ const Flags = z
     eniMinWarmTarget: count,
     eniMaxWarmTarget: count,
     claimExpiredDuration: duration,
+    claimExpiryFloor: duration,
     enableOwnerref: bool,
     leaderElect: bool,
     leaseName: z.string().min(1),
@@ -59,13 +60,13 @@ const Flags = z
     if (f.ipMinWarmTarget > f.ipMaxWarmTarget) issue('ipMinWarmTarget', `--ip-min-warm-target (${f.ipMinWarmTarget}) is above --ip-max-warm-target (${f.ipMaxWarmTarget})`);
     if (f.eniMinWarmTarget > f.eniMaxWarmTarget) issue('eniMinWarmTarget', `--eni-min-warm-target (${f.eniMinWarmTarget}) is above --eni-max-warm-target (${f.eniMaxWarmTarget})`);
     // Seed 002: "可填写不小于 5m 的任意值" (0, the default, never expires a claim).
-    if (f.claimExpiredDuration !== 0 && f.claimExpiredDuration < 300_000) issue('claimExpiredDuration', '--claim-expired-duration must be at least 5m');
+    if (f.claimExpiredDuration !== 0 && f.claimExpiredDuration < f.claimExpiryFloor) issue('claimExpiredDuration', `--claim-expired-duration must be at least ${f.claimExpiryFloor === 300_000 ? '5m' : `${f.claimExpiryFloor / 1000}s`}`);
     if (!(f.renewDeadline < f.leaseDuration)) issue('renewDeadline', '--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
     if (!(f.retryPeriod < f.renewDeadline)) issue('retryPeriod', '--leader-elect-retry-period must be shorter than --leader-elect-renew-deadline');
   });
 
 export type IpamdConfig = Readonly<
-  Omit<z.infer<typeof Flags>, 'credentialsFile' | 'healthAddress' | 'leaseDuration' | 'renewDeadline' | 'retryPeriod' | 'resyncInterval' | 'claimExpiredDuration'> & {
+  Omit<z.infer<typeof Flags>, 'credentialsFile' | 'healthAddress' | 'leaseDuration' | 'renewDeadline' | 'retryPeriod' | 'resyncInterval' | 'claimExpiredDuration' | 'claimExpiryFloor'> & {
     credentials?: { secretId: string; secretKey: string } | undefined;
     healthHost: string;
     healthPort: number;
@@ -101,6 +102,8 @@ export function ipamdCommand(run: (config: IpamdConfig) => Promise<void>): Comma
     .option('--eni-min-warm-target <n>', 'whole-ENI mode: free ENIs a new node keeps at least', '1')
     .option('--eni-max-warm-target <n>', 'whole-ENI mode: free ENIs a new node keeps at most', '1')
     .option('--claim-expired-duration <duration>', 'how long a fixed IP or EIP outlives its pod before it is reclaimed (at least 5m; 0 never)', '0')
+    // Tests only: the floor of --claim-expired-duration, so that expiry can be seen in seconds. Never lowered by default.
+    .addOption(new Option('--claim-expiry-floor <duration>').default('5m').hideHelp())
     .option('--enable-ownerref [bool]', 'claims owned by their workload, so deleting it reclaims them (seed 002)', false)
     .option('--leader-elect [bool]', 'one active replica at a time, by a Lease', true)
     .option('--leader-elect-lease-name <name>', 'the Lease', 'tke-eni-ipamd')
@@ -137,7 +140,7 @@ export function toIpamdConfig(o: Record<string, unknown>): IpamdConfig {
   }
   const f = parsed.data;
   const [, host, port] = /^(.+):(\d{1,5})$/.exec(f.healthAddress)!;
-  const { credentialsFile, healthAddress: _health, leaseDuration, renewDeadline, retryPeriod, resyncInterval, claimExpiredDuration, ...rest } = f;
+  const { credentialsFile, healthAddress: _health, leaseDuration, renewDeadline, retryPeriod, resyncInterval, claimExpiredDuration, claimExpiryFloor: _floor, ...rest } = f;
   return Object.freeze({
     ...rest,
     credentials: credentialsFile ? readCredentials(credentialsFile) : undefined,

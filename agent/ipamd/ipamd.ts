@@ -8,6 +8,7 @@ import { TENCENT_RATE_LIMITS } from '../cloud/ratelimit.ts';
 import { TencentCloud } from '../cloud/tencent.ts';
 import { serveHealth } from '../health.ts';
 import { Budget } from './budget.ts';
+import { ClaimsController } from './claims.ts';
 import { Cluster } from './cluster.ts';
 import type { IpamdConfig } from './config.ts';
 import { Controller } from './controller.ts';
@@ -51,11 +52,12 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
   });
   const cluster = Cluster.load({ kubeconfig: config.kubeconfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: say });
   const events = new Events({ create: (e) => cluster.createEvent(e), node: (n) => cluster.node(n), log: say });
+  const subnets = new SubnetBook({ cloud, necs: () => cluster.allNecs() });
   const ipam = new NodeIpam({
     cloud,
     budget,
     necs: cluster,
-    subnets: new SubnetBook({ cloud, necs: () => cluster.allNecs() }),
+    subnets,
     event: (node, reason, message) => events.warn(node, reason, message),
     resyncMs: config.resyncIntervalMs,
     log: say,
@@ -73,6 +75,21 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     event: (node, reason, message) => events.warn(node, reason, message),
     log: say,
   });
+  const claims = new ClaimsController({
+    kc: cluster.kubeConfig,
+    cloud,
+    budget,
+    nec: (node) => cluster.nec(node),
+    subnetZone: (subnetId) => subnets.zoneOf(subnetId),
+    nodeExists: (node) => cluster.node(node) !== undefined,
+    nodeChanged: (node) => {
+      ipam.doubt(node);
+      active.changed(node);
+    },
+    expiryMs: config.claimExpiredMs,
+    enableOwnerref: config.enableOwnerref,
+    log: say,
+  });
   let leading = false;
   let stopping = false;
   await cluster.start({
@@ -83,6 +100,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     leading = true;
     controller = active;
     active.start();
+    void claims.start().catch((err: Error) => log.error(`fixed IPs: cannot start: ${err.message}`));
   };
   if (config.leaderElect) {
     election = new LeaderElection({
@@ -96,6 +114,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
         leading = false;
         budget.stop(`${config.identity} no longer holds the lease`);
         void active.stop();
+        void claims.stop();
         if (stopping) return;
         log.error({ identity: config.identity }, 'lost the lease: stopping at once');
         onLost();
@@ -115,6 +134,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       election?.stop();
       leading = false;
       await active.stop();
+      await claims.stop();
       await cluster.stop();
       await new Promise<void>((resolve) => health.close(() => resolve()));
     },

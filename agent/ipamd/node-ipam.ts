@@ -67,7 +67,7 @@ export class NodeIpam {
     if (!seen && !nec.status?.demand && offers.length === 0) return undefined;
     const short = seen ? this.held(seen.enis, nec) < (nec.status?.demand?.addresses ?? 0) : true;
     const due = !seen || this.clock.now() - seen.at >= this.o.resyncMs;
-    if (!due && !short && offers.length === 0) {
+    if (!due && !short && offers.length === 0 && !this.suspect.has(node)) {
       await this.publish(node, seen.enis, null);
       return undefined;
     }
@@ -80,6 +80,11 @@ export class NodeIpam {
         throw err;
       }
     });
+  }
+
+  /** Something changed a node's ENIs outside this class (a fixed IP moved): read the cloud at the next reconcile. */
+  doubt(node: string): void {
+    this.suspect.add(node);
   }
 
   /** Forgets a node (it left the cluster). */

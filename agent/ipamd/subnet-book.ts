@@ -25,6 +25,12 @@ export class SubnetBook {
 
   constructor(private readonly o: SubnetBookOptions) {}
 
+  /** The zone of a subnet (a fixed IP stays in its subnet, so in its zone); undefined when unknown. */
+  async zoneOf(subnetId: string): Promise<string | undefined> {
+    if (!subnetId) return undefined;
+    return (await this.subnets([subnetId]).catch(() => []))[0]?.zone;
+  }
+
   /** A subnet for a new ENI of this node, or why there is none. */
   async choose(nec: Nec, ipsPerEni: number): Promise<Subnet | SubnetProblem> {
     const node = nec.metadata?.name ?? '';

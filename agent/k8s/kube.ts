@@ -4,7 +4,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 import { RateLimiter } from '../cloud/ratelimit.ts';
-import type { Nec } from './nec.ts';
+import { CLAIM_NODE_LABEL, CLAIM_PLURAL, type ClaimStatus, type VpcIpClaim } from './claims.ts';
+import { ConflictError, type Nec } from './nec.ts';
 import { NEC_PLURAL, patchNecStatus } from './nec-status.ts';
 
 export { NEC_PLURAL };
@@ -133,6 +134,104 @@ export class Kube {
 
   async patchNodeStatus(status: Record<string, unknown>): Promise<void> {
     await this.call(() => this.core.patchNodeStatus({ name: this.o.nodeName, body: { status } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)));
+  }
+
+  /** A pod's fixed-IP claim, or undefined when it has none. */
+  async getClaim(namespace: string, name: string): Promise<VpcIpClaim | undefined> {
+    try {
+      return (await this.call(() => this.custom.getNamespacedCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, name }))) as VpcIpClaim;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates a claim (status included, written right after); a ConflictError when one of that name exists. */
+  async createClaim(claim: VpcIpClaim): Promise<VpcIpClaim> {
+    const { namespace } = claim.metadata;
+    try {
+      const made = (await this.call(() => this.custom.createNamespacedCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, body: claim }))) as VpcIpClaim;
+      return claim.status ? await this.patchClaimStatus(made, claim.status) : made;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) throw new ConflictError(`VpcIPClaim ${namespace}/${claim.metadata.name} exists`);
+      throw err;
+    }
+  }
+
+  /**
+   * Merge-patches a claim's status, conditional on the version `claim` was read at (a ConflictError when
+   * it changed), and moves its node label along with status.nodeName.
+   */
+  async patchClaimStatus(claim: VpcIpClaim, status: ClaimStatus | Record<string, unknown>): Promise<VpcIpClaim> {
+    const { namespace, name, resourceVersion } = claim.metadata;
+    const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    try {
+      const patched = (await this.call(() =>
+        this.custom.patchNamespacedCustomObjectStatus({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, name, body: { metadata: { resourceVersion }, status } }, merge),
+      )) as VpcIpClaim;
+      const node = (status as ClaimStatus).nodeName;
+      if (node && patched.metadata.labels?.[CLAIM_NODE_LABEL] !== node) {
+        return (await this.call(() =>
+          this.custom.patchNamespacedCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, name, body: { metadata: { labels: { [CLAIM_NODE_LABEL]: node } } } }, merge),
+        )) as VpcIpClaim;
+      }
+      return patched;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) throw new ConflictError(`VpcIPClaim ${namespace}/${name} changed since version ${resourceVersion}`);
+      throw err;
+    }
+  }
+
+  /** Merge-patches a claim's metadata and spec, conditional on the version it was read at (else a ConflictError). */
+  async patchClaim(claim: VpcIpClaim, body: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> }): Promise<VpcIpClaim> {
+    const { namespace, name, resourceVersion } = claim.metadata;
+    try {
+      return (await this.call(() =>
+        this.custom.patchNamespacedCustomObject(
+          { group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, name, body: { ...body, metadata: { ...body.metadata, resourceVersion } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        ),
+      )) as VpcIpClaim;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) throw new ConflictError(`VpcIPClaim ${namespace}/${name} changed since version ${resourceVersion}`);
+      throw err;
+    }
+  }
+
+  /** Removes a finalizer from a claim (a JSON patch that tests the list it read). */
+  async removeClaimFinalizer(claim: VpcIpClaim, finalizer: string): Promise<void> {
+    const list = claim.metadata.finalizers ?? [];
+    if (!list.includes(finalizer)) return;
+    const { namespace, name } = claim.metadata;
+    const patch = [
+      { op: 'test', path: '/metadata/finalizers', value: list },
+      { op: 'replace', path: '/metadata/finalizers', value: list.filter((f) => f !== finalizer) },
+    ];
+    await this.call(() =>
+      this.custom.patchNamespacedCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)),
+    ).catch((err: { code?: number }) => {
+      if (err.code !== 404) throw err;
+    });
+  }
+
+  /** Watches the claims whose address this node holds (their node label), calling `onClaim` for each change. */
+  async watchClaims(onClaim: (type: 'add' | 'update' | 'delete', claim: VpcIpClaim) => void): Promise<void> {
+    const selector = `${CLAIM_NODE_LABEL}=${this.o.nodeName}`;
+    const claims = new k8s.ListWatch<VpcIpClaim & k8s.KubernetesObject>(
+      `/apis/${CRD_GROUP}/${CRD_VERSION}/${CLAIM_PLURAL}`,
+      new k8s.Watch(this.kc),
+      () => this.call(() => this.custom.listCustomObjectForAllNamespaces({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, labelSelector: selector })) as Promise<k8s.KubernetesListObject<VpcIpClaim & k8s.KubernetesObject>>,
+      false,
+      selector,
+    );
+    for (const verb of ['add', 'update', 'delete'] as const) claims.on(verb, (c) => onClaim(verb, c));
+    claims.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      this.o.log('warn', `kubernetes: the claims informer of ${this.o.nodeName} failed (${(err as Error)?.message ?? err}); restarting in 2 s`);
+      setTimeout(() => void claims.start().catch(() => undefined), 2000);
+    });
+    this.informers.push(claims as unknown as k8s.Informer<k8s.KubernetesObject>);
+    await claims.start();
   }
 
   async createEvent(event: k8s.CoreV1Event): Promise<void> {

@@ -157,6 +157,26 @@ export class Pool {
     return result.refusals;
   }
 
+  /**
+   * Gives one idle address back to the cloud out of turn (a fixed address whose claim has ended: it was
+   * never part of the warm pool). Nothing happens when a pod holds it or no ENI of the pool has it.
+   */
+  async giveBack(address: string): Promise<void> {
+    const { store } = this.o;
+    const eni = [...store.enis.values()].find((e) => e.addresses.has(address));
+    if (!eni || store.holderOf(address)) return;
+    eni.addresses.delete(address);
+    try {
+      await this.o.supply.release(eni.id, [address]);
+    } catch (err) {
+      // It may have gone anyway (its answer lost): the re-sync that follows says where it is.
+      this.sync.changeFailed();
+      throw err;
+    }
+    this.o.log('info', `pool: gave back ${address} from ${eni.id} (its fixed-IP claim has ended)`);
+    this.changed.emit('changed');
+  }
+
   /** Why the pool cannot grow now, shown in status and in an ADD's refusal: its own last error, or the supply's. */
   get lastError(): string | undefined {
     return this.error ?? this.o.supply.problem?.();

@@ -27,7 +27,19 @@ export interface Allocation {
   pod?: { namespace: string; name: string; uid?: string | undefined } | undefined;
   /** ms since the epoch */
   allocatedAt: number;
+  /** the pod's fixed-IP claim (delete policy Never): at DEL its address is reserved for the claim, not freed */
+  claim?: { namespace: string; name: string } | undefined;
+  /**
+   * a reservation, not a pod: the address of a Never claim whose pod went (or that is on its way here),
+   * held for that claim alone; its containerId is `claim:<namespace>/<name>`, and eniId is empty while the
+   * address is not on an ENI of the node yet
+   */
+  reserved?: boolean | undefined;
 }
+
+/** The key of a claim's reservation in the store (containerId; ifName is RESERVED_IF). */
+export const reservationId = (claim: { namespace: string; name: string }): string => `claim:${claim.namespace}/${claim.name}`;
+export const RESERVED_IF = 'claim';
 
 export function allocationKey(containerId: string, ifName: string): string {
   return `${containerId}/${ifName}`;
@@ -114,6 +126,34 @@ export class PoolStore {
     const allocation: Allocation = { ...details, address, eniId: eni.id, table: eni.table! };
     this.record(allocation);
     return allocation;
+  }
+
+  /** Holds `address` for a claim: no pod but that claim's gets it, and no release touches it. */
+  reserve(claim: { namespace: string; name: string }, address: string, now: number): Allocation {
+    const eni = [...this.enis.values()].find((e) => e.addresses.has(address));
+    const reservation: Allocation = {
+      address,
+      eniId: eni?.id ?? '',
+      table: eni?.table ?? -1,
+      containerId: reservationId(claim),
+      ifName: RESERVED_IF,
+      netns: '',
+      hostIf: '',
+      allocatedAt: now,
+      claim,
+      reserved: true,
+    };
+    this.record(reservation);
+    return reservation;
+  }
+
+  reservation(claim: { namespace: string; name: string }): Allocation | undefined {
+    return this.get(reservationId(claim), RESERVED_IF);
+  }
+
+  /** The ENI (with a link) holding `address`, if any. */
+  eniOf(address: string): PoolEni | undefined {
+    return [...this.enis.values()].find((e) => e.table !== undefined && e.addresses.has(address));
   }
 
   /** Puts back an allocation read from the checkpoint. */

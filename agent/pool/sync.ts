@@ -103,7 +103,15 @@ export class PoolSync {
     if (found.length > 0) log('info', `pool: ${eni.id} holds ${found.join(', ')}, which the pool had not recorded; taking them as free`);
     const cloud = new Set(inCloud);
     for (const address of [...eni.addresses].filter((a) => !cloud.has(a))) {
-      if (store.holderOf(address)) {
+      const holder = store.holderOf(address);
+      if (holder?.reserved) {
+        // A fixed address held for a claim whose pod went: ipamd moved it to another node (or gave it back).
+        store.release(holder.containerId, holder.ifName, this.o.clock.now());
+        eni.addresses.delete(address);
+        log('info', `pool: ${address}, reserved for claim ${holder.claim?.namespace}/${holder.claim?.name}, has left ${eni.id}; no longer held here`);
+        continue;
+      }
+      if (holder) {
         this.o.event?.({ reason: 'CloudError', message: `${address} of ${this.holderName(address)} is no longer on ${eni.id} in the cloud` });
         continue;
       }

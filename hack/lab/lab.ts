@@ -49,6 +49,8 @@ export interface LabOptions {
    * none are given).
    */
   cluster?: boolean;
+  /** more flags for tke-eni-ipamd (without the leading --), e.g. { 'enable-ownerref': 'true' } */
+  ipamdFlags?: Record<string, string>;
 }
 
 export interface LabNode {
@@ -73,6 +75,7 @@ export class Lab {
   /** tke-eni-ipamd's replicas, when the lab has an API server and agents */
   readonly ipamds: LabIpamd[] = [];
   private controllers: Array<Scheduler | StatefulSetController> = [];
+  private ipamdFlags: Record<string, string> = {};
 
   private constructor(
     readonly prefix: string,
@@ -118,6 +121,7 @@ export class Lab {
       }
       await lab.startWhoami();
       if (options.kube || options.cluster) await lab.startKube(!options.cluster);
+      lab.ipamdFlags = options.ipamdFlags ?? {};
       if (options.cluster) await lab.startCluster(options.agents || {});
       else if (options.agents) await lab.startAgents(options.agents);
       return lab;
@@ -236,6 +240,7 @@ export class Lab {
         credentials: this.emulator.world.credentials[0]!,
         subnetIds: this.podSubnets(),
         settings: { 'ip-min-warm-target': String(settings.minWarm ?? 5), 'ip-max-warm-target': String(settings.maxWarm ?? 5), 'log-level': settings.logLevel ?? 'info' },
+        extraArgs: Object.entries(this.ipamdFlags).map(([flag, value]) => `--${flag}=${value}`),
       });
       replica.start();
       this.ipamds.push(replica);

@@ -1,0 +1,296 @@
+// ipamd's part of fixed pod IPs (the contract is in ../k8s/claims.ts), one claim at a time:
+//   - the ledger: a VpcIP per claimed address, pointing at its claim, saying where the address is and
+//     whether it is on its way (Attaching, with the cloud's error); VpcIPs of claims gone are deleted;
+//   - a claim's pod gone (the Pod object, not one CNI DEL): a ledger claim (Immediate) is deleted, a Never
+//     claim records when (status.releasedAt) and is deleted once --claim-expired-duration has passed;
+//   - --enable-ownerref: a claim ipamd sees for the first time is given its pod's workload as owner, so that
+//     deleting the workload deletes the claim (claims seen before are left alone, as the seed says);
+//   - a pod of a Never claim waiting on another node (status.targetNode): once no pod holds the address
+//     (Released), it is moved with MigratePrivateIpAddress to an ENI of that node in the claim's subnet;
+//     a node in another zone, or with no ENI in that subnet, gets a clear message on the claim and an event
+//     on the pod instead;
+//   - a claim being deleted whose node is gone: its finalizer goes (the holder's agent removes it otherwise).
+import * as k8s from '@kubernetes/client-node';
+import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
+import type { Cloud } from '../cloud/cloud.ts';
+import { CLAIM_FINALIZER, CLAIM_NODE_LABEL, CLAIM_PLURAL, CLAIM_SEEN_ANNOTATION, VPCIP_PLURAL, type VpcIp, type VpcIpClaim } from '../k8s/claims.ts';
+import type { Nec } from '../k8s/nec.ts';
+import type { Budget } from './budget.ts';
+import { WorkQueue } from './queue.ts';
+
+export interface ClaimsOptions {
+  kc: k8s.KubeConfig;
+  cloud: Pick<Cloud, 'migrateIp' | 'enisOf'>;
+  budget: Budget;
+  nec: (node: string) => Nec | undefined;
+  /** the zone of each subnet ipamd knows */
+  subnetZone: (subnetId: string) => Promise<string | undefined>;
+  nodeExists: (node: string) => boolean;
+  /** asks for a node's ENIs to be read again (after an address moved on or off them) */
+  nodeChanged: (node: string) => void;
+  expiryMs: number;
+  enableOwnerref: boolean;
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  clock?: { now(): number };
+}
+
+type ClaimObj = VpcIpClaim & k8s.KubernetesObject;
+type VpcIpObj = VpcIp & k8s.KubernetesObject;
+const API = { group: CRD_GROUP, version: CRD_VERSION };
+const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+export class ClaimsController {
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly queue: WorkQueue;
+  private readonly informers: Array<k8s.Informer<k8s.KubernetesObject>> = [];
+  private claims?: k8s.ObjectCache<ClaimObj>;
+  private pods?: k8s.ObjectCache<k8s.V1Pod>;
+  private vpcips?: k8s.ObjectCache<VpcIpObj>;
+  private readonly clock: { now(): number };
+  private stopped = false;
+
+  constructor(private readonly o: ClaimsOptions) {
+    this.custom = o.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = o.kc.makeApiClient(k8s.CoreV1Api);
+    this.clock = o.clock ?? Date;
+    this.queue = new WorkQueue((key) => this.sync(key), 4, (level, message) => o.log(level, message));
+  }
+
+  async start(): Promise<void> {
+    const claims = k8s.makeInformer<ClaimObj>(this.o.kc, `/apis/${CRD_GROUP}/${CRD_VERSION}/${CLAIM_PLURAL}`, () => this.custom.listCustomObjectForAllNamespaces({ ...API, plural: CLAIM_PLURAL }) as Promise<k8s.KubernetesListObject<ClaimObj>>);
+    const pods = k8s.makeInformer<k8s.V1Pod>(this.o.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
+    const vpcips = k8s.makeInformer<VpcIpObj>(this.o.kc, `/apis/${CRD_GROUP}/${CRD_VERSION}/${VPCIP_PLURAL}`, () => this.custom.listClusterCustomObject({ ...API, plural: VPCIP_PLURAL }) as Promise<k8s.KubernetesListObject<VpcIpObj>>);
+    const key = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      claims.on(verb, (c) => this.queue.add(key(c)));
+      // A pod's coming and going decides its claim's fate: the claim of its name is looked at again.
+      pods.on(verb, (p) => this.claims?.get(p.metadata!.name!, p.metadata!.namespace) && this.queue.add(key(p)));
+      vpcips.on(verb, (v) => {
+        const ref = v.spec?.claimRef;
+        if (ref) this.queue.add(`${ref.namespace}/${ref.name}`);
+      });
+    }
+    for (const [name, informer] of [['claims', claims], ['pods', pods], ['vpcips', vpcips]] as const) {
+      informer.on('error', (err: unknown) => {
+        if (this.stopped) return;
+        this.o.log('warn', `kubernetes: the ${name} informer failed (${(err as Error)?.message ?? err}); restarting in 2 s`);
+        setTimeout(() => void informer.start().catch(() => undefined), 2000);
+      });
+      this.informers.push(informer as unknown as k8s.Informer<k8s.KubernetesObject>);
+    }
+    this.claims = claims;
+    this.pods = pods;
+    this.vpcips = vpcips;
+    await Promise.all([claims.start(), pods.start(), vpcips.start()]);
+    for (const c of claims.list()) this.queue.add(key(c));
+    for (const v of vpcips.list()) if (v.spec?.claimRef) this.queue.add(`${v.spec.claimRef.namespace}/${v.spec.claimRef.name}`);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.queue.stop();
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+
+  /** One claim (by namespace/name): returns when to look again, if it must be. */
+  private async sync(key: string): Promise<number | undefined> {
+    try {
+      return await this.syncClaim(key);
+    } catch (err) {
+      // Written meanwhile (its agent, the user): the informer brings the new version; look again soon.
+      if ((err as { code?: number }).code === 409) return 300;
+      throw err;
+    }
+  }
+
+  private async syncClaim(key: string): Promise<number | undefined> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const claim = this.claims?.get(name, namespace);
+    await this.ledger(namespace, name, claim);
+    if (!claim) return undefined;
+    if (claim.metadata.deletionTimestamp) {
+      const node = claim.metadata.labels?.[CLAIM_NODE_LABEL];
+      // No node to hand the address back: nothing holds it here any more.
+      if (!node || !this.o.nodeExists(node)) await this.removeFinalizer(claim);
+      return undefined;
+    }
+    if (!claim.metadata.annotations?.[CLAIM_SEEN_ANNOTATION]) return this.firstSight(claim);
+    const pod = this.pods?.get(name, namespace);
+    const podUID = claim.status?.podUID;
+    const alive = Boolean(pod && podUID && pod.metadata?.uid === podUID);
+    if (podUID && !alive && !pod) {
+      if (claim.spec.deletePolicy !== 'Never') return this.deleteClaim(claim, 'its pod is gone');
+      if (!claim.status?.releasedAt) {
+        await this.patchStatus(claim, { releasedAt: new Date(this.clock.now()).toISOString() });
+        return undefined;
+      }
+    }
+    if (claim.spec.deletePolicy === 'Never' && !pod && claim.status?.releasedAt && this.o.expiryMs > 0) {
+      const left = Date.parse(claim.status.releasedAt) + this.o.expiryMs - this.clock.now();
+      if (left <= 0) return this.deleteClaim(claim, `its pod has been gone for ${this.o.expiryMs / 1000} s (--claim-expired-duration)`);
+      if (!claim.status.targetNode) return left + 100;
+    }
+    const target = claim.status?.targetNode;
+    if (target && target !== claim.status?.nodeName) return this.move(claim, target);
+    return undefined;
+  }
+
+  /** The VpcIP of a claim's address, as the claim says; the VpcIPs of a claim that is gone are deleted. */
+  private async ledger(namespace: string, name: string, claim: ClaimObj | undefined): Promise<void> {
+    const ip = claim ? (claim.spec.ip ?? claim.status?.ip) : undefined;
+    const mine = (this.vpcips?.list() ?? []).filter((v) => v.spec?.claimRef?.namespace === namespace && v.spec.claimRef.name === name);
+    for (const v of mine) {
+      if (v.metadata?.name === ip && v.spec.claimRef?.uid === claim?.metadata.uid) continue;
+      await this.custom.deleteClusterCustomObject({ ...API, plural: VPCIP_PLURAL, name: v.metadata!.name! }).catch((err: { code?: number }) => {
+        if (err.code !== 404) throw err;
+      });
+    }
+    if (!claim || !ip || claim.metadata.deletionTimestamp) return;
+    const s = claim.status ?? {};
+    const phase = s.targetNode && s.targetNode !== s.nodeName ? 'Attaching' : s.phase === 'Bound' || s.phase === 'Released' ? 'Attached' : 'Attaching';
+    const want: VpcIp = {
+      apiVersion: `${CRD_GROUP}/${CRD_VERSION}`,
+      kind: 'VpcIP',
+      metadata: { name: ip },
+      spec: { ip, subnetId: claim.spec.subnetId ?? s.subnetId ?? '', claimRef: { namespace, name, uid: claim.metadata.uid! } },
+      status: { phase, nodeName: s.nodeName ?? '', eniId: s.eniId ?? '', ...(this.o.nec(s.nodeName ?? '')?.spec?.instanceId ? { instanceId: this.o.nec(s.nodeName!)!.spec!.instanceId } : {}), message: s.message ?? '' },
+    };
+    const have = this.vpcips?.get(ip);
+    if (!have) {
+      const made = (await this.custom.createClusterCustomObject({ ...API, plural: VPCIP_PLURAL, body: want }).catch((err: { code?: number }) => {
+        if (err.code === 409) return undefined;
+        throw err;
+      })) as VpcIpObj | undefined;
+      if (made) await this.custom.patchClusterCustomObjectStatus({ ...API, plural: VPCIP_PLURAL, name: ip, body: { status: want.status } }, MERGE);
+      return;
+    }
+    if (JSON.stringify(have.status ?? {}) !== JSON.stringify(want.status)) {
+      await this.custom.patchClusterCustomObjectStatus({ ...API, plural: VPCIP_PLURAL, name: ip, body: { status: want.status } }, MERGE);
+    }
+  }
+
+  /** The first look at a claim: stamped as seen, and with --enable-ownerref owned by its pod's workload. */
+  private async firstSight(claim: ClaimObj): Promise<number | undefined> {
+    const pod = this.pods?.get(claim.metadata.name, claim.metadata.namespace);
+    const owner = pod?.metadata?.ownerReferences?.find((r) => r.controller);
+    const metadata: Record<string, unknown> = { annotations: { [CLAIM_SEEN_ANNOTATION]: new Date(this.clock.now()).toISOString() } };
+    if (this.o.enableOwnerref && owner) metadata.ownerReferences = [{ apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid }];
+    await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata } }, MERGE);
+    if (metadata.ownerReferences) this.o.log('info', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name} is owned by ${owner!.kind} ${owner!.name} (--enable-ownerref)`);
+    return undefined;
+  }
+
+  /**
+   * Moves a Never claim's address to the node where its pod waits: only once no pod holds it (Released),
+   * into an ENI of that node in the claim's subnet. Crash-safe: the cloud says where the address is, so a
+   * move cut short is finished, not made twice.
+   */
+  private async move(claim: ClaimObj, target: string): Promise<number | undefined> {
+    const ip = (claim.spec.ip ?? claim.status?.ip)!;
+    const subnetId = claim.spec.subnetId ?? claim.status?.subnetId ?? '';
+    const from = claim.status?.nodeName ?? '';
+    const who = `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name}`;
+    const targetNec = this.o.nec(target);
+    if (!targetNec?.spec?.instanceId) return this.refuseMove(claim, target, `node ${target} has no NodeENIConfig yet`);
+    const zone = await this.o.subnetZone(subnetId);
+    if (zone && targetNec.spec.zone && zone !== targetNec.spec.zone) {
+      return this.refuseMove(claim, target, `address ${ip} is in subnet ${subnetId} of zone ${zone}; node ${target} is in zone ${targetNec.spec.zone}, and a fixed IP never changes subnet`);
+    }
+    if (claim.status?.phase === 'Bound') {
+      // A pod still holds it on `from`: never moved from under a pod. Its DEL marks the claim Released.
+      await this.patchStatus(claim, { message: `waiting for pod ${claim.metadata.namespace}/${claim.metadata.name} on ${from} to let ${ip} go` });
+      return 2000;
+    }
+    const destination = (targetNec.status?.ipamd?.enis ?? []).find((e) => e.subnetId === subnetId && e.ips.length < Math.max(0, (targetNec.spec?.quota?.ipsPerEni ?? 0) - 1));
+    if (!destination) {
+      await this.patchStatus(claim, { message: `node ${target} has no ENI in subnet ${subnetId} with room for ${ip} yet` });
+      this.o.nodeChanged(target);
+      return 5000;
+    }
+    const fromNec = from ? this.o.nec(from) : undefined;
+    const where = await this.o.budget.as(target, 'pod', async () => {
+      const instances = [fromNec?.spec?.instanceId, targetNec.spec!.instanceId].filter((i): i is string => Boolean(i));
+      for (const instanceId of instances) {
+        const eni = (await this.o.cloud.enisOf(instanceId)).find((e) => e.secondaryIps.includes(ip));
+        if (eni) return eni.id;
+      }
+      return undefined;
+    });
+    if (!where) {
+      await this.patchStatus(claim, { message: `address ${ip} is on no ENI of ${from || 'any node'} or ${target}` });
+      return 10_000;
+    }
+    if (where !== destination.eniId) {
+      await this.patchStatus(claim, { phase: 'Pending', message: `moving ${ip} from ${where} (${from}) to ${destination.eniId} (${target})` });
+      try {
+        await this.o.budget.as(target, 'pod', () => this.o.cloud.migrateIp(where, destination.eniId, ip));
+      } catch (err) {
+        await this.patchStatus(claim, { message: `moving ${ip} to ${target} failed: ${(err as Error).message}` });
+        await this.podEvent(claim, 'FixedIPMoveFailed', `moving ${ip} to ${target} failed: ${(err as Error).message}`);
+        return 5000;
+      }
+      this.o.log('info', `${who}: moved ${ip} from ${where} (${from}) to ${destination.eniId} (${target})`);
+    }
+    await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { labels: { [CLAIM_NODE_LABEL]: target } } } }, MERGE);
+    await this.patchStatus(claim, { phase: 'Released', nodeName: target, eniId: destination.eniId, targetNode: null, targetPodUID: null, message: `on ${target}, waiting for its pod` });
+    if (from) this.o.nodeChanged(from);
+    this.o.nodeChanged(target);
+    return undefined;
+  }
+
+  private async refuseMove(claim: ClaimObj, target: string, why: string): Promise<undefined> {
+    await this.patchStatus(claim, { targetNode: null, targetPodUID: null, message: why });
+    await this.podEvent(claim, 'FixedIPUnavailable', `${why} (node ${target})`);
+    this.o.log('warn', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: ${why}`);
+    return undefined;
+  }
+
+  private async deleteClaim(claim: ClaimObj, why: string): Promise<undefined> {
+    this.o.log('info', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name} (${claim.spec.ip ?? claim.status?.ip ?? 'no address'}) deleted: ${why}`);
+    await this.custom
+      .deleteNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { preconditions: { uid: claim.metadata.uid } } })
+      .catch((err: { code?: number }) => {
+        if (err.code !== 404 && err.code !== 409) throw err;
+      });
+    return undefined;
+  }
+
+  private async removeFinalizer(claim: ClaimObj): Promise<void> {
+    const list = claim.metadata.finalizers ?? [];
+    if (!list.includes(CLAIM_FINALIZER)) return;
+    const patch = [
+      { op: 'test', path: '/metadata/finalizers', value: list },
+      { op: 'replace', path: '/metadata/finalizers', value: list.filter((f) => f !== CLAIM_FINALIZER) },
+    ];
+    await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
+  }
+
+  private async patchStatus(claim: ClaimObj, status: Record<string, unknown>): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { resourceVersion: claim.metadata.resourceVersion }, status } },
+      MERGE,
+    );
+  }
+
+  private async podEvent(claim: ClaimObj, reason: string, message: string): Promise<void> {
+    const pod = this.pods?.get(claim.metadata.name, claim.metadata.namespace);
+    const now = new Date(this.clock.now());
+    await this.core
+      .createNamespacedEvent({
+        namespace: claim.metadata.namespace,
+        body: {
+          metadata: { generateName: `${claim.metadata.name}.`, namespace: claim.metadata.namespace },
+          involvedObject: { apiVersion: 'v1', kind: 'Pod', name: claim.metadata.name, namespace: claim.metadata.namespace, ...(pod?.metadata?.uid ? { uid: pod.metadata.uid } : {}) },
+          reason,
+          message,
+          type: 'Warning',
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: { component: 'tke-eni-ipamd' },
+        },
+      })
+      .catch((err: Error) => this.o.log('warn', `cannot record event ${reason} for pod ${claim.metadata.namespace}/${claim.metadata.name}: ${err.message}`));
+  }
+}
