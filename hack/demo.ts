@@ -13,6 +13,7 @@ import { AGENT_BINARY, PLUGIN_BINARY } from './lab/node-agent.ts';
 import { run } from './lab/sh.ts';
 
 const STATEFULSET = fileURLToPath(new URL('./examples/busybox-statefulset.yaml', import.meta.url));
+const FIXED_STATEFULSET = fileURLToPath(new URL('./examples/fixed-ip-statefulset.yaml', import.meta.url));
 const GATEWAY = '10.0.16.1';
 
 let failures = 0;
@@ -114,9 +115,42 @@ async function main(): Promise<void> {
     show('kubectl get pods', (await kubectl('get', 'pods')) || 'No resources found in default namespace.');
     await new Promise((r) => setTimeout(r, 1000));
     show('kubectl get nec   (what remains: each node keeps its warm pool, between min and max warm)', await kubectl('get', 'nec'));
+
+    await fixedIps(lab, kubectl, core);
   } finally {
     await lab.down();
   }
+}
+
+/** Seed 000's act: pods that keep their addresses, across a restart and a move to the other node. */
+async function fixedIps(lab: Lab, kubectl: (...args: string[]) => Promise<string>, core: ReturnType<typeof kubeClients>['core']): Promise<void> {
+  console.log('\nfixed pod IPs (seed 000): the same StatefulSet with tke.cloud.tencent.com/vpc-ip-claim-delete-policy: Never');
+  const pod = (name: string) => core.readNamespacedPod({ name, namespace: 'default' });
+  const running = (name: string, not?: string) => waitFor(`${name} runs`, () => pod(name), (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP) && !p.metadata?.deletionTimestamp && p.metadata?.uid !== not);
+  show(`kubectl apply -f ${FIXED_STATEFULSET.replace(/^.*\/hack\//, 'hack/')}`, await kubectl('apply', '-f', FIXED_STATEFULSET));
+  const before = await running('busybox-0');
+  const others = [await running('busybox-1'), await running('busybox-2')];
+  if (!before || others.some((p) => !p)) return;
+  const fixed = [before, ...others].map((p) => p!.status!.podIP!);
+  show('kubectl get vipc', await kubectl('get', 'vipc'));
+  show('kubectl get vip -o wide', await kubectl('get', 'vip', '-o', 'wide'));
+  const from = before.spec!.nodeName!;
+  show(`kubectl cordon ${from}; kubectl delete pod busybox-0`, `${await kubectl('cordon', from)}\n${await kubectl('delete', 'pod', 'busybox-0')}`);
+  const after = await running('busybox-0', before.metadata!.uid);
+  await kubectl('uncordon', from);
+  if (!after) return;
+  check(`busybox-0 came back on ${after.spec!.nodeName} (not ${from}) with its address ${before.status!.podIP}`, after.spec!.nodeName !== from && after.status!.podIP === before.status!.podIP, `now ${after.status!.podIP} on ${after.spec!.nodeName}`);
+  const eni = lab.emulator.state().networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === before.status!.podIP));
+  const to = lab.nodes.find((n) => n.name === after.spec!.nodeName)!;
+  check(`the cloud moved ${before.status!.podIP} to ${eni?.NetworkInterfaceId} of ${to.name} (MigratePrivateIpAddress)`, eni?.Attachment?.InstanceId === to.instanceId);
+  const netns = (await lab.podNetns('default', 'busybox-0')).split('/').pop()!;
+  const peer = await pod('busybox-1');
+  check(`busybox-0 on ${to.name} pings busybox-1 (${peer.status?.podIP}) and the gateway`, (await pings(netns, peer.status!.podIP!)) && (await pings(netns, GATEWAY)));
+  show('kubectl get vip -o wide', await kubectl('get', 'vip', '-o', 'wide'));
+  show(`kubectl delete -f ${FIXED_STATEFULSET.replace(/^.*\/hack\//, 'hack/')}; kubectl delete vipc --all`, `${await kubectl('delete', '-f', FIXED_STATEFULSET)}\n${await kubectl('delete', 'vipc', '--all')}`);
+  const gone = await waitFor('every claim and VpcIP is gone', async () => `${await kubectl('get', 'vipc', '-o', 'name')}${await kubectl('get', 'vip', '-o', 'name')}`, (out) => out.trim() === '');
+  const inCloud = () => lab.emulator.state().networkInterfaces.flatMap((e) => e.PrivateIpAddressSet.map((ip) => ip.PrivateIpAddress)).filter((a) => fixed.includes(a));
+  if (gone !== undefined) check(`the fixed addresses (${fixed.join(', ')}) went back to the subnet`, (await waitFor('no fixed address on any ENI', async () => inCloud(), (held) => held.length === 0)) !== undefined);
 }
 
 main()
