@@ -59,6 +59,8 @@ export class NodeRunner {
   private readonly work = new Map<string, Work>();
   private readonly written = new Map<string, string>();
   private active = 0;
+  /** pod work under way: stop() waits for it, so that no sandbox is half made when containerd goes */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly waiting: Array<() => void> = [];
   private stopWatch?: () => Promise<void>;
   private resync?: NodeJS.Timeout;
@@ -108,12 +110,16 @@ export class NodeRunner {
     return podNetns(this.cri, uid);
   }
 
-  /** Stops watching and stops containerd, which removes every sandbox left (their CNI DEL). */
+  /**
+   * Stops watching, waits for pod work under way (a RunPodSandbox cut short by containerd's stop would
+   * leave its network namespace behind), then stops containerd, which removes every sandbox left (their DEL).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
     for (const w of this.work.values()) clearTimeout(w.timer);
     await this.stopWatch?.();
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, 40_000))]);
     await this.containerd.stop();
   }
 
@@ -189,7 +195,8 @@ export class NodeRunner {
     }
     clearTimeout(w.timer);
     w.running = true;
-    void this.runWork(uid, w);
+    const work = this.runWork(uid, w).finally(() => this.inFlight.delete(work));
+    this.inFlight.add(work);
   }
 
   private async runWork(uid: string, w: Work): Promise<void> {
