@@ -35,8 +35,6 @@ export interface AgentOptions {
   podsOnNode?: () => Set<string> | undefined;
   /** fixed pod IPs (VpcIPClaim), when the agent has an API server */
   fixedIps?: FixedIps;
-  /** gives an idle address of the node back to the cloud (a fixed address whose claim has ended) */
-  giveBack?: (address: string) => Promise<void>;
   /** told after every change of an allocation */
   onChange?: () => void;
   clock?: { now(): number };
@@ -168,7 +166,7 @@ export class Agent {
 
   /** The ledger claim of a pod without Never, written after its ADD has answered. */
   private recordClaim(req: AddRequest, allocation: Allocation, policy: DeletePolicy): void {
-    if (!req.pod || !this.o.fixedIps || !this.o.podAnnotations) return;
+    if (!req.pod || !this.o.fixedIps) return;
     void this.o.fixedIps.record(req.pod, allocation, policy).catch((err: Error) => this.o.log.warn({ pod: req.pod, address: allocation.address, err: err.message }, 'could not write the pod\'s VpcIPClaim'));
   }
 
@@ -279,7 +277,6 @@ export class Agent {
       // other pod meanwhile.
       store.cool(allocation.address, Infinity);
       const outcome = await this.o.fixedIps.released(allocation);
-      if (outcome === 'give-back') await this.o.giveBack?.(allocation.address).catch((err: Error) => this.o.log.warn({ address: allocation.address, err: err.message }, 'giving a fixed address back failed; the pool keeps it'));
       void linkGone.finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
       this.save();
       this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, why, outcome }, 'fixed address off its pod');

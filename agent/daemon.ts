@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
 import { FixedIps } from './fixed-ips.ts';
+import type { VpcIpClaim } from './k8s/claims.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
@@ -104,7 +105,6 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
           podsOnNode: () => kube.podsOnNode(),
           onChange: () => nodeSync?.changed(),
           fixedIps,
-          giveBack: (address: string) => pool.giveBack(address),
         }
       : {}),
   });
@@ -115,10 +115,20 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const startNodeSync = (): void => {
     nodeSync
       ?.start()
-      .then(() => kube!.watchClaims((type, claim) => void fixedIps!.claimChanged(type, claim).catch((err: Error) => log.warn({ claim: `${claim.metadata.namespace}/${claim.metadata.name}`, err: err.message }, 'acting on a VpcIPClaim failed'))))
+      .then(startClaimWatch)
       .catch((err: Error) => {
-      log.warn(`kubernetes: cannot start (${err.message}); retrying in 5 s`);
-      setTimeout(startNodeSync, 5000).unref();
+        log.warn(`kubernetes: cannot start (${err.message}); retrying in 5 s`);
+        setTimeout(startNodeSync, 5000).unref();
+      });
+  };
+  // The claims whose address this node holds; retried on its own, so that a failure here never starts the
+  // node's informers twice.
+  const startClaimWatch = (): void => {
+    const onClaim = (type: 'add' | 'update' | 'delete', claim: VpcIpClaim) =>
+      void fixedIps!.claimChanged(type, claim).catch((err: Error) => log.warn({ claim: `${claim.metadata.namespace}/${claim.metadata.name}`, err: err.message }, 'acting on a VpcIPClaim failed'));
+    kube!.watchClaims(onClaim).catch((err: Error) => {
+      log.warn(`kubernetes: cannot watch VpcIPClaims (${err.message}); retrying in 5 s`);
+      setTimeout(startClaimWatch, 5000).unref();
     });
   };
   startNodeSync();

@@ -58,7 +58,7 @@ export class FixedIps {
         return refuse('fixed-ip-pending', `${who}: cannot read its VpcIPClaim: ${(err as Error).message}`);
       }
       try {
-        if (!claim || claim.spec.deletePolicy !== 'Never' || !(claim.spec.ip ?? claim.status?.ip)) return await this.claimNew(pod, details, claim, takeWarm);
+        if (!claim || claim.spec.deletePolicy !== 'Never' || !(claim.spec.ip ?? claim.status?.ip)) return await this.claimNew(pod, claim, takeWarm);
         return await this.claimed(pod, details, claim, deadline);
       } catch (err) {
         // Another writer got there first (another node, ipamd): read the claim again and decide again.
@@ -69,10 +69,10 @@ export class FixedIps {
   }
 
   /**
-   * DEL of a Never pod's address: `reserved` for its claim, or `give-back` when the claim is gone or going
-   * (the address goes back to the cloud, as the claim's end asks).
+   * DEL of a Never pod's address (already out of the pod): `reserved` for its claim, or, when the claim is
+   * gone or going, `given-back` to the cloud, as the claim's end asks.
    */
-  async released(allocation: Allocation): Promise<'reserved' | 'give-back'> {
+  async released(allocation: Allocation): Promise<'reserved' | 'given-back'> {
     const ref = allocation.claim!;
     let claim: VpcIpClaim | undefined | 'unknown';
     try {
@@ -82,7 +82,10 @@ export class FixedIps {
       this.o.log.warn({ claim: ref, address: allocation.address, err: (err as Error).message }, 'cannot read the VpcIPClaim at DEL; keeping the address reserved');
       claim = 'unknown';
     }
-    if (claim === undefined || (claim !== 'unknown' && claim.metadata.deletionTimestamp)) return 'give-back';
+    if (claim === undefined || (claim !== 'unknown' && claim.metadata.deletionTimestamp)) {
+      await this.o.giveBack(allocation.address).catch((err: Error) => this.o.log.warn({ address: allocation.address, err: err.message }, 'giving a fixed address back failed; the pool keeps it'));
+      return 'given-back';
+    }
     this.o.store.reserve(ref, allocation.address, this.clock.now());
     this.o.save();
     if (claim !== 'unknown' && claim.status?.nodeName === this.o.nodeName) {
@@ -151,7 +154,7 @@ export class FixedIps {
   }
 
   /** No claim (or none with an address yet): a warm address, then the claim, before the ADD answers. */
-  private async claimNew(pod: PodRef, details: Details, existing: VpcIpClaim | undefined, takeWarm: () => Promise<Allocation | undefined>): Promise<Allocation | Response> {
+  private async claimNew(pod: PodRef, existing: VpcIpClaim | undefined, takeWarm: () => Promise<Allocation | undefined>): Promise<Allocation | Response> {
     const who = `pod ${pod.namespace}/${pod.name}`;
     const allocation = await takeWarm();
     if (!allocation) return refuse('no-address', `no free address for ${who}`);

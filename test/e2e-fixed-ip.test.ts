@@ -97,8 +97,10 @@ describe('fixed pod IPs', () => {
     await until('busybox-2 gone', () => clients.core.listNamespacedPod({ namespace: 'default', fieldSelector: 'metadata.name=busybox-2' }), (l) => l.items.length === 0, 30_000);
     const address = addresses.get('busybox-2')!;
     await until('busybox-2 claim Released', () => claim('busybox-2'), (c) => c.status?.phase === 'Released');
-    // Still on its node's ENI, held for the claim: a new pod does not get it.
+    // Still on its node's ENI, held there for the claim (a reservation in the agent's checkpoint): a new pod does not get it.
     expect(inCloud(address)).toBeDefined();
+    const held = lab.nodes.flatMap((n) => n.agent!.allocations() as Array<{ address: string; containerId: string; reserved?: boolean }>);
+    expect(held).toContainEqual(expect.objectContaining({ address, containerId: 'claim:default/busybox-2', reserved: true }));
     await clients.core.createNamespacedPod({
       namespace: 'default',
       body: { metadata: { name: 'other', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni' } }, spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { 'tke.cloud.tencent.com/eni-ip': '1' } } }] } },

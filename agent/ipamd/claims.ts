@@ -117,9 +117,8 @@ export class ClaimsController {
     }
     if (!claim.metadata.annotations?.[CLAIM_SEEN_ANNOTATION]) return this.firstSight(claim);
     const pod = this.pods?.get(name, namespace);
-    const podUID = claim.status?.podUID;
-    const alive = Boolean(pod && podUID && pod.metadata?.uid === podUID);
-    if (podUID && !alive && !pod) {
+    // The Pod object gone (not one CNI DEL, not a new pod of the name waiting to be bound).
+    if (claim.status?.podUID && !pod) {
       if (claim.spec.deletePolicy !== 'Never') return this.deleteClaim(claim, 'its pod is gone');
       if (!claim.status?.releasedAt) {
         await this.patchStatus(claim, { releasedAt: new Date(this.clock.now()).toISOString() });

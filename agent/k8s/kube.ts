@@ -230,8 +230,14 @@ export class Kube {
       this.o.log('warn', `kubernetes: the claims informer of ${this.o.nodeName} failed (${(err as Error)?.message ?? err}); restarting in 2 s`);
       setTimeout(() => void claims.start().catch(() => undefined), 2000);
     });
+    try {
+      await claims.start();
+    } catch (err) {
+      // The caller starts a new watch later: this one must not go on by itself.
+      await claims.stop();
+      throw err;
+    }
     this.informers.push(claims as unknown as k8s.Informer<k8s.KubernetesObject>);
-    await claims.start();
   }
 
   async createEvent(event: k8s.CoreV1Event): Promise<void> {
