@@ -192,20 +192,22 @@ export class FixedIps {
     if (holder && !(holder.reserved && holder.claim?.namespace === ref.namespace && holder.claim.name === ref.name)) {
       return refuse('fixed-ip-pending', `${who}: its fixed address ${ip} is still held here by ${holder.pod ? `pod ${holder.pod.namespace}/${holder.pod.name}` : `container ${holder.containerId}`}`);
     }
-    if (claim.status?.nodeName !== this.o.nodeName) {
-      // Elsewhere: ask ipamd to move it here; hold it from now, so that when it arrives no other pod takes it.
+    if (claim.status?.nodeName !== this.o.nodeName || !this.o.store.eniOf(ip)) {
+      // Elsewhere, or on no ENI of this node: ask ipamd to bring it here; hold it from now, so that when it
+      // arrives no other pod takes it.
       if (!holder) this.o.store.reserve(ref, ip, this.clock.now());
       this.o.save();
       if (claim.status?.targetNode !== this.o.nodeName || claim.status.targetPodUID !== (pod.uid ?? '')) {
-        claim = await this.o.kube.patchClaimStatus(claim, { targetNode: this.o.nodeName, targetPodUID: pod.uid ?? '', message: `wanted on ${this.o.nodeName}` });
-        this.o.log.info({ claim: ref, address: ip, from: claim.status?.nodeName }, 'asked ipamd to move the fixed address here');
+        claim = await this.o.kube.patchClaimStatus(claim, { targetNode: this.o.nodeName, targetPodUID: pod.uid ?? '', refusedPodUID: null, message: `wanted on ${this.o.nodeName}` });
+        this.o.log.info({ claim: ref, address: ip, from: claim.status?.nodeName }, 'asked ipamd to bring the fixed address here');
       }
     }
     // Wait for the address to be here: on an ENI of this node, the claim saying so.
     for (;;) {
       const eni = this.o.store.eniOf(ip);
       if (claim.status?.nodeName === this.o.nodeName && eni) break;
-      if (claim.status?.targetNode !== this.o.nodeName && claim.status?.nodeName !== this.o.nodeName) {
+      const refused = claim.status?.refusedPodUID === (pod.uid ?? '') && claim.status?.targetNode !== this.o.nodeName;
+      if (refused || (claim.status?.targetNode !== this.o.nodeName && claim.status?.nodeName !== this.o.nodeName)) {
         const why = claim.status?.message || `it is held on ${claim.status?.nodeName ?? 'no node'}`;
         await this.dropReservation(ref);
         return refuse('fixed-ip-unavailable', `${who}: its fixed address ${ip} cannot come to ${this.o.nodeName}: ${why}`);

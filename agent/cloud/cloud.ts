@@ -60,6 +60,10 @@ export interface Cloud {
   unassignIps(eniId: string, addresses: string[]): Promise<void>;
   /** moves a secondary address to another ENI of the same subnet (a fixed IP following its pod) */
   migrateIp(fromEniId: string, toEniId: string, address: string): Promise<void>;
+  /** The ENI holding an address of a subnet, if any; `ready` false while the address is still changing there (moving, being assigned) */
+  findAddress(subnetId: string, address: string): Promise<{ eni: Eni; ready: boolean } | undefined>;
+  /** Assigns one named address, free in the ENI's subnet, to the ENI. */
+  assignAddress(eniId: string, address: string): Promise<void>;
 }
 
 /** An error from the cloud, with Tencent's code, naming the operation and resource it concerns. */

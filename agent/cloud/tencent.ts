@@ -95,7 +95,7 @@ export class TencentCloud implements Cloud {
         SubnetId: o.subnetId,
         NetworkInterfaceName: o.name,
         SecurityGroupIds: o.securityGroupIds,
-        SecondaryPrivateIpAddressCount: o.secondaryIps,
+        ...(o.secondaryIps > 0 ? { SecondaryPrivateIpAddressCount: o.secondaryIps } : {}),
         Tags: Object.entries(o.tags).map(([Key, Value]) => ({ Key, Value })),
         ClientToken: token,
       }),
@@ -162,6 +162,26 @@ export class TencentCloud implements Cloud {
       { doneIf: (code) => code === 'UnauthorizedOperation.AttachmentNotFound' },
     );
     if (r) await this.waitTask(r.RequestId!, `moving ${address} from ${fromEniId} to ${toEniId}`);
+  }
+
+  async findAddress(subnetId: string, address: string): Promise<{ eni: Eni; ready: boolean } | undefined> {
+    // The subnet pins the VPC: the same private address may exist in another VPC of the account.
+    const r = await this.call(`DescribeNetworkInterfaces holding ${address} in ${subnetId}`, () =>
+      this.vpc.DescribeNetworkInterfaces({ Filters: [{ Name: 'subnet-id', Values: [subnetId] }, { Name: 'address-ip', Values: [address] }] }),
+    );
+    for (const n of r.NetworkInterfaceSet ?? []) {
+      const ip = (n.PrivateIpAddressSet ?? []).find((i) => i.PrivateIpAddress === address);
+      if (ip) return { eni: toEni(n), ready: (ip.State ?? 'AVAILABLE') === 'AVAILABLE' };
+    }
+    return undefined;
+  }
+
+  async assignAddress(eniId: string, address: string): Promise<void> {
+    const token = randomUUID();
+    const r = await this.call(`AssignPrivateIpAddresses ${address} to ${eniId}`, () =>
+      this.vpc.AssignPrivateIpAddresses({ NetworkInterfaceId: eniId, PrivateIpAddresses: [{ PrivateIpAddress: address }], ClientToken: token }),
+    );
+    await this.waitTask(r.RequestId!, `assigning ${address} to ${eniId}`);
   }
 
   private async describeEni(eniId: string): Promise<Eni> {

@@ -5,14 +5,15 @@
 //     claim records when (status.releasedAt) and is deleted once --claim-expired-duration has passed;
 //   - --enable-ownerref: a claim ipamd sees for the first time is given its pod's workload as owner, so that
 //     deleting the workload deletes the claim (claims seen before are left alone, as the seed says);
-//   - a pod of a Never claim waiting on another node (status.targetNode): once no pod holds the address
-//     (Released), it is moved with MigratePrivateIpAddress to an ENI of that node in the claim's subnet;
-//     a node in another zone, or with no ENI in that subnet, gets a clear message on the claim and an event
-//     on the pod instead;
+//   - a pod of a Never claim waiting on a node where its address is not (status.targetNode): once no pod
+//     holds the address (Released), it is moved with MigratePrivateIpAddress to an ENI of that node in the
+//     claim's subnet, or assigned there by address when it is on no ENI; a node without an ENI in that
+//     subnet gets one first; a node in another zone, or an address now held outside the cluster's ENIs,
+//     gets a clear message on the claim and an event on the pod instead;
 //   - a claim being deleted whose node is gone: its finalizer goes (the holder's agent removes it otherwise).
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
-import type { Cloud } from '../cloud/cloud.ts';
+import { OWNER_TAG, type Cloud } from '../cloud/cloud.ts';
 import { CLAIM_FINALIZER, CLAIM_NODE_LABEL, CLAIM_PLURAL, CLAIM_SEEN_ANNOTATION, VPCIP_PLURAL, type VpcIp, type VpcIpClaim } from '../k8s/claims.ts';
 import type { Nec } from '../k8s/nec.ts';
 import type { Budget } from './budget.ts';
@@ -20,7 +21,7 @@ import { WorkQueue } from './queue.ts';
 
 export interface ClaimsOptions {
   kc: k8s.KubeConfig;
-  cloud: Pick<Cloud, 'migrateIp' | 'enisOf'>;
+  cloud: Pick<Cloud, 'migrateIp' | 'findAddress' | 'assignAddress'>;
   budget: Budget;
   nec: (node: string) => Nec | undefined;
   /** the zone of each subnet ipamd knows */
@@ -28,6 +29,8 @@ export interface ClaimsOptions {
   nodeExists: (node: string) => boolean;
   /** asks for a node's ENIs to be read again (after an address moved on or off them) */
   nodeChanged: (node: string) => void;
+  /** asks for an ENI in a subnet on a node (a fixed IP of that subnet is coming to it) */
+  needEni: (node: string, subnetId: string) => void;
   expiryMs: number;
   enableOwnerref: boolean;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -131,7 +134,7 @@ export class ClaimsController {
       if (!claim.status.targetNode) return left + 100;
     }
     const target = claim.status?.targetNode;
-    if (target && target !== claim.status?.nodeName) return this.move(claim, target);
+    if (target) return this.move(claim, target);
     return undefined;
   }
 
@@ -147,7 +150,7 @@ export class ClaimsController {
     }
     if (!claim || !ip || claim.metadata.deletionTimestamp) return;
     const s = claim.status ?? {};
-    const phase = s.targetNode && s.targetNode !== s.nodeName ? 'Attaching' : s.phase === 'Bound' || s.phase === 'Released' ? 'Attached' : 'Attaching';
+    const phase = s.targetNode ? 'Attaching' : s.phase === 'Bound' || s.phase === 'Released' ? 'Attached' : 'Attaching';
     const want: VpcIp = {
       apiVersion: `${CRD_GROUP}/${CRD_VERSION}`,
       kind: 'VpcIP',
@@ -181,9 +184,10 @@ export class ClaimsController {
   }
 
   /**
-   * Moves a Never claim's address to the node where its pod waits: only once no pod holds it (Released),
-   * into an ENI of that node in the claim's subnet. Crash-safe: the cloud says where the address is, so a
-   * move cut short is finished, not made twice.
+   * Brings a Never claim's address to the node where its pod waits: only once no pod holds it (Released),
+   * onto an ENI of that node in the claim's subnet, by MigratePrivateIpAddress from the ENI of the cluster
+   * holding it, or by address when no ENI holds it. Crash-safe: the cloud says where the address is, so a
+   * move cut short is finished, not made twice, and an address some other ENI holds is never taken.
    */
   private async move(claim: ClaimObj, target: string): Promise<number | undefined> {
     const ip = (claim.spec.ip ?? claim.status?.ip)!;
@@ -197,49 +201,58 @@ export class ClaimsController {
       return this.refuseMove(claim, target, `address ${ip} is in subnet ${subnetId} of zone ${zone}; node ${target} is in zone ${targetNec.spec.zone}, and a fixed IP never changes subnet`);
     }
     if (claim.status?.phase === 'Bound') {
-      // A pod still holds it on `from`: never moved from under a pod. Its DEL marks the claim Released.
+      // A pod still holds it: never moved from under a pod. Its DEL marks the claim Released.
       await this.patchStatus(claim, { message: `waiting for pod ${claim.metadata.namespace}/${claim.metadata.name} on ${from} to let ${ip} go` });
       return 2000;
     }
     const destination = (targetNec.status?.ipamd?.enis ?? []).find((e) => e.subnetId === subnetId && e.ips.length < Math.max(0, (targetNec.spec?.quota?.ipsPerEni ?? 0) - 1));
+    const found = await this.o.budget.as(target, 'pod', () => this.o.cloud.findAddress(subnetId, ip));
     if (!destination) {
-      await this.patchStatus(claim, { message: `node ${target} has no ENI in subnet ${subnetId} with room for ${ip} yet` });
+      if (found?.eni.attachedTo === targetNec.spec.instanceId) return this.arrived(claim, target, found.eni.id, from);
+      this.o.needEni(target, subnetId);
       this.o.nodeChanged(target);
+      await this.patchStatus(claim, { message: `opening an ENI in subnet ${subnetId} on node ${target} for ${ip}` });
+      return 2000;
+    }
+    if (found && !found.ready) {
+      await this.patchStatus(claim, { message: `${ip} is still changing on ${found.eni.id}` });
+      return 1000;
+    }
+    if (found?.eni.attachedTo === targetNec.spec.instanceId) return this.arrived(claim, target, found.eni.id, from);
+    const fromInstance = from ? this.o.nec(from)?.spec?.instanceId : undefined;
+    const ours = found && found.eni.attachedTo && found.eni.attachedTo === fromInstance && found.eni.tags[OWNER_TAG] === fromInstance;
+    if (found && !ours) {
+      // Not on an ENI the cluster made for the claim's node: someone else's now, never taken from them.
+      return this.refuseMove(claim, target, `address ${ip} is held by ${found.eni.id}${found.eni.attachedTo ? ` of ${found.eni.attachedTo}` : ''}, not by an ENI of node ${from || target}: it was taken while its pod was away`);
+    }
+    const how = found ? `moving ${ip} from ${found.eni.id} (${from}) to ${destination.eniId} (${target})` : `assigning ${ip} to ${destination.eniId} (${target}), as no ENI holds it`;
+    claim = await this.patchStatus(claim, { phase: 'Pending', message: how });
+    try {
+      await this.o.budget.as(target, 'pod', () => (found ? this.o.cloud.migrateIp(found.eni.id, destination.eniId, ip) : this.o.cloud.assignAddress(destination.eniId, ip)));
+    } catch (err) {
+      await this.patchStatus(claim, { message: `${how} failed: ${(err as Error).message}` });
+      await this.podEvent(claim, 'FixedIPMoveFailed', `${how} failed: ${(err as Error).message}`);
+      // Whatever happened, the cloud is asked again where the address is before anything more is done.
       return 5000;
     }
-    const fromNec = from ? this.o.nec(from) : undefined;
-    const where = await this.o.budget.as(target, 'pod', async () => {
-      const instances = [fromNec?.spec?.instanceId, targetNec.spec!.instanceId].filter((i): i is string => Boolean(i));
-      for (const instanceId of instances) {
-        const eni = (await this.o.cloud.enisOf(instanceId)).find((e) => e.secondaryIps.includes(ip));
-        if (eni) return eni.id;
-      }
-      return undefined;
-    });
-    if (!where) {
-      await this.patchStatus(claim, { message: `address ${ip} is on no ENI of ${from || 'any node'} or ${target}` });
-      return 10_000;
-    }
-    if (where !== destination.eniId) {
-      await this.patchStatus(claim, { phase: 'Pending', message: `moving ${ip} from ${where} (${from}) to ${destination.eniId} (${target})` });
-      try {
-        await this.o.budget.as(target, 'pod', () => this.o.cloud.migrateIp(where, destination.eniId, ip));
-      } catch (err) {
-        await this.patchStatus(claim, { message: `moving ${ip} to ${target} failed: ${(err as Error).message}` });
-        await this.podEvent(claim, 'FixedIPMoveFailed', `moving ${ip} to ${target} failed: ${(err as Error).message}`);
-        return 5000;
-      }
-      this.o.log('info', `${who}: moved ${ip} from ${where} (${from}) to ${destination.eniId} (${target})`);
-    }
-    await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { labels: { [CLAIM_NODE_LABEL]: target } } } }, MERGE);
-    await this.patchStatus(claim, { phase: 'Released', nodeName: target, eniId: destination.eniId, targetNode: null, targetPodUID: null, message: `on ${target}, waiting for its pod` });
-    if (from) this.o.nodeChanged(from);
+    this.o.log('info', `${who}: ${how.replace(/^moving/, 'moved').replace(/^assigning/, 'assigned')}`);
+    return this.arrived(claim, target, destination.eniId, from);
+  }
+
+  /** The address is on `eniId` of the target node: the claim says so, and both nodes read their ENIs again. */
+  private async arrived(claim: ClaimObj, target: string, eniId: string, from: string): Promise<undefined> {
+    const labelled = (await this.custom.patchNamespacedCustomObject(
+      { ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { resourceVersion: claim.metadata.resourceVersion, labels: { [CLAIM_NODE_LABEL]: target } } } },
+      MERGE,
+    )) as ClaimObj;
+    await this.patchStatus(labelled, { phase: 'Released', nodeName: target, eniId, targetNode: null, targetPodUID: null, message: `on ${target}, waiting for its pod` });
+    if (from && from !== target) this.o.nodeChanged(from);
     this.o.nodeChanged(target);
     return undefined;
   }
 
   private async refuseMove(claim: ClaimObj, target: string, why: string): Promise<undefined> {
-    await this.patchStatus(claim, { targetNode: null, targetPodUID: null, message: why });
+    await this.patchStatus(claim, { targetNode: null, targetPodUID: null, refusedPodUID: claim.status?.targetPodUID ?? '', message: why });
     await this.podEvent(claim, 'FixedIPUnavailable', `${why} (node ${target})`);
     this.o.log('warn', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: ${why}`);
     return undefined;
@@ -265,11 +278,12 @@ export class ClaimsController {
     await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
   }
 
-  private async patchStatus(claim: ClaimObj, status: Record<string, unknown>): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
+  /** A conditional write of the claim's status (a 409 has the claim read again); answers the claim as written. */
+  private async patchStatus(claim: ClaimObj, status: Record<string, unknown>): Promise<ClaimObj> {
+    return (await this.custom.patchNamespacedCustomObjectStatus(
       { ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { resourceVersion: claim.metadata.resourceVersion }, status } },
       MERGE,
-    );
+    )) as ClaimObj;
   }
 
   private async podEvent(claim: ClaimObj, reason: string, message: string): Promise<void> {

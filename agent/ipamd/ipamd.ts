@@ -86,6 +86,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       ipam.doubt(node);
       active.changed(node);
     },
+    needEni: (node, subnetId) => ipam.needEni(node, subnetId),
     expiryMs: config.claimExpiredMs,
     enableOwnerref: config.enableOwnerref,
     log: say,

@@ -5,6 +5,7 @@
 //   - growth: while the node holds fewer addresses than its demand, fill the fullest ENI with room, or open
 //     one in the roomiest subnet of its zone under the soft limit, within the limits the agent says are in
 //     force; after each change status.ipamd says what the node has, so a waiting pod is served at once;
+//   - a fixed IP coming to the node from a subnet it has no ENI in: an ENI is opened in that subnet (needEni);
 //   - what the node cannot have (ENI quota, subnet, zone) is said in status.ipamd.problem and as an event.
 // The cloud is read before the first change, after any failure and every resync interval; between, ipamd
 // trusts what it read and did since, and a reconcile with nothing to do costs no call. Leftovers (ENIs made for the node and attached nowhere: an ipamd killed between create and
@@ -50,6 +51,8 @@ export class NodeIpam {
   private readonly full = new Set<string>();
   /** what ipamd last wrote of each node's status.ipamd (the informer's copy may lag behind its own write) */
   private readonly published = new Map<string, { content: string; uid: string | undefined }>();
+  /** subnets a node must have an ENI with room in, for fixed IPs on their way to it */
+  private readonly needed = new Map<string, Set<string>>();
   private readonly clock: { now(): number };
 
   constructor(private readonly o: NodeIpamOptions) {
@@ -67,7 +70,7 @@ export class NodeIpam {
     if (!seen && !nec.status?.demand && offers.length === 0) return undefined;
     const short = seen ? this.held(seen.enis, nec) < (nec.status?.demand?.addresses ?? 0) : true;
     const due = !seen || this.clock.now() - seen.at >= this.o.resyncMs;
-    if (!due && !short && offers.length === 0 && !this.suspect.has(node)) {
+    if (!due && !short && offers.length === 0 && !this.suspect.has(node) && !this.needed.has(node)) {
       await this.publish(node, seen.enis, null);
       return undefined;
     }
@@ -87,8 +90,16 @@ export class NodeIpam {
     this.suspect.add(node);
   }
 
+  /** A fixed IP of `subnetId` is coming to the node: it needs an ENI with room in that subnet. */
+  needEni(node: string, subnetId: string): void {
+    const subnets = this.needed.get(node) ?? new Set<string>();
+    subnets.add(subnetId);
+    this.needed.set(node, subnets);
+  }
+
   /** Forgets a node (it left the cluster). */
   forget(node: string): void {
+    this.needed.delete(node);
     this.seen.delete(node);
     this.suspect.delete(node);
     this.published.delete(node);
@@ -155,6 +166,8 @@ export class NodeIpam {
     const quota = nec.spec!.quota!;
     const maxEnis = Math.min(demand?.maxENI ?? Infinity, quota.enis - 1);
     const maxIps = Math.min(demand?.maxIPPerENI ?? Infinity, quota.ipsPerEni - 1);
+    const blocked = await this.openNeeded(node, nec, enis, maxEnis, maxIps);
+    if (blocked) return blocked;
     for (let step = 0; step < 50; step++) {
       const current = this.o.necs.nec(node) ?? nec;
       const want = current.status?.demand?.addresses ?? 0;
@@ -181,7 +194,7 @@ export class NodeIpam {
           roomy.secondaryIps.push(...added);
           this.o.log('info', `ipamd: assigned ${added.join(', ')} to ${roomy.id} of node ${node}`);
         } else if (enis.length < maxEnis) {
-          const problem = await this.open(node, current, enis, Math.min(deficit, maxIps, MAX_IPS_PER_CALL), quota.ipsPerEni);
+          const problem = await this.open(node, current, enis, Math.min(deficit, maxIps, MAX_IPS_PER_CALL), { ipsPerEni: quota.ipsPerEni });
           if (problem) return this.failed(node, enis, problem);
         } else {
           return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${enis.length} pod ENIs of ${maxIps} addresses, its most; it asks for ${want}` });
@@ -199,9 +212,36 @@ export class NodeIpam {
     return undefined;
   }
 
-  /** Opens an ENI for the node; answers why it cannot, if it cannot. */
-  private async open(node: string, nec: Nec, enis: Eni[], count: number, ipsPerEni: number): Promise<SubnetProblem | undefined> {
-    const subnet = await this.o.subnets.choose(nec, ipsPerEni);
+  /** ENIs in the subnets fixed IPs on their way need (empty: the address comes by itself); answers when to look again if one cannot be had. */
+  private async openNeeded(node: string, nec: Nec, enis: Eni[], maxEnis: number, maxIps: number): Promise<number | undefined> {
+    const release = nec.status?.release ?? {};
+    for (const subnetId of this.needed.get(node) ?? []) {
+      if (enis.some((e) => e.subnetId === subnetId && !release[e.id] && !this.full.has(e.id) && e.secondaryIps.length < maxIps)) {
+        this.needed.get(node)!.delete(subnetId);
+        continue;
+      }
+      if (enis.length >= maxEnis) {
+        this.needed.get(node)!.delete(subnetId);
+        return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${enis.length} pod ENIs, its most; a fixed IP of subnet ${subnetId} needs one there` });
+      }
+      try {
+        await this.open(node, nec, enis, 0, { id: subnetId });
+      } catch (err) {
+        const e = err as CloudError;
+        const reason = e instanceof CloudError ? QUOTA_REASONS[e.code] : undefined;
+        if (!reason) throw err;
+        return this.failed(node, enis, { reason, message: `node ${node}: an ENI in subnet ${subnetId} for a fixed IP: ${e.message}` });
+      }
+      this.needed.get(node)!.delete(subnetId);
+      await this.publish(node, enis, null);
+    }
+    if (this.needed.get(node)?.size === 0) this.needed.delete(node);
+    return undefined;
+  }
+
+  /** Opens an ENI for the node, in `where` or the subnet the book chooses; answers why it cannot, if it cannot. */
+  private async open(node: string, nec: Nec, enis: Eni[], count: number, where: { id: string } | { ipsPerEni: number }): Promise<SubnetProblem | undefined> {
+    const subnet = 'id' in where ? where : await this.o.subnets.choose(nec, where.ipsPerEni);
     if ('reason' in subnet) return subnet;
     const instanceId = nec.spec!.instanceId;
     const created = await this.o.subnets.creatingIn(subnet.id, async () => {

@@ -7,7 +7,8 @@
 //                                 the address reserved on status.nodeName's ENI), the node, ENI and pod uid;
 //                                 targetNode/targetPodUID: a pod of the claim waits on another node, for
 //                                 ipamd to move the address there (MigratePrivateIpAddress), which it does
-//                                 only once the claim is Released — never while a pod holds the address
+//                                 only once the claim is Released — never while a pod holds the address;
+//                                 refusedPodUID: the waiting pod ipamd said no to (status.message says why)
 //                          label  networking.tke.cloud.tencent.com/node: the node holding the address, so
 //                                 each agent watches only its own claims
 //                          finalizer  the holder's agent removes it once it has given the address back
@@ -38,6 +39,7 @@ export interface ClaimStatus {
   releasedAt?: string;
   targetNode?: string;
   targetPodUID?: string;
+  refusedPodUID?: string;
   message?: string;
 }
 
