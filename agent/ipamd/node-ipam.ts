@@ -42,6 +42,9 @@ const QUOTA_REASONS: Record<string, string> = {
 
 type Problem = { reason: string; message: string };
 
+/** How long an ENI opened for a fixed IP is kept from release while the address makes its way to it. */
+const KEEP_FOR_FIXED_IP_MS = 60_000;
+
 export class NodeIpam {
   /** each node's pod ENIs as last read from the cloud (and changed by ipamd since), with when they were read */
   private readonly seen = new Map<string, { enis: Eni[]; at: number }>();
@@ -53,6 +56,11 @@ export class NodeIpam {
   private readonly published = new Map<string, { content: string; uid: string | undefined }>();
   /** subnets a node must have an ENI with room in, for fixed IPs on their way to it */
   private readonly needed = new Map<string, Set<string>>();
+  /**
+   * ENIs opened for a fixed IP, until when they are kept: empty until the address is moved onto them, the
+   * node's agent would offer them back before it arrives
+   */
+  private readonly keptFor = new Map<string, number>();
   private readonly clock: { now(): number };
 
   constructor(private readonly o: NodeIpamOptions) {
@@ -148,6 +156,11 @@ export class NodeIpam {
         this.o.log('info', `ipamd: unassigned ${leaving.join(', ')} from ${eni.id} of node ${node}, as its agent offered`);
       }
       if (!keys.has(eni.id)) continue;
+      if ((this.keptFor.get(eni.id) ?? 0) > this.clock.now()) {
+        this.o.log('info', `ipamd: keeping ${eni.id} of node ${node}, offered while a fixed IP is on its way to it`);
+        continue;
+      }
+      this.keptFor.delete(eni.id);
       // An ENI is given back only empty: an address on it not offered may still be a pod's.
       if (eni.secondaryIps.length > 0) {
         this.o.log('warn', `ipamd: node ${node} offered ${eni.id}, which still holds ${eni.secondaryIps.join(', ')}; keeping it`);
@@ -226,6 +239,7 @@ export class NodeIpam {
       }
       try {
         await this.open(node, nec, enis, 0, { id: subnetId });
+        this.keptFor.set(enis[enis.length - 1]!.id, this.clock.now() + KEEP_FOR_FIXED_IP_MS);
       } catch (err) {
         const e = err as CloudError;
         const reason = e instanceof CloudError ? QUOTA_REASONS[e.code] : undefined;

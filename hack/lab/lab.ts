@@ -13,6 +13,7 @@ import { Emulator } from '../emulator/emulator.ts';
 import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
 import { intToIp, ipToInt } from '../../shared/ip.ts';
+import { CRD_GROUP } from '../../shared/tke.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
 import { NodeRunner } from './cluster/node-runner.ts';
 import { Scheduler } from './cluster/scheduler.ts';
@@ -51,6 +52,8 @@ export interface LabOptions {
   cluster?: boolean;
   /** more flags for tke-eni-ipamd (without the leading --), e.g. { 'enable-ownerref': 'true' } */
   ipamdFlags?: Record<string, string>;
+  /** the pod subnets of some nodes' agents, by node name (default: every pod subnet of the node's zone) */
+  nodeSubnets?: Record<string, string[]>;
 }
 
 export interface LabNode {
@@ -76,6 +79,7 @@ export class Lab {
   readonly ipamds: LabIpamd[] = [];
   private controllers: Array<Scheduler | StatefulSetController> = [];
   private ipamdFlags: Record<string, string> = {};
+  private nodeSubnets: Record<string, string[]> = {};
 
   private constructor(
     readonly prefix: string,
@@ -122,6 +126,7 @@ export class Lab {
       await lab.startWhoami();
       if (options.kube || options.cluster) await lab.startKube(!options.cluster);
       lab.ipamdFlags = options.ipamdFlags ?? {};
+      lab.nodeSubnets = options.nodeSubnets ?? {};
       if (options.cluster) await lab.startCluster(options.agents || {});
       else if (options.agents) await lab.startAgents(options.agents);
       return lab;
@@ -281,6 +286,12 @@ export class Lab {
         log: (level, message) => log(level, `node-runner ${node.name}: ${message}`),
       });
     }
+    // Nodes given their own subnets get them as an operator gives them: a NodeENIConfig made before ipamd
+    // makes its own (ipamd keeps the subnets a NEC already names).
+    const { custom } = kubeClients(this.kubeconfigFile('admin'));
+    for (const node of this.nodes.filter((n) => this.nodeSubnets[n.name])) {
+      await custom.createClusterCustomObject({ group: CRD_GROUP, version: 'v1', plural: 'nodeeniconfigs', body: { apiVersion: `${CRD_GROUP}/v1`, kind: 'NodeENIConfig', metadata: { name: node.name }, spec: { instanceId: node.instanceId, zone: node.zone, subnetIds: this.nodeSubnets[node.name] } } });
+    }
     await this.startIpamd(settings);
     await Promise.all(this.nodes.map((n) => n.agent!.start()));
     for (const controller of [new Scheduler(kc, log), new StatefulSetController(kc, log)]) {
@@ -297,7 +308,7 @@ export class Lab {
   private makeAgents(settings: AgentSettings): void {
     const { port } = this.emulator.apiAddress;
     for (const node of this.nodes) {
-      const podSubnets = this.podSubnets(node.zone);
+      const podSubnets = this.nodeSubnets[node.name] ?? this.podSubnets(node.zone);
       node.agent = new NodeAgent({
         ns: node.ns,
         dir: `${RECORDS}/${this.prefix}/${node.name}`,
