@@ -7,37 +7,17 @@
 // would run it, iterations interleaved so that machine noise falls on all alike. Ends with one JSON line.
 // The agent keeps at least 5 addresses warm and no cool-down, so the pool stays quiet while we measure:
 // one pod at a time comes and goes, and no ADD waits for the cloud.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { build, TARGETS } from '../build/build.ts';
 import { startContainerd } from '../cri/containerd.ts';
 import { Lab } from '../lab/lab.ts';
-import { childEnv } from '../lab/sh.ts';
+import { median, timed } from './timing.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const SANDBOXES = Number(process.env.BENCH_SANDBOXES ?? 10);
 const FLOOR = 'dist/bench/empty-node';
 const REFERENCE = '/usr/lib/cni';
-
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Runs `exe` in the node's network namespace with CNI variables and `stdin`; returns ms and output. */
-function timed(nodeNs: string, exe: string, env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn('nsenter', [`--net=/var/run/netns/${nodeNs}`, exe], { env: { ...childEnv(), ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code: code ?? -1, out }));
-    child.stdin.end(stdin);
-  });
-}
 
 async function main(): Promise<void> {
   if (!existsSync(FLOOR) || !existsSync('dist/bin/eni-cni') || !existsSync('dist/bin/eni-agent')) await build(TARGETS);
