@@ -25,7 +25,7 @@ export interface FixedIpsOptions {
   save: () => void;
   log: Logger;
   clock?: { now(): number };
-  /** how often a waiting ADD reads its claim again (default 250 ms) */
+  /** how often a waiting ADD reads its claim again (default 100 ms: a pod coming from another node waits on it) */
   pollMs?: number;
 }
 
@@ -215,7 +215,7 @@ export class FixedIps {
       if (this.clock.now() >= deadline) {
         return refuse('fixed-ip-pending', `${who}: its fixed address ${ip} is not on ${this.o.nodeName} yet (claim ${claim.status?.phase ?? 'without phase'} on ${claim.status?.nodeName ?? 'no node'}${claim.status?.message ? `: ${claim.status.message}` : ''})`);
       }
-      await new Promise((r) => setTimeout(r, this.o.pollMs ?? 250));
+      await new Promise((r) => setTimeout(r, this.o.pollMs ?? 100));
       claim = (await this.o.kube.getClaim(pod.namespace, pod.name)) ?? claim;
       if (claim.metadata.deletionTimestamp) return refuse('fixed-ip-unavailable', `${who}: its VpcIPClaim is being deleted`);
     }
