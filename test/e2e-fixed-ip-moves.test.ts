@@ -1,8 +1,9 @@
 // Where a fixed IP can go, on a lab cluster whose two nodes take pod ENIs from different subnets of one
 // zone (node-1 from subnet-pod3a, node-2 from subnet-pod3b): a Never pod's address comes back on a node
 // with no ENI in its subnet (ipamd opens one there, then moves the address), comes back by address when no
-// ENI holds it any more, and is refused, with an event naming it, when an ENI outside the cluster has
-// taken it meanwhile — that ENI keeps it.
+// ENI holds it any more, moves once when the cloud's answer is lost, finishes a move whose pod went on the
+// way, and is refused, with an event naming it, when an ENI outside the cluster has taken it meanwhile —
+// that ENI keeps it.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vpcClient, waitTask } from '../hack/emulator/testing.ts';
@@ -81,6 +82,40 @@ describe('fixed IPs between subnets', () => {
     await until('node-2 holds it no more', async () => node2.allocations(), (a) => !a.some((x) => x.address === address), 30_000);
   }, 90_000);
 
+  it("moves once when the cloud's answer to MigratePrivateIpAddress is lost", async () => {
+    await podGone();
+    lab.emulator.addFault({ action: 'MigratePrivateIpAddress', times: 1, effect: { kind: 'drop' } });
+    try {
+      expect(await podOn('node-2')).toBe(address);
+    } finally {
+      lab.emulator.faults.clear();
+    }
+    const holders = lab.emulator.state().networkInterfaces.filter((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === address));
+    expect(holders.map((e) => e.Attachment?.InstanceId)).toEqual([instanceOf('node-2')]);
+  }, 90_000);
+
+  it('finishes a move whose pod is deleted on the way, and the next pod of the name gets the address', async () => {
+    await podGone();
+    lab.emulator.addFault({ action: 'MigratePrivateIpAddress', times: 1, effect: { kind: 'latency', ms: 1500 } });
+    try {
+      await clients.core.createNamespacedPod({
+        namespace: 'default',
+        body: { metadata: { name: NAME, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } }, spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } },
+      });
+      await until(`${NAME}'s address on its way`, () => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'vpcipclaims', namespace: 'default', name: NAME }) as Promise<{ status?: { message?: string } }>, (c) => Boolean(c.status?.message?.startsWith('moving')), 30_000);
+      await kubectl('delete', 'pod', NAME, '--wait=true');
+    } finally {
+      lab.emulator.faults.clear();
+    }
+    // The move ends on node-1 with no pod there; a new pod of the name on node-2 brings it back.
+    await until(`${address} on node-1`, async () => inCloud(address)?.Attachment?.InstanceId, (i) => i === instanceOf('node-1'), 30_000);
+    expect(await podOn('node-2')).toBe(address);
+    const holders = lab.emulator.state().networkInterfaces.filter((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === address));
+    expect(holders.map((e) => e.Attachment?.InstanceId)).toEqual([instanceOf('node-2')]);
+    const held = lab.nodes.flatMap((n) => n.agent!.allocations().filter((x) => x.address === address).map(() => n.name));
+    expect(held).toEqual(['node-2']);
+  }, 90_000);
+
   it('refuses the pod, and leaves the address alone, when an ENI outside the cluster took it', async () => {
     await podGone();
     await unassign(address);
@@ -92,7 +127,7 @@ describe('fixed IPs between subnets', () => {
         namespace: 'default',
         body: {
           metadata: { name: NAME, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } },
-          spec: { nodeName: 'node-2', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+          spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
         },
       });
       const events = await until(
