@@ -20,15 +20,20 @@ const inCloud = (address: string) => lab.emulator.state().networkInterfaces.find
 const instanceOf = (node: string) => lab.nodes.find((n) => n.name === node)!.instanceId;
 const vpc = () => vpcClient(lab.emulator);
 
-/** A Never pod of NAME bound to `node` (no scheduler in the way), running; answers its address. */
-async function podOn(node: string): Promise<string> {
-  await clients.core.createNamespacedPod({
+/** A Never pod of NAME bound to `node` (no scheduler in the way). */
+function createPod(node: string) {
+  return clients.core.createNamespacedPod({
     namespace: 'default',
     body: {
       metadata: { name: NAME, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } },
       spec: { nodeName: node, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
     },
   });
+}
+
+/** That pod, created and running; answers its address. */
+async function podOn(node: string): Promise<string> {
+  await createPod(node);
   const pod = await until(`${NAME} running on ${node}`, () => clients.core.readNamespacedPod({ name: NAME, namespace: 'default' }), (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP), 45_000).catch(async (err: Error) => {
     err.message += `\n${await kubectl('get', 'events').catch(() => '')}\n${lab.ipamds.map((r) => r.log().slice(-3000)).join('\n')}`;
     throw err;
@@ -98,10 +103,7 @@ describe('fixed IPs between subnets', () => {
     await podGone();
     lab.emulator.addFault({ action: 'MigratePrivateIpAddress', times: 1, effect: { kind: 'latency', ms: 1500 } });
     try {
-      await clients.core.createNamespacedPod({
-        namespace: 'default',
-        body: { metadata: { name: NAME, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } }, spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } },
-      });
+      await createPod('node-1');
       await until(`${NAME}'s address on its way`, () => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'vpcipclaims', namespace: 'default', name: NAME }) as Promise<{ status?: { message?: string } }>, (c) => Boolean(c.status?.message?.startsWith('moving')), 30_000);
       await kubectl('delete', 'pod', NAME, '--wait=true');
     } finally {
@@ -123,13 +125,7 @@ describe('fixed IPs between subnets', () => {
     const theirs = made.NetworkInterface!.NetworkInterfaceId!;
     try {
       await waitTask(vpc(), made.RequestId);
-      await clients.core.createNamespacedPod({
-        namespace: 'default',
-        body: {
-          metadata: { name: NAME, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } },
-          spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
-        },
-      });
+      await createPod('node-1');
       const events = await until(
         `a refusal for ${NAME}`,
         async () => (await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${NAME},reason=FailedCreatePodSandBox` })).items,

@@ -225,7 +225,9 @@ export class ClaimsController {
       // Not on an ENI the cluster made for the claim's node: someone else's now, never taken from them.
       return this.refuseMove(claim, target, `address ${ip} is held by ${found.eni.id}${found.eni.attachedTo ? ` of ${found.eni.attachedTo}` : ''}, not by an ENI of node ${from || target}: it was taken while its pod was away`);
     }
-    const how = found ? `moving ${ip} from ${found.eni.id} (${from}) to ${destination.eniId} (${target})` : `assigning ${ip} to ${destination.eniId} (${target}), as no ENI holds it`;
+    const [how, done] = found
+      ? [`moving ${ip} from ${found.eni.id} (${from}) to ${destination.eniId} (${target})`, 'moved']
+      : [`assigning ${ip} to ${destination.eniId} (${target}), as no ENI holds it`, 'assigned'];
     claim = await this.patchStatus(claim, { phase: 'Pending', message: how });
     try {
       await this.o.budget.as(target, 'pod', () => (found ? this.o.cloud.migrateIp(found.eni.id, destination.eniId, ip) : this.o.cloud.assignAddress(destination.eniId, ip)));
@@ -235,7 +237,7 @@ export class ClaimsController {
       // Whatever happened, the cloud is asked again where the address is before anything more is done.
       return 5000;
     }
-    this.o.log('info', `${who}: ${how.replace(/^moving/, 'moved').replace(/^assigning/, 'assigned')}`);
+    this.o.log('info', `${who}: ${done} ${ip} to ${destination.eniId} (${target})`);
     return this.arrived(claim, target, destination.eniId, from);
   }
 

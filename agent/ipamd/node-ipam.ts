@@ -228,6 +228,7 @@ export class NodeIpam {
   /** ENIs in the subnets fixed IPs on their way need (empty: the address comes by itself); answers when to look again if one cannot be had. */
   private async openNeeded(node: string, nec: Nec, enis: Eni[], maxEnis: number, maxIps: number): Promise<number | undefined> {
     const release = nec.status?.release ?? {};
+    for (const [eniId, until] of this.keptFor) if (until <= this.clock.now()) this.keptFor.delete(eniId);
     for (const subnetId of this.needed.get(node) ?? []) {
       if (enis.some((e) => e.subnetId === subnetId && !release[e.id] && !this.full.has(e.id) && e.secondaryIps.length < maxIps)) {
         this.needed.get(node)!.delete(subnetId);

@@ -13,7 +13,8 @@ import { Emulator } from '../emulator/emulator.ts';
 import type { InstanceSpec, World } from '../emulator/world.ts';
 import { defaultWorld } from '../emulator/world.ts';
 import { intToIp, ipToInt } from '../../shared/ip.ts';
-import { CRD_GROUP } from '../../shared/tke.ts';
+import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
+import { NEC_PLURAL } from '../../agent/k8s/nec-status.ts';
 import { Fabric, fabricNames, INTERNET } from './fabric.ts';
 import { NodeRunner } from './cluster/node-runner.ts';
 import { Scheduler } from './cluster/scheduler.ts';
@@ -290,7 +291,7 @@ export class Lab {
     // makes its own (ipamd keeps the subnets a NEC already names).
     const { custom } = kubeClients(this.kubeconfigFile('admin'));
     for (const node of this.nodes.filter((n) => this.nodeSubnets[n.name])) {
-      await custom.createClusterCustomObject({ group: CRD_GROUP, version: 'v1', plural: 'nodeeniconfigs', body: { apiVersion: `${CRD_GROUP}/v1`, kind: 'NodeENIConfig', metadata: { name: node.name }, spec: { instanceId: node.instanceId, zone: node.zone, subnetIds: this.nodeSubnets[node.name] } } });
+      await custom.createClusterCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: NEC_PLURAL, body: { apiVersion: `${CRD_GROUP}/${CRD_VERSION}`, kind: 'NodeENIConfig', metadata: { name: node.name }, spec: { instanceId: node.instanceId, zone: node.zone, subnetIds: this.nodeSubnets[node.name] } } });
     }
     await this.startIpamd(settings);
     await Promise.all(this.nodes.map((n) => n.agent!.start()));
