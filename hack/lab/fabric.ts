@@ -99,6 +99,11 @@ export class Fabric {
     return ns;
   }
 
+  /** The fabric's end of an attached ENI's link, by the ENI's id. */
+  linkOf(eniId: string): string | undefined {
+    return this.links.get(eniId)?.link;
+  }
+
   /** Follows one emulator event; changes are applied in order, one at a time. */
   follow(event: CloudEvent): void {
     this.queue = this.queue.then(() => this.apply(event)).catch((err: Error) => {

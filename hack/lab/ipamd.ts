@@ -73,6 +73,11 @@ export class LabIpamd {
     return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
   }
 
+  /** its name in the Lease */
+  get identity(): string {
+    return this.o.identity;
+  }
+
   get pid(): number | undefined {
     return this.process?.pid;
   }

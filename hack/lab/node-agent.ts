@@ -132,7 +132,7 @@ export class NodeAgent {
   }
 
   /** What the agent's checkpoint says is allocated: its view of which pod holds which address. */
-  allocations(): Array<{ containerId: string; ifName: string; address: string; hostIf: string; pod?: { namespace: string; name: string } }> {
+  allocations(): Array<{ containerId: string; ifName: string; address: string; hostIf: string; pod?: { namespace: string; name: string }; reserved?: boolean }> {
     const file = `${this.o.dir}/state/checkpoint.json`;
     return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { allocations: [] }).allocations : [];
   }
