@@ -66,6 +66,41 @@ export interface Cloud {
   assignAddress(eniId: string, address: string): Promise<void>;
 }
 
+/** An elastic public IP, as the cloud describes it. */
+export interface PublicIp {
+  id: string;
+  address: string;
+  /** CREATING, BINDING, BIND, BIND_ENI, UNBINDING, UNBIND, OFFLINING */
+  status: string;
+  eniId?: string | undefined;
+  privateIp?: string | undefined;
+  tags: Record<string, string>;
+}
+
+export interface AllocateEipOptions {
+  /** Mbps, billed by traffic per hour */
+  bandwidth: number;
+  isp: string;
+  name: string;
+  tags: Record<string, string>;
+  /** the same token for a retried allocation, so that a lost answer does not make a second EIP */
+  clientToken: string;
+}
+
+/** The EIP operations, each returning when the change has taken effect (ipamd's only). */
+export interface EipCloud {
+  /** the EIP of that id; undefined when there is none */
+  eip(eipId: string): Promise<PublicIp | undefined>;
+  /** every EIP carrying the tag `key` = `value` */
+  eipsTagged(key: string, value: string): Promise<PublicIp[]>;
+  allocateEip(options: AllocateEipOptions): Promise<PublicIp>;
+  /** binds an UNBIND EIP to a private address of an ENI */
+  associateEip(eipId: string, eniId: string, privateIp: string): Promise<void>;
+  disassociateEip(eipId: string): Promise<void>;
+  /** releases an UNBIND EIP; gone already is success */
+  releaseEip(eipId: string): Promise<void>;
+}
+
 /** An error from the cloud, with Tencent's code, naming the operation and resource it concerns. */
 export class CloudError extends Error {
   constructor(

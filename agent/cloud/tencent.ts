@@ -4,8 +4,8 @@
 // was lost does not act twice; asynchronous changes are waited for through DescribeVpcTaskResult.
 import { randomUUID } from 'node:crypto';
 import { Client as VpcClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_client.js';
-import type { NetworkInterface } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_models.js';
-import { CloudError, type Cloud, type CreateEniOptions, type Eni, type InstanceLimits, type Subnet } from './cloud.ts';
+import type { Address, NetworkInterface } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_models.js';
+import { CloudError, type AllocateEipOptions, type Cloud, type CreateEniOptions, type EipCloud, type Eni, type InstanceLimits, type PublicIp, type Subnet } from './cloud.ts';
 import { httpProfile, type ApiEndpoint } from './endpoint.ts';
 import { RateLimiter } from './ratelimit.ts';
 
@@ -35,11 +35,12 @@ function isRetryable(code: string): boolean {
     code.startsWith('InternalError') ||
     code === 'InternalServerError' ||
     code === 'UnsupportedOperation.MutexOperationTaskRunning' ||
+    code === 'OperationDenied.MutexTaskRunning' ||
     code === 'FailedOperation.NetDetectTimeOut'
   );
 }
 
-export class TencentCloud implements Cloud {
+export class TencentCloud implements Cloud, EipCloud {
   private readonly vpc: VpcClient;
   private readonly attempts: number;
   private readonly taskTimeoutMs: number;
@@ -184,6 +185,77 @@ export class TencentCloud implements Cloud {
     await this.waitTask(r.RequestId!, `assigning ${address} to ${eniId}`);
   }
 
+  async eip(eipId: string): Promise<PublicIp | undefined> {
+    try {
+      const r = await this.call(`DescribeAddresses ${eipId}`, () => this.vpc.DescribeAddresses({ AddressIds: [eipId] }));
+      const found = r.AddressSet?.find((a) => a.AddressId === eipId);
+      return found ? toPublicIp(found) : undefined;
+    } catch (err) {
+      if ((err as CloudError).code?.startsWith('InvalidAddressId')) return undefined;
+      throw err;
+    }
+  }
+
+  async eipsTagged(key: string, value: string): Promise<PublicIp[]> {
+    const r = await this.call(`DescribeAddresses tagged ${key}=${value}`, () => this.vpc.DescribeAddresses({ Filters: [{ Name: `tag:${key}`, Values: [value] }], Limit: 100 }));
+    return (r.AddressSet ?? []).map(toPublicIp);
+  }
+
+  async allocateEip(o: AllocateEipOptions): Promise<PublicIp> {
+    const r = await this.call(`AllocateAddresses ${o.name}`, () =>
+      this.vpc.AllocateAddresses({
+        AddressCount: 1,
+        InternetServiceProvider: o.isp,
+        InternetChargeType: 'TRAFFIC_POSTPAID_BY_HOUR',
+        InternetMaxBandwidthOut: o.bandwidth,
+        AddressName: o.name,
+        Tags: Object.entries(o.tags).map(([Key, Value]) => ({ Key, Value })),
+        ClientToken: o.clientToken,
+      }),
+    );
+    const eipId = r.AddressSet?.[0];
+    if (!eipId) throw new CloudError('InternalError', `AllocateAddresses ${o.name} answered without an EIP`, r.RequestId);
+    return (await this.waitEip(eipId, (e) => e !== undefined && e.status !== 'CREATING', `allocating ${eipId}`))!;
+  }
+
+  async associateEip(eipId: string, eniId: string, privateIp: string): Promise<void> {
+    // No ClientToken here: a retry of a bind whose answer was lost finds the EIP binding or bound, and the
+    // EIP's own state says whether it is bound where it was asked.
+    await this.call(`AssociateAddress ${eipId} to ${privateIp} on ${eniId}`, () => this.vpc.AssociateAddress({ AddressId: eipId, NetworkInterfaceId: eniId, PrivateIpAddress: privateIp }), {
+      doneIf: (code) => code === 'UnsupportedOperation.AddressStatusNotPermit' || code === 'InvalidPrivateIpAddress.AlreadyBindEip',
+    });
+    const eip = await this.waitEip(eipId, (e) => e === undefined || !['BINDING', 'CREATING'].includes(e.status), `binding ${eipId} to ${privateIp}`);
+    if (!eip || !eip.status.startsWith('BIND') || eip.eniId !== eniId || eip.privateIp !== privateIp) {
+      throw new CloudError('FailedOperation.AddressStatusNotPermit', `binding ${eipId} to ${privateIp} on ${eniId}: the EIP is ${eip ? `${eip.status}${eip.privateIp ? ` on ${eip.privateIp}` : ''}` : 'gone'}`);
+    }
+  }
+
+  async disassociateEip(eipId: string): Promise<void> {
+    await this.call(`DisassociateAddress ${eipId}`, () => this.vpc.DisassociateAddress({ AddressId: eipId }), { doneIf: (code) => code === 'UnsupportedOperation.AddressStatusNotPermit' });
+    await this.waitEip(eipId, (e) => e === undefined || e.status === 'UNBIND', `unbinding ${eipId}`);
+  }
+
+  async releaseEip(eipId: string): Promise<void> {
+    const gone = (code: string) => code.startsWith('InvalidAddressId');
+    try {
+      const r = await this.call(`ReleaseAddresses ${eipId}`, () => this.vpc.ReleaseAddresses({ AddressIds: [eipId] }), { doneIf: gone });
+      if (r) await this.waitEip(eipId, (e) => e === undefined, `releasing ${eipId}`);
+    } catch (err) {
+      if (!gone((err as CloudError).code ?? '')) throw err;
+    }
+  }
+
+  /** Polls an EIP until `done` says so (EIP changes are asynchronous; its own status is the truth, answer lost or not). */
+  private async waitEip(eipId: string, done: (e: PublicIp | undefined) => boolean, what: string): Promise<PublicIp | undefined> {
+    const deadline = Date.now() + this.taskTimeoutMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      await this.sleep(wait);
+      const eip = await this.eip(eipId);
+      if (done(eip)) return eip;
+      if (Date.now() > deadline) throw new CloudError('FailedOperation.TaskTimeout', `${what} did not finish within ${this.taskTimeoutMs} ms (${eip?.status ?? 'gone'})`);
+    }
+  }
+
   private async describeEni(eniId: string): Promise<Eni> {
     const r = await this.call(`DescribeNetworkInterfaces ${eniId}`, () => this.vpc.DescribeNetworkInterfaces({ NetworkInterfaceIds: [eniId] }));
     const eni = r.NetworkInterfaceSet?.[0];
@@ -242,6 +314,17 @@ export class TencentCloud implements Cloud {
       }
     }
   }
+}
+
+function toPublicIp(a: Address): PublicIp {
+  return {
+    id: a.AddressId!,
+    address: a.AddressIp ?? '',
+    status: a.AddressStatus ?? '',
+    eniId: a.NetworkInterfaceId || undefined,
+    privateIp: a.PrivateAddressIp || undefined,
+    tags: Object.fromEntries((a.TagSet ?? []).map((t) => [t.Key, t.Value ?? ''])),
+  };
 }
 
 function toEni(n: NetworkInterface): Eni {
