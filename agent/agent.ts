@@ -9,8 +9,10 @@ import type { Datapath } from './datapath/linux.ts';
 import { POD_GATEWAY, podMac } from './datapath/plan.ts';
 import { hostIfName } from '../shared/names.ts';
 import { NETWORK_MODES, POD_ANNOTATIONS } from '../shared/tke.ts';
+import type { Eips } from './eips.ts';
 import type { FixedIps } from './fixed-ips.ts';
 import { deletePolicyOf, type DeletePolicy } from './k8s/claims.ts';
+import { eipRequestOf } from './k8s/eip-claims.ts';
 import type { Checkpoint } from './pool/checkpoint.ts';
 import type { Pool } from './pool/pool.ts';
 import { allocationKey, type Allocation, type PoolStore } from './pool/store.ts';
@@ -35,6 +37,8 @@ export interface AgentOptions {
   podsOnNode?: () => Set<string> | undefined;
   /** fixed pod IPs (VpcIPClaim), when the agent has an API server */
   fixedIps?: FixedIps;
+  /** EIPs per pod (EIPClaim), when the agent has an API server */
+  eips?: Eips;
   /** told after every change of an allocation */
   onChange?: () => void;
   clock?: { now(): number };
@@ -99,6 +103,8 @@ export class Agent {
       if (refusal) return refusal;
       const policy = deletePolicyOf(annotations?.[POD_ANNOTATIONS.vpcIpClaimDeletePolicy]);
       if (policy instanceof Error) return refuse('bad-annotation', `${podName(req)}: ${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: ${policy.message}`);
+      const eip = req.pod && this.o.eips ? eipRequestOf(req.pod.name, annotations) : undefined;
+      if (eip instanceof Error) return refuse('bad-annotation', `${podName(req)}: ${eip.message}`);
       const details = {
         containerId: req.containerId,
         ifName: req.ifName,
@@ -123,10 +129,19 @@ export class Agent {
         const why = this.o.pool.lastError ? `: ${this.o.pool.lastError}` : '';
         return refuse('no-address', `no free address for ${podName(req)} within ${this.o.addWaitMs} ms${why}`);
       }
+      if (eip) allocation.eip = true;
       this.save();
       const saved = performance.now();
       const answer = await this.plumb(allocation);
       this.o.log.debug({ container: req.containerId, address: allocation.address, allocateMs: saved - started, plumbMs: performance.now() - saved }, 'ADD timing');
+      if (answer.ok && eip) {
+        // The pod starts once its EIP is bound, so that its first packet to the internet leaves with it.
+        const refusal = await this.o.eips!.bind(req.pod!, eip, allocation.address, allocation.eniId, deadline);
+        if (refusal) {
+          await this.free(allocation, 'its EIP could not be bound');
+          return refusal;
+        }
+      }
       if (answer.ok && !fixed) this.recordClaim(req, allocation, policy);
       return answer;
     });
@@ -270,6 +285,7 @@ export class Agent {
 
   private async free(allocation: Allocation, why: string): Promise<void> {
     const { store } = this.o;
+    if (allocation.eip && allocation.pod) await this.o.eips?.unbind(allocation.pod, allocation.address);
     const { linkGone } = await this.o.datapath.removePod(allocation);
     store.release(allocation.containerId, allocation.ifName, this.clock.now());
     if (allocation.claim && this.o.fixedIps) {

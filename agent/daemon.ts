@@ -2,7 +2,9 @@
 import type { Server } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
+import { Eips } from './eips.ts';
 import { FixedIps } from './fixed-ips.ts';
+import { EipClaimsApi } from './k8s/eip-claims-api.ts';
 import type { VpcIpClaim } from './k8s/claims.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
@@ -85,6 +87,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const fixedIps = kube
     ? new FixedIps({ kube, store, giveBack: (address) => pool.giveBack(address), nodeName: config.nodeName!, save: () => agent.saveCheckpoint(), log })
     : undefined;
+  const eips = kube ? new Eips({ api: new EipClaimsApi(kube), masq, nodeName: config.nodeName!, log }) : undefined;
   const agent = new Agent({
     store,
     pool,
@@ -105,11 +108,13 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
           podsOnNode: () => kube.podsOnNode(),
           onChange: () => nodeSync?.changed(),
           fixedIps,
+          eips,
         }
       : {}),
   });
 
   agent.restore();
+  await eips?.restore(store.allocations().filter((a) => a.eip).map((a) => a.address));
   // Pods on this node must not wait for the API server: its part starts on the side, retrying until it
   // can. In a cluster the pool's addresses come through it, so the pool waits for its NEC.
   const startNodeSync = (): void => {

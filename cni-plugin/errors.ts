@@ -14,6 +14,8 @@ const CNI_CODE_OF: Record<AgentErrorCode, CniCode> = {
   'bad-annotation': CniCode.AgentRefused,
   'fixed-ip-pending': CniCode.TryAgainLater,
   'fixed-ip-unavailable': CniCode.AgentRefused,
+  'eip-pending': CniCode.TryAgainLater,
+  'eip-failed': CniCode.AgentRefused,
   internal: CniCode.Internal,
 };
 

@@ -42,6 +42,10 @@ export const AgentErrorCodes = [
   'fixed-ip-pending',
   /** the pod's fixed address cannot come to this node (another zone, the claim being deleted) */
   'fixed-ip-unavailable',
+  /** the pod's EIP is not bound yet (being allocated or bound, the claim changing): the runtime tries again */
+  'eip-pending',
+  /** the pod's EIP cannot be had (quota, taken by another pod, the claim being deleted) */
+  'eip-failed',
   'internal',
 ] as const;
 export type AgentErrorCode = (typeof AgentErrorCodes)[number];

@@ -17,10 +17,13 @@ import { OWNER_TAG, type Cloud } from '../cloud/cloud.ts';
 import { CLAIM_FINALIZER, CLAIM_NODE_LABEL, CLAIM_PLURAL, CLAIM_SEEN_ANNOTATION, VPCIP_PLURAL, type VpcIp, type VpcIpClaim } from '../k8s/claims.ts';
 import type { Nec } from '../k8s/nec.ts';
 import type { Budget } from './budget.ts';
+import { ClaimObjects } from './claim-objects.ts';
+import type { PodWatch } from './pod-watch.ts';
 import { WorkQueue } from './queue.ts';
 
 export interface ClaimsOptions {
   kc: k8s.KubeConfig;
+  pods: PodWatch;
   cloud: Pick<Cloud, 'migrateIp' | 'findAddress' | 'assignAddress'>;
   budget: Budget;
   nec: (node: string) => Nec | undefined;
@@ -44,37 +47,35 @@ const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)
 
 export class ClaimsController {
   private readonly custom: k8s.CustomObjectsApi;
-  private readonly core: k8s.CoreV1Api;
+  private readonly objects: ClaimObjects<ClaimObj>;
   private readonly queue: WorkQueue;
   private readonly informers: Array<k8s.Informer<k8s.KubernetesObject>> = [];
   private claims?: k8s.ObjectCache<ClaimObj>;
-  private pods?: k8s.ObjectCache<k8s.V1Pod>;
   private vpcips?: k8s.ObjectCache<VpcIpObj>;
   private readonly clock: { now(): number };
   private stopped = false;
 
   constructor(private readonly o: ClaimsOptions) {
     this.custom = o.kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = o.kc.makeApiClient(k8s.CoreV1Api);
+    this.objects = new ClaimObjects<ClaimObj>(this.custom, CLAIM_PLURAL, 'VpcIPClaim', o.log);
     this.clock = o.clock ?? Date;
     this.queue = new WorkQueue((key) => this.sync(key), 4, (level, message) => o.log(level, message));
   }
 
   async start(): Promise<void> {
     const claims = k8s.makeInformer<ClaimObj>(this.o.kc, `/apis/${CRD_GROUP}/${CRD_VERSION}/${CLAIM_PLURAL}`, () => this.custom.listCustomObjectForAllNamespaces({ ...API, plural: CLAIM_PLURAL }) as Promise<k8s.KubernetesListObject<ClaimObj>>);
-    const pods = k8s.makeInformer<k8s.V1Pod>(this.o.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
     const vpcips = k8s.makeInformer<VpcIpObj>(this.o.kc, `/apis/${CRD_GROUP}/${CRD_VERSION}/${VPCIP_PLURAL}`, () => this.custom.listClusterCustomObject({ ...API, plural: VPCIP_PLURAL }) as Promise<k8s.KubernetesListObject<VpcIpObj>>);
     const key = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+    // A pod's coming and going decides its claim's fate: the claim of its name is looked at again.
+    this.o.pods.on((p) => this.claims?.get(p.metadata!.name!, p.metadata!.namespace) && this.queue.add(key(p)));
     for (const verb of ['add', 'update', 'delete'] as const) {
       claims.on(verb, (c) => this.queue.add(key(c)));
-      // A pod's coming and going decides its claim's fate: the claim of its name is looked at again.
-      pods.on(verb, (p) => this.claims?.get(p.metadata!.name!, p.metadata!.namespace) && this.queue.add(key(p)));
       vpcips.on(verb, (v) => {
         const ref = v.spec?.claimRef;
         if (ref) this.queue.add(`${ref.namespace}/${ref.name}`);
       });
     }
-    for (const [name, informer] of [['claims', claims], ['pods', pods], ['vpcips', vpcips]] as const) {
+    for (const [name, informer] of [['claims', claims], ['vpcips', vpcips]] as const) {
       informer.on('error', (err: unknown) => {
         if (this.stopped) return;
         this.o.log('warn', `kubernetes: the ${name} informer failed (${(err as Error)?.message ?? err}); restarting in 2 s`);
@@ -83,9 +84,8 @@ export class ClaimsController {
       this.informers.push(informer as unknown as k8s.Informer<k8s.KubernetesObject>);
     }
     this.claims = claims;
-    this.pods = pods;
     this.vpcips = vpcips;
-    await Promise.all([claims.start(), pods.start(), vpcips.start()]);
+    await Promise.all([claims.start(), this.o.pods.start(), vpcips.start()]);
     for (const c of claims.list()) this.queue.add(key(c));
     for (const v of vpcips.list()) if (v.spec?.claimRef) this.queue.add(`${v.spec.claimRef.namespace}/${v.spec.claimRef.name}`);
   }
@@ -115,11 +115,15 @@ export class ClaimsController {
     if (claim.metadata.deletionTimestamp) {
       const node = claim.metadata.labels?.[CLAIM_NODE_LABEL];
       // No node to hand the address back: nothing holds it here any more.
-      if (!node || !this.o.nodeExists(node)) await this.removeFinalizer(claim);
+      if (!node || !this.o.nodeExists(node)) await this.objects.removeFinalizer(claim, CLAIM_FINALIZER);
       return undefined;
     }
-    if (!claim.metadata.annotations?.[CLAIM_SEEN_ANNOTATION]) return this.firstSight(claim);
-    const pod = this.pods?.get(name, namespace);
+    if (!claim.metadata.annotations?.[CLAIM_SEEN_ANNOTATION]) {
+      const owner = this.o.pods.get(namespace, name)?.metadata?.ownerReferences?.find((r) => r.controller);
+      await this.objects.firstSight(claim, this.o.enableOwnerref ? owner : undefined);
+      return undefined;
+    }
+    const pod = this.o.pods.get(namespace, name);
     // The Pod object gone (not one CNI DEL, not a new pod of the name waiting to be bound).
     if (claim.status?.podUID && !pod) {
       if (claim.spec.deletePolicy !== 'Never') return this.deleteClaim(claim, 'its pod is gone');
@@ -170,17 +174,6 @@ export class ClaimsController {
     if (JSON.stringify(have.status ?? {}) !== JSON.stringify(want.status)) {
       await this.custom.patchClusterCustomObjectStatus({ ...API, plural: VPCIP_PLURAL, name: ip, body: { status: want.status } }, MERGE);
     }
-  }
-
-  /** The first look at a claim: stamped as seen, and with --enable-ownerref owned by its pod's workload. */
-  private async firstSight(claim: ClaimObj): Promise<number | undefined> {
-    const pod = this.pods?.get(claim.metadata.name, claim.metadata.namespace);
-    const owner = pod?.metadata?.ownerReferences?.find((r) => r.controller);
-    const metadata: Record<string, unknown> = { annotations: { [CLAIM_SEEN_ANNOTATION]: new Date(this.clock.now()).toISOString() } };
-    if (this.o.enableOwnerref && owner) metadata.ownerReferences = [{ apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid }];
-    await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata } }, MERGE);
-    if (metadata.ownerReferences) this.o.log('info', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name} is owned by ${owner!.kind} ${owner!.name} (--enable-ownerref)`);
-    return undefined;
   }
 
   /**
@@ -243,10 +236,7 @@ export class ClaimsController {
 
   /** The address is on `eniId` of the target node: the claim says so, and both nodes read their ENIs again. */
   private async arrived(claim: ClaimObj, target: string, eniId: string, from: string): Promise<undefined> {
-    const labelled = (await this.custom.patchNamespacedCustomObject(
-      { ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { resourceVersion: claim.metadata.resourceVersion, labels: { [CLAIM_NODE_LABEL]: target } } } },
-      MERGE,
-    )) as ClaimObj;
+    const labelled = await this.objects.patch(claim, { metadata: { labels: { [CLAIM_NODE_LABEL]: target } } });
     await this.patchStatus(labelled, { phase: 'Released', nodeName: target, eniId, targetNode: null, targetPodUID: null, message: `on ${target}, waiting for its pod` });
     if (from && from !== target) this.o.nodeChanged(from);
     this.o.nodeChanged(target);
@@ -261,51 +251,15 @@ export class ClaimsController {
   }
 
   private async deleteClaim(claim: ClaimObj, why: string): Promise<undefined> {
-    this.o.log('info', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name} (${claim.spec.ip ?? claim.status?.ip ?? 'no address'}) deleted: ${why}`);
-    await this.custom
-      .deleteNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { preconditions: { uid: claim.metadata.uid } } })
-      .catch((err: { code?: number }) => {
-        if (err.code !== 404 && err.code !== 409) throw err;
-      });
+    await this.objects.delete(claim, `${why} (${claim.spec.ip ?? claim.status?.ip ?? 'no address'})`);
     return undefined;
   }
 
-  private async removeFinalizer(claim: ClaimObj): Promise<void> {
-    const list = claim.metadata.finalizers ?? [];
-    if (!list.includes(CLAIM_FINALIZER)) return;
-    const patch = [
-      { op: 'test', path: '/metadata/finalizers', value: list },
-      { op: 'replace', path: '/metadata/finalizers', value: list.filter((f) => f !== CLAIM_FINALIZER) },
-    ];
-    await this.custom.patchNamespacedCustomObject({ ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
+  private patchStatus(claim: ClaimObj, status: Record<string, unknown>): Promise<ClaimObj> {
+    return this.objects.patchStatus(claim, status);
   }
 
-  /** A conditional write of the claim's status (a 409 has the claim read again); answers the claim as written. */
-  private async patchStatus(claim: ClaimObj, status: Record<string, unknown>): Promise<ClaimObj> {
-    return (await this.custom.patchNamespacedCustomObjectStatus(
-      { ...API, plural: CLAIM_PLURAL, namespace: claim.metadata.namespace, name: claim.metadata.name, body: { metadata: { resourceVersion: claim.metadata.resourceVersion }, status } },
-      MERGE,
-    )) as ClaimObj;
-  }
-
-  private async podEvent(claim: ClaimObj, reason: string, message: string): Promise<void> {
-    const pod = this.pods?.get(claim.metadata.name, claim.metadata.namespace);
-    const now = new Date(this.clock.now());
-    await this.core
-      .createNamespacedEvent({
-        namespace: claim.metadata.namespace,
-        body: {
-          metadata: { generateName: `${claim.metadata.name}.`, namespace: claim.metadata.namespace },
-          involvedObject: { apiVersion: 'v1', kind: 'Pod', name: claim.metadata.name, namespace: claim.metadata.namespace, ...(pod?.metadata?.uid ? { uid: pod.metadata.uid } : {}) },
-          reason,
-          message,
-          type: 'Warning',
-          count: 1,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          source: { component: 'tke-eni-ipamd' },
-        },
-      })
-      .catch((err: Error) => this.o.log('warn', `cannot record event ${reason} for pod ${claim.metadata.namespace}/${claim.metadata.name}: ${err.message}`));
+  private podEvent(claim: ClaimObj, reason: string, message: string): Promise<void> {
+    return this.o.pods.event(claim.metadata.namespace, claim.metadata.name, reason, message);
   }
 }

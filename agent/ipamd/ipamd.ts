@@ -10,11 +10,13 @@ import { serveHealth } from '../health.ts';
 import { Budget } from './budget.ts';
 import { ClaimsController } from './claims.ts';
 import { Cluster } from './cluster.ts';
+import { EipController } from './eips.ts';
 import type { IpamdConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { Events } from './events.ts';
 import { LeaderElection } from './leader.ts';
 import { NodeIpam } from './node-ipam.ts';
+import { PodWatch } from './pod-watch.ts';
 import { SubnetBook } from './subnet-book.ts';
 
 export interface RunningIpamd {
@@ -75,8 +77,10 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     event: (node, reason, message) => events.warn(node, reason, message),
     log: say,
   });
+  const pods = new PodWatch(cluster.kubeConfig, say);
   const claims = new ClaimsController({
     kc: cluster.kubeConfig,
+    pods,
     cloud,
     budget,
     nec: (node) => cluster.nec(node),
@@ -91,6 +95,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     enableOwnerref: config.enableOwnerref,
     log: say,
   });
+  const eips = new EipController({ kc: cluster.kubeConfig, pods, cloud, budget, expiryMs: config.claimExpiredMs, enableOwnerref: config.enableOwnerref, log: say });
   let leading = false;
   let stopping = false;
   await cluster.start({
@@ -102,6 +107,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     controller = active;
     active.start();
     void claims.start().catch((err: Error) => log.error(`fixed IPs: cannot start: ${err.message}`));
+    void eips.start().catch((err: Error) => log.error(`EIPs: cannot start: ${err.message}`));
   };
   if (config.leaderElect) {
     election = new LeaderElection({
@@ -116,6 +122,8 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
         budget.stop(`${config.identity} no longer holds the lease`);
         void active.stop();
         void claims.stop();
+        void eips.stop();
+        void pods.stop();
         if (stopping) return;
         log.error({ identity: config.identity }, 'lost the lease: stopping at once');
         onLost();
@@ -136,6 +144,8 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       leading = false;
       await active.stop();
       await claims.stop();
+      await eips.stop();
+      await pods.stop();
       await cluster.stop();
       await new Promise<void>((resolve) => health.close(() => resolve()));
     },

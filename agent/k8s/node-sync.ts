@@ -5,6 +5,8 @@
 //   - the node's extended resource tke.cloud.tencent.com/eni-ip, capacity and allocatable both the most
 //     addresses the node can bind (its quota, lowered by overrides): the pool grows on demand, so a node
 //     with nothing warm (min 0) still takes the pods asking `eni-ip: 1`, and never more than it can hold;
+//   - tke.cloud.tencent.com/eip: the EIPs pods of the node may bind, the CVM's public IP binding count
+//     less the one its own public IP takes (seed 001), from the vCPUs the Node reports;
 //   - events a user finds with `kubectl get event`, at most one per cause per minute.
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { EXTENDED_RESOURCES } from '../../shared/tke.ts';
@@ -40,6 +42,8 @@ export class NodeSync {
   private lastWritten = '';
   /** when each condition last changed its status */
   private readonly transitions = new Map<string, { status: string; at: string }>();
+  /** the vCPUs the Node reports, once known */
+  private cpus: number | undefined;
 
   constructor(private readonly o: NodeSyncOptions) {}
 
@@ -63,6 +67,12 @@ export class NodeSync {
         const warm = defaults ? { min: defaults.ipMinWarmTarget, max: defaults.ipMaxWarmTarget } : undefined;
         this.refusals = this.o.pool.setOverrides((nec?.metadata?.annotations ?? {}) as Record<string, string>, warm);
         for (const refusal of this.refusals) this.event('OverrideRefused', refusal, 'Warning');
+        this.changed();
+      },
+      onNode: (node) => {
+        const cpus = cpuCount(node.status?.capacity?.cpu);
+        if (cpus === this.cpus) return;
+        this.cpus = cpus;
         this.changed();
       },
     });
@@ -136,8 +146,9 @@ export class NodeSync {
       enis,
       conditions,
     };
-    const resource = EXTENDED_RESOURCES.eniIp;
-    const resources = { capacity: { [resource]: String(pool.capacity()) }, allocatable: { [resource]: String(pool.capacity()) } };
+    const advertised: Record<string, string> = { [EXTENDED_RESOURCES.eniIp]: String(pool.capacity()) };
+    if (this.cpus !== undefined) advertised[EXTENDED_RESOURCES.eip] = String(eipsPerNode(this.cpus));
+    const resources = { capacity: advertised, allocatable: advertised };
     // Nothing changed, nothing sent: every write is a NEC event for ipamd and for this agent's own informer.
     const content = JSON.stringify({ status, resources });
     if (content === this.lastWritten) return;
@@ -152,4 +163,19 @@ export class NodeSync {
     await kube.patchNodeStatus(resources);
     this.lastWritten = content;
   }
+}
+
+/**
+ * The EIPs a node's pods may bind: Tencent's public IP binding count of a CVM (bought since 2019-09-18) by
+ * its vCPUs — 2 up to 5, one more for each 6, at most 10 — less the one the node's own public IP takes.
+ */
+export function eipsPerNode(cpus: number): number {
+  return Math.min(10, Math.floor(cpus / 6) + 2) - 1;
+}
+
+/** vCPUs from a Kubernetes quantity ("4", "4000m"); undefined when there is none. */
+function cpuCount(quantity: string | undefined): number | undefined {
+  if (!quantity) return undefined;
+  const n = quantity.endsWith('m') ? Number(quantity.slice(0, -1)) / 1000 : Number(quantity);
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined;
 }

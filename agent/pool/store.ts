@@ -35,6 +35,8 @@ export interface Allocation {
    * address is not on an ENI of the node yet
    */
   reserved?: boolean | undefined;
+  /** the pod has an EIP bound to this address (exempt from masquerade; its claim is told at DEL) */
+  eip?: boolean | undefined;
 }
 
 /** The key of a claim's reservation in the store (containerId; ifName is RESERVED_IF). */

@@ -1,0 +1,131 @@
+// EIPs per pod on the lab cluster (seeds 001–003): the seed's StatefulSet applied verbatim gets each pod a
+// new EIP, bound to its address, written on the pod as eip-public-ip, and the lab's internet sees the pod's
+// traffic come from it, with no one editing NonMasqueradeSrcCIDRs; the pod made again gets the same EIP
+// (Never); a pod without Never has its EIP released when it goes; a broken annotation is refused with an
+// error naming it, and costs no EIP; deleting the claims of the StatefulSet releases their EIPs.
+import { fileURLToPath } from 'node:url';
+import type * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubeClients, Lab, pings, whoamiFrom } from '../hack/lab/lab.ts';
+import { inNs, run } from '../hack/lab/sh.ts';
+import type { EipClaim } from '../agent/k8s/eip-claims.ts';
+import { until } from './eventually.ts';
+
+const EIP_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-statefulset.yaml', import.meta.url));
+
+let lab: Lab;
+let clients: ReturnType<typeof kubeClients>;
+
+const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]);
+const pod = (name: string) => clients.core.readNamespacedPod({ name, namespace: 'default' });
+const runningPod = (name: string, other?: string) =>
+  until(`${name} running${other ? ' anew' : ''}`, () => pod(name), (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP) && !p.metadata?.deletionTimestamp && p.metadata?.uid !== other, 45_000).catch(async (err: Error) => {
+    err.message += `\n${await kubectl('get', 'pods', '-o', 'wide').catch(() => '')}\n${await kubectl('get', 'events').catch(() => '')}\n${await kubectl('get', 'eipc', '-o', 'yaml').catch(() => '')}\n${lab.ipamds.map((r) => r.log().slice(-3000)).join('\n')}`;
+    throw err;
+  });
+const claim = (name: string) => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'eipclaims', namespace: 'default', name }) as Promise<EipClaim>;
+const claimGone = (name: string) => until(`EIPClaim ${name} gone`, () => claim(name).then(() => 'there', (e: { code?: number }) => (e.code === 404 ? 'gone' : 'error')), (s) => s === 'gone', 30_000);
+const eips = () => lab.emulator.state().addresses;
+const netnsOf = async (name: string) => (await lab.podNetns('default', name)).split('/').pop()!;
+
+beforeAll(async () => {
+  lab = await Lab.up({ nodes: 2, taskMs: 30, cluster: true, agents: { minWarm: 1, maxWarm: 2, gcInterval: '2s' } });
+  clients = kubeClients(lab.kubeconfigFile('admin'));
+}, 120_000);
+afterAll(async () => lab?.down());
+
+describe('EIPs per pod', () => {
+  let first = { eipId: '', publicIp: '' };
+
+  it('advertises tke.cloud.tencent.com/eip on each node: its public IP binding count less one', async () => {
+    for (const node of lab.nodes) {
+      const cpus = lab.emulator.model.instance(node.instanceId).spec.cpu;
+      const n = await until(`${node.name}'s eip resource`, () => clients.core.readNode({ name: node.name }), (x) => x.status?.allocatable?.['tke.cloud.tencent.com/eip'] !== undefined);
+      expect(Number(n.status!.allocatable!['tke.cloud.tencent.com/eip'])).toBe(Math.min(10, Math.floor(cpus / 6) + 2) - 1);
+    }
+  });
+
+  it("binds a new EIP to the seed's pod, writes it on the pod, and the internet sees the pod's traffic come from it", async () => {
+    await kubectl('apply', '-f', EIP_STATEFULSET);
+    const p = await runningPod('busybox-0');
+    const c = await until('busybox-0 EIP bound', () => claim('busybox-0'), (x) => x.status?.phase === 'Bound');
+    expect(c.spec).toMatchObject({ deletePolicy: 'Never', bandwidth: 100, isp: 'BGP' });
+    first = { eipId: c.status!.eipId!, publicIp: c.status!.publicIP! };
+    expect(eips().find((e) => e.AddressId === first.eipId)).toMatchObject({ AddressStatus: 'BIND', PrivateAddressIp: p.status!.podIP, Bandwidth: 100, InternetServiceProvider: 'BGP', InternetChargeType: 'TRAFFIC_POSTPAID_BY_HOUR' });
+    expect(p.metadata?.annotations?.['tke.cloud.tencent.com/eip-public-ip'] ?? (await pod('busybox-0')).metadata?.annotations?.['tke.cloud.tencent.com/eip-public-ip']).toBe(first.publicIp);
+    const netns = await netnsOf('busybox-0');
+    expect(await whoamiFrom(netns)).toBe(first.publicIp);
+    // The VPC is unaffected: the gateway and the nodes are reached with the pod's own address.
+    expect(await pings(netns, '10.0.16.1')).toBe(true);
+    expect(await kubectl('get', 'eipc')).toMatch(new RegExp(`busybox-0\\s+${first.eipId}\\s+${first.publicIp.replace(/\./g, '\\.')}\\s+Bound`));
+  }, 90_000);
+
+  it('gives the same EIP back to the pod made again (Never), and unbinds it meanwhile', async () => {
+    const before = await pod('busybox-0');
+    await kubectl('delete', 'pod', 'busybox-0', '--wait=false');
+    const again = await runningPod('busybox-0', before.metadata!.uid);
+    const c = await until('busybox-0 EIP bound again', () => claim('busybox-0'), (x) => x.status?.phase === 'Bound' && x.status.privateIP === again.status!.podIP);
+    expect(c.status).toMatchObject({ eipId: first.eipId, publicIP: first.publicIp });
+    expect(eips().filter((e) => e.AddressId === first.eipId)).toHaveLength(1);
+    expect(eips().find((e) => e.AddressId === first.eipId)).toMatchObject({ AddressStatus: 'BIND', PrivateAddressIp: again.status!.podIP });
+    expect(await whoamiFrom(await netnsOf('busybox-0'))).toBe(first.publicIp);
+  }, 90_000);
+
+  it('releases the EIP of a pod without Never when the pod goes', async () => {
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'passing', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"10","ISP":"BGP"}' } },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { 'tke.cloud.tencent.com/eip': '1' }, limits: { 'tke.cloud.tencent.com/eip': '1' } } }] },
+      },
+    });
+    await runningPod('passing');
+    const c = await until('passing EIP bound', () => claim('passing'), (x) => x.status?.phase === 'Bound');
+    expect(c.spec).toMatchObject({ deletePolicy: 'Immediate', bandwidth: 10 });
+    expect(await whoamiFrom(await netnsOf('passing'))).toBe(c.status!.publicIP);
+    const node = lab.nodes.find((n) => n.name === c.status!.nodeName)!;
+    const exemption = `-s ${c.status!.privateIP}/32`;
+    expect(await inNs(node.ns, 'iptables-save', ['-t', 'nat'])).toContain(exemption);
+    await kubectl('delete', 'pod', 'passing', '--wait=true');
+    // The exemption goes with the pod: the next pod of that address is masqueraded as any other.
+    await until('the exemption gone', () => inNs(node.ns, 'iptables-save', ['-t', 'nat']), (out) => !out.includes(exemption), 10_000);
+    await claimGone('passing');
+    expect(eips().map((e) => e.AddressId)).not.toContain(c.status!.eipId);
+  }, 90_000);
+
+  it('refuses a broken eip-attributes with an error naming it, and allocates nothing', async () => {
+    const before = eips().length;
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'broken', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"100","ISP":"XYZ"}' } },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+      },
+    });
+    try {
+      const events = await until(
+        'a refusal for broken',
+        async () => (await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=broken,reason=FailedCreatePodSandBox' })).items,
+        (items: k8s.CoreV1Event[]) => items.length > 0,
+        30_000,
+      );
+      expect(events[0]!.message).toContain('tke.cloud.tencent.com/eip-attributes: ISP "XYZ" is not one of BGP, CMCC, CTCC, CUCC');
+      expect(eips().length).toBe(before);
+      await expect(claim('broken')).rejects.toMatchObject({ code: 404 });
+      const held = lab.nodes.flatMap((n) => n.agent!.allocations().filter((a) => a.pod?.name === 'broken'));
+      expect(held).toEqual([]);
+    } finally {
+      await kubectl('delete', 'pod', 'broken', '--wait=true');
+    }
+  }, 60_000);
+
+  it('releases the kept EIP when its claim is deleted by hand once the StatefulSet is gone', async () => {
+    await kubectl('delete', 'statefulset', 'busybox', '--wait=true');
+    await until('busybox-0 gone', () => clients.core.listNamespacedPod({ namespace: 'default' }), (l) => !l.items.some((p) => p.metadata?.name === 'busybox-0'), 30_000);
+    await until('busybox-0 EIP kept, unbound', () => claim('busybox-0'), (x) => x.status?.phase === 'Released', 30_000);
+    expect(eips().find((e) => e.AddressId === first.eipId)).toMatchObject({ AddressStatus: 'UNBIND' });
+    await kubectl('delete', 'eipc', 'busybox-0');
+    await claimGone('busybox-0');
+    expect(eips().map((e) => e.AddressId)).not.toContain(first.eipId);
+  }, 90_000);
+});
