@@ -85,10 +85,10 @@ describe('EIPs per pod', () => {
     expect(await whoamiFrom(await netnsOf('passing'))).toBe(c.status!.publicIP);
     const node = lab.nodes.find((n) => n.name === c.status!.nodeName)!;
     const exemption = `-s ${c.status!.privateIP}/32`;
-    expect(await inNs(node.ns, 'iptables-save', ['-t', 'nat'])).toContain(exemption);
+    expect(await inNs(node.ns, 'iptables-save', ['-t', 'mangle'])).toContain(exemption);
     await kubectl('delete', 'pod', 'passing', '--wait=true');
     // The exemption goes with the pod: the next pod of that address is masqueraded as any other.
-    await until('the exemption gone', () => inNs(node.ns, 'iptables-save', ['-t', 'nat']), (out) => !out.includes(exemption), 10_000);
+    await until('the exemption gone', () => inNs(node.ns, 'iptables-save', ['-t', 'mangle']), (out) => !out.includes(exemption), 10_000);
     await claimGone('passing');
     expect(eips().map((e) => e.AddressId)).not.toContain(c.status!.eipId);
   }, 90_000);
