@@ -6,12 +6,14 @@
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultWorld } from '../hack/emulator/world.ts';
 import { kubeClients, Lab, pings, whoamiFrom } from '../hack/lab/lab.ts';
 import { inNs, run } from '../hack/lab/sh.ts';
 import type { EipClaim } from '../agent/k8s/eip-claims.ts';
 import { until } from './eventually.ts';
 
 const EIP_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-statefulset.yaml', import.meta.url));
+const ID_LIST_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-id-list-statefulset.yaml', import.meta.url));
 
 let lab: Lab;
 let clients: ReturnType<typeof kubeClients>;
@@ -29,7 +31,8 @@ const eips = () => lab.emulator.state().addresses;
 const netnsOf = async (name: string) => (await lab.podNetns('default', name)).split('/').pop()!;
 
 beforeAll(async () => {
-  lab = await Lab.up({ nodes: 2, taskMs: 30, cluster: true, agents: { minWarm: 1, maxWarm: 2, gcInterval: '2s' } });
+  // The account holds the two EIPs the seed's eip-id-list names.
+  lab = await Lab.up({ nodes: 2, taskMs: 30, cluster: true, agents: { minWarm: 1, maxWarm: 2, gcInterval: '2s' }, world: { ...defaultWorld(), eips: ['eip-xxx1', 'eip-xxx2'] } });
   clients = kubeClients(lab.kubeconfigFile('admin'));
 }, 120_000);
 afterAll(async () => lab?.down());
@@ -128,4 +131,42 @@ describe('EIPs per pod', () => {
     await claimGone('busybox-0');
     expect(eips().map((e) => e.AddressId)).not.toContain(first.eipId);
   }, 90_000);
+
+  it("binds the user's EIP of the pod's ordinal from eip-id-list, to one pod only, and never releases it", async () => {
+    await kubectl('apply', '-f', ID_LIST_STATEFULSET);
+    const p = await runningPod('busybox-0');
+    await until('busybox-0 bound to eip-xxx1', () => claim('busybox-0'), (x) => x.status?.phase === 'Bound' && x.status.eipId === 'eip-xxx1');
+    expect(eips().find((e) => e.AddressId === 'eip-xxx1')).toMatchObject({ AddressStatus: 'BIND', PrivateAddressIp: p.status!.podIP });
+    expect(await whoamiFrom(await netnsOf('busybox-0'))).toBe(eips().find((e) => e.AddressId === 'eip-xxx1')!.AddressIp);
+
+    // A second pod wanting the same EIP gets a clear error, and the first keeps it.
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'rival', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-id-list': 'eip-xxx1' } },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+      },
+    });
+    const refused = await until(
+      'a refusal for rival',
+      async () => (await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=rival,reason=FailedCreatePodSandBox' })).items,
+      (items: k8s.CoreV1Event[]) => items.some((e) => e.message?.includes('eip-xxx1 is bound to')),
+      30_000,
+    );
+    expect(refused.find((e) => e.message?.includes('eip-xxx1'))!.message).toContain(p.status!.podIP!);
+    expect(eips().find((e) => e.AddressId === 'eip-xxx1')).toMatchObject({ AddressStatus: 'BIND', PrivateAddressIp: p.status!.podIP });
+    expect(lab.nodes.flatMap((n) => n.agent!.allocations().filter((a) => a.pod?.name === 'rival'))).toEqual([]);
+
+    // The StatefulSet gone, its EIP is unbound, not released, and the waiting pod gets it.
+    await kubectl('delete', 'statefulset', 'busybox', '--wait=true');
+    const rival = await runningPod('rival');
+    await until('rival bound to eip-xxx1', () => claim('rival'), (x) => x.status?.phase === 'Bound', 30_000);
+    expect(eips().find((e) => e.AddressId === 'eip-xxx1')).toMatchObject({ AddressStatus: 'BIND', PrivateAddressIp: rival.status!.podIP });
+    await kubectl('delete', 'pod', 'rival', '--wait=true');
+    await claimGone('rival');
+    expect(eips().filter((e) => e.AddressId.startsWith('eip-xxx')).map((e) => [e.AddressId, e.AddressStatus])).toEqual([
+      ['eip-xxx1', 'UNBIND'],
+      ['eip-xxx2', 'UNBIND'],
+    ]);
+  }, 120_000);
 });

@@ -107,6 +107,10 @@ export class CloudModel {
     for (const spec of world.subnets) this.subnets.set(spec.id, { spec, cidr: parseCidr(spec.cidr), used: new Set() });
     this.publicPool = { cidr: parseCidr(world.publicIpPool), used: new Set() };
     for (const spec of world.instances) this.addInstance(spec);
+    for (const id of world.eips) {
+      const eip: Eip = { id, ip: this.takePublicIp(), name: '', status: 'UNBIND', isp: 'BGP', chargeType: 'TRAFFIC_POSTPAID_BY_HOUR', bandwidth: 100, tags: [], createdTime: this.isoNow() };
+      this.eips.set(id, eip);
+    }
   }
 
   /** Adds a CVM with its primary ENI (the lab adds nodes this way). */

@@ -49,6 +49,8 @@ export const WorldSchema = z.strictObject({
   /** addresses handed out as EIPs and instance public IPs */
   publicIpPool: cidr.default('198.51.100.0/24'),
   eipQuota: z.number().int().nonnegative().default(20),
+  /** EIPs the account holds already (a user's own, unbound), by id */
+  eips: z.array(z.string().regex(/^eip-[0-9a-z]+$/)).default([]),
   /** requests per second, per action; `default` applies to actions not named */
   rateLimits: z.record(z.string(), z.number().positive()).default({}),
   latencies: z
