@@ -15,6 +15,7 @@ import { until } from './eventually.ts';
 const EIP_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-statefulset.yaml', import.meta.url));
 const ID_LIST_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-id-list-statefulset.yaml', import.meta.url));
 
+const EXPIRY_S = 6;
 let lab: Lab;
 let clients: ReturnType<typeof kubeClients>;
 
@@ -32,7 +33,7 @@ const netnsOf = async (name: string) => (await lab.podNetns('default', name)).sp
 
 beforeAll(async () => {
   // The account holds the two EIPs the seed's eip-id-list names.
-  lab = await Lab.up({ nodes: 2, taskMs: 30, cluster: true, agents: { minWarm: 1, maxWarm: 2, gcInterval: '2s' }, world: { ...defaultWorld(), eips: ['eip-xxx1', 'eip-xxx2'] } });
+  lab = await Lab.up({ nodes: 2, taskMs: 30, cluster: true, agents: { minWarm: 1, maxWarm: 2, gcInterval: '2s' }, world: { ...defaultWorld(), eips: ['eip-xxx1', 'eip-xxx2'] }, ipamdFlags: { 'enable-ownerref': 'true', 'claim-expiry-floor': '1s', 'claim-expired-duration': `${EXPIRY_S}s` } });
   clients = kubeClients(lab.kubeconfigFile('admin'));
 }, 120_000);
 afterAll(async () => lab?.down());
@@ -122,14 +123,39 @@ describe('EIPs per pod', () => {
     }
   }, 60_000);
 
-  it('releases the kept EIP when its claim is deleted by hand once the StatefulSet is gone', async () => {
+  it("releases the StatefulSet's kept EIPs with it (--enable-ownerref)", async () => {
+    await until("busybox-0's claim owned by its StatefulSet", () => claim('busybox-0'), (c) => c.metadata.ownerReferences?.[0]?.kind === 'StatefulSet');
     await kubectl('delete', 'statefulset', 'busybox', '--wait=true');
-    await until('busybox-0 gone', () => clients.core.listNamespacedPod({ namespace: 'default' }), (l) => !l.items.some((p) => p.metadata?.name === 'busybox-0'), 30_000);
-    await until('busybox-0 EIP kept, unbound', () => claim('busybox-0'), (x) => x.status?.phase === 'Released', 30_000);
-    expect(eips().find((e) => e.AddressId === first.eipId)).toMatchObject({ AddressStatus: 'UNBIND' });
-    await kubectl('delete', 'eipc', 'busybox-0');
     await claimGone('busybox-0');
-    expect(eips().map((e) => e.AddressId)).not.toContain(first.eipId);
+    await until(`${first.eipId} released`, async () => eips().map((e) => e.AddressId), (ids) => !ids.includes(first.eipId), 30_000);
+  }, 90_000);
+
+  it('keeps the EIP of a Never pod gone until `kubectl delete eipc`, or until --claim-expired-duration has passed', async () => {
+    const kept = async (name: string) => {
+      await clients.core.createNamespacedPod({
+        namespace: 'default',
+        body: {
+          metadata: { name, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' } },
+          spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+        },
+      });
+      await runningPod(name);
+      const eipId = (await until(`${name} bound`, () => claim(name), (x) => x.status?.phase === 'Bound')).status!.eipId!;
+      await kubectl('delete', 'pod', name, '--wait=true');
+      await until(`${name}'s EIP kept`, () => claim(name), (x) => x.status?.phase === 'Released', 30_000);
+      expect(eips().find((e) => e.AddressId === eipId)).toMatchObject({ AddressStatus: 'UNBIND' });
+      return eipId;
+    };
+    const byHand = await kept('kept-by-hand');
+    await kubectl('delete', 'eipc', 'kept-by-hand');
+    await claimGone('kept-by-hand');
+    expect(eips().map((e) => e.AddressId)).not.toContain(byHand);
+
+    const gone = Date.now();
+    const expiring = await kept('kept-to-expire');
+    await claimGone('kept-to-expire');
+    expect(Date.now() - gone).toBeGreaterThanOrEqual(EXPIRY_S * 1000 - 500);
+    expect(eips().map((e) => e.AddressId)).not.toContain(expiring);
   }, 90_000);
 
   it("binds the user's EIP of the pod's ordinal from eip-id-list, to one pod only, and never releases it", async () => {
