@@ -181,7 +181,8 @@ describe('EIPs per pod', () => {
     );
     expect(refused.find((e) => e.message?.includes('eip-xxx1'))!.message).toContain(p.status!.podIP!);
     expect(eips().find((e) => e.AddressId === 'eip-xxx1')).toMatchObject({ AddressStatus: 'BIND', PrivateAddressIp: p.status!.podIP });
-    expect(lab.nodes.flatMap((n) => n.agent!.allocations().filter((a) => a.pod?.name === 'rival'))).toEqual([]);
+    // Each of its tries gives its address back when refused (between tries it holds nothing).
+    await until('rival between tries holds nothing', async () => lab.nodes.flatMap((n) => n.agent!.allocations().filter((a) => a.pod?.name === 'rival')), (held) => held.length === 0, 10_000);
 
     // The StatefulSet gone, its EIP is unbound, not released, and the waiting pod gets it.
     await kubectl('delete', 'statefulset', 'busybox', '--wait=true');
@@ -195,4 +196,30 @@ describe('EIPs per pod', () => {
       ['eip-xxx2', 'UNBIND'],
     ]);
   }, 120_000);
+
+  it("releases, as the uninstall step, the cluster's unbound EIPs and never a user's", async () => {
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'left', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '{}', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' } },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+      },
+    });
+    await runningPod('left');
+    const eipId = (await until('left bound', () => claim('left'), (x) => x.status?.phase === 'Bound')).status!.eipId!;
+    const tags = Object.fromEntries(eips().find((e) => e.AddressId === eipId)!.TagSet.map((t) => [t.Key, t.Value]));
+    const kubeSystem = await clients.core.readNamespace({ name: 'kube-system' });
+    expect(tags['eni-cni.cluster']).toBe(kubeSystem.metadata!.uid);
+    // Bound: named and left alone.
+    expect(await lab.ipamds[0]!.once(['--release-cluster-eips'])).toContain(`${eipId} (${eips().find((e) => e.AddressId === eipId)!.AddressIp}) is BIND`);
+    expect(eips().map((e) => e.AddressId)).toContain(eipId);
+    await kubectl('delete', 'pod', 'left', '--wait=true');
+    await until('left kept', () => claim('left'), (x) => x.status?.phase === 'Released', 30_000);
+    const out = await lab.ipamds[0]!.once(['--release-cluster-eips']);
+    expect(out).toContain(`released ${eipId}`);
+    expect(out).toContain('1 EIP released, 0 still bound');
+    expect(eips().map((e) => e.AddressId).sort()).toEqual(['eip-xxx1', 'eip-xxx2']);
+    await kubectl('delete', 'eipc', 'left');
+    await claimGone('left');
+  }, 90_000);
 });

@@ -43,6 +43,8 @@ const Flags = z
     claimExpiredDuration: duration,
     claimExpiryFloor: duration,
     enableOwnerref: bool,
+    clusterId: z.string(),
+    releaseClusterEips: bool,
     leaderElect: bool,
     leaseName: z.string().min(1),
     leaseNamespace: z.string().min(1),
@@ -105,6 +107,8 @@ export function ipamdCommand(run: (config: IpamdConfig) => Promise<void>): Comma
     // Tests only: the floor of --claim-expired-duration, so that expiry can be seen in seconds. Never lowered by default.
     .addOption(new Option('--claim-expiry-floor <duration>').default('5m').hideHelp())
     .option('--enable-ownerref [bool]', 'claims owned by their workload, so deleting it reclaims them (seed 002)', false)
+    .option('--cluster-id <id>', 'the cluster, as the tag on every EIP ipamd makes names it (default: the uid of the kube-system namespace)', '')
+    .option('--release-cluster-eips [bool]', 'uninstall step: release every EIP this cluster made that is bound to nothing, print them, and exit', false)
     .option('--leader-elect [bool]', 'one active replica at a time, by a Lease', true)
     .option('--leader-elect-lease-name <name>', 'the Lease', 'tke-eni-ipamd')
     .option('--leader-elect-lease-namespace <ns>', 'the Lease\'s namespace', 'kube-system')

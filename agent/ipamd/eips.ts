@@ -16,7 +16,7 @@ import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 import type { EipCloud, PublicIp } from '../cloud/cloud.ts';
 import { CLAIM_SEEN_ANNOTATION } from '../k8s/claims.ts';
-import { EIP_CLAIM_FINALIZER, EIP_CLAIM_PLURAL, EIP_CLAIM_TAG, type EipClaim } from '../k8s/eip-claims.ts';
+import { EIP_CLAIM_FINALIZER, EIP_CLAIM_PLURAL, EIP_CLAIM_TAG, EIP_CLUSTER_TAG, type EipClaim } from '../k8s/eip-claims.ts';
 import type { Budget } from './budget.ts';
 import { ClaimObjects } from './claim-objects.ts';
 import type { PodWatch } from './pod-watch.ts';
@@ -27,6 +27,8 @@ export interface EipsOptions {
   pods: PodWatch;
   cloud: EipCloud;
   budget: Budget;
+  /** the cluster, as the tag on every EIP made names it */
+  clusterId: () => Promise<string>;
   expiryMs: number;
   enableOwnerref: boolean;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -129,8 +131,9 @@ export class EipController {
     if (!eip) {
       if (claim.spec.eipId) return this.fail(claim, `EIP ${claim.spec.eipId} (eip-id-list) does not exist`);
       claim = await this.objects.patchStatus(claim, { phase: 'Allocating', message: `allocating an EIP of ${claim.spec.bandwidth ?? 100} Mbps on ${claim.spec.isp ?? 'BGP'}` });
+      const tags = { [EIP_CLAIM_TAG]: claim.metadata.uid!, [EIP_CLUSTER_TAG]: await this.o.clusterId() };
       const made = await this.o.budget.as(claim.status?.nodeName ?? '', 'pod', () =>
-        this.o.cloud.allocateEip({ bandwidth: claim.spec.bandwidth ?? 100, isp: claim.spec.isp ?? 'BGP', name: `${claim.metadata.namespace}/${claim.metadata.name}`, tags: { [EIP_CLAIM_TAG]: claim.metadata.uid! }, clientToken: claim.metadata.uid! }),
+        this.o.cloud.allocateEip({ bandwidth: claim.spec.bandwidth ?? 100, isp: claim.spec.isp ?? 'BGP', name: `${claim.metadata.namespace}/${claim.metadata.name}`, tags, clientToken: claim.metadata.uid! }),
       );
       this.o.log('info', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: allocated ${made.id} (${made.address})`);
       eip = made;

@@ -10,6 +10,7 @@ import { serveHealth } from '../health.ts';
 import { Budget } from './budget.ts';
 import { ClaimsController } from './claims.ts';
 import { Cluster } from './cluster.ts';
+import { clusterIdentity } from './cluster-identity.ts';
 import { EipController } from './eips.ts';
 import type { IpamdConfig } from './config.ts';
 import { Controller } from './controller.ts';
@@ -18,6 +19,20 @@ import { LeaderElection } from './leader.ts';
 import { NodeIpam } from './node-ipam.ts';
 import { PodWatch } from './pod-watch.ts';
 import { SubnetBook } from './subnet-book.ts';
+
+/** The cloud as ipamd reaches it: its region and keys given, or the CVM's (metadata, the role's keys). */
+export async function cloudOf(config: IpamdConfig, limiter: Budget | undefined, log: (message: string) => void): Promise<{ cloud: TencentCloud; region: string }> {
+  const metadata = new Metadata(config.metadataUrl);
+  const region = config.region ?? (await metadata.instance()).region;
+  const cloud = new TencentCloud({
+    region,
+    endpoint: { url: config.apiUrl, resolve: config.apiResolve },
+    credential: config.credentials ?? metadata.roleCredential(),
+    ...(limiter ? { limiter } : {}),
+    log,
+  });
+  return { cloud, region };
+}
 
 export interface RunningIpamd {
   stop(): Promise<void>;
@@ -43,15 +58,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       memory: process.memoryUsage(),
     }),
   });
-  const metadata = new Metadata(config.metadataUrl);
-  const region = config.region ?? (await metadata.instance()).region;
-  const cloud = new TencentCloud({
-    region,
-    endpoint: { url: config.apiUrl, resolve: config.apiResolve },
-    credential: config.credentials ?? metadata.roleCredential(),
-    limiter: budget,
-    log: (message) => log.warn(message),
-  });
+  const { cloud, region } = await cloudOf(config, budget, (message) => log.warn(message));
   const cluster = Cluster.load({ kubeconfig: config.kubeconfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: say });
   const events = new Events({ create: (e) => cluster.createEvent(e), node: (n) => cluster.node(n), log: say });
   const subnets = new SubnetBook({ cloud, necs: () => cluster.allNecs() });
@@ -95,7 +102,12 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     enableOwnerref: config.enableOwnerref,
     log: say,
   });
-  const eips = new EipController({ kc: cluster.kubeConfig, pods, cloud, budget, expiryMs: config.claimExpiredMs, enableOwnerref: config.enableOwnerref, log: say });
+  let clusterId: Promise<string> | undefined;
+  const identity = () => (clusterId ??= clusterIdentity(cluster.kubeConfig, config.clusterId).catch((err: Error) => {
+    clusterId = undefined;
+    throw err;
+  }));
+  const eips = new EipController({ kc: cluster.kubeConfig, pods, cloud, budget, clusterId: identity, expiryMs: config.claimExpiredMs, enableOwnerref: config.enableOwnerref, log: say });
   let leading = false;
   let stopping = false;
   await cluster.start({

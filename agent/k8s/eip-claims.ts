@@ -21,6 +21,8 @@ export const EIP_CLAIM_PLURAL = 'eipclaims';
 export const EIP_CLAIM_FINALIZER = `${CRD_GROUP}/eip`;
 /** on every EIP ipamd allocates: the uid of the claim it was made for */
 export const EIP_CLAIM_TAG = 'eni-cni.eip-claim';
+/** and the cluster that made it (--cluster-id), so that uninstalling releases what the cluster left */
+export const EIP_CLUSTER_TAG = 'eni-cni.cluster';
 
 export const ISPS = ['BGP', 'CMCC', 'CTCC', 'CUCC'] as const;
 export type Isp = (typeof ISPS)[number];

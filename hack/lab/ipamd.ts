@@ -3,6 +3,7 @@
 // the lab knows: its API server, its cloud's address and keys, and the pod subnets.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
 import { childEnv } from './sh.ts';
 import { REPO } from './node-agent.ts';
@@ -48,17 +49,23 @@ export class LabIpamd {
     if (!existsSync(IPAMD_BINARY)) throw new Error(`build the binaries first (npm run build): ${IPAMD_BINARY} is missing`);
   }
 
-  /** Starts the replica; it campaigns for the Lease on its own. */
-  start(): void {
+  /** What only the lab knows: its API server, its cloud's address and keys. */
+  private labArgs(): string[] {
     const keys = `${this.o.dir}/ipamd-credentials.json`;
     writeFileSync(keys, JSON.stringify(this.o.credentials), { mode: 0o600 });
+    return ['--kubeconfig', this.o.kubeconfig, '--region', this.o.region, '--api-url', this.o.apiUrl, '--api-resolve', this.o.apiAddress, '--credentials-file', keys];
+  }
+
+  /** Runs the binary once as an operator would (`kubectl exec` into the Deployment), with the lab's cloud and API server; answers its output. */
+  async once(args: string[]): Promise<string> {
+    return (await execa(IPAMD_BINARY, [...this.labArgs(), ...args], { env: childEnv() })).stdout;
+  }
+
+  /** Starts the replica; it campaigns for the Lease on its own. */
+  start(): void {
     const args = [
       ...manifestArgs({ 'subnet-ids': this.o.subnetIds.join(','), ...this.o.settings }),
-      '--kubeconfig', this.o.kubeconfig,
-      '--region', this.o.region,
-      '--api-url', this.o.apiUrl,
-      '--api-resolve', this.o.apiAddress,
-      '--credentials-file', keys,
+      ...this.labArgs(),
       '--leader-elect-identity', this.o.identity,
       '--health-address', '127.0.0.1:0',
       ...(this.o.extraArgs ?? []),
