@@ -285,7 +285,8 @@ export class Agent {
 
   private async free(allocation: Allocation, why: string): Promise<void> {
     const { store } = this.o;
-    if (allocation.eip && allocation.pod) await this.o.eips?.unbind(allocation.pod, allocation.address);
+    // An EIP's address goes to no other pod before the EIP is off it.
+    const eipOff = allocation.eip && allocation.pod && this.o.eips ? (await this.o.eips.unbind(allocation.pod, allocation.address)).off : Promise.resolve();
     const { linkGone } = await this.o.datapath.removePod(allocation);
     store.release(allocation.containerId, allocation.ifName, this.clock.now());
     if (allocation.claim && this.o.fixedIps) {
@@ -293,7 +294,7 @@ export class Agent {
       // other pod meanwhile.
       store.cool(allocation.address, Infinity);
       const outcome = await this.o.fixedIps.released(allocation);
-      void linkGone.finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
+      void Promise.allSettled([linkGone, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
       this.save();
       this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, why, outcome }, 'fixed address off its pod');
       return;
@@ -304,10 +305,10 @@ export class Agent {
     const deleting = linkGone
       .catch((err: Error) => this.o.log.warn({ hostIf: allocation.hostIf, address: allocation.address, err: err.message }, 'deleting the old veth failed'))
       .finally(() => {
-        store.cool(allocation.address, this.clock.now() + this.o.cooldownMs);
         if (this.linkDeletes.get(allocation.hostIf) === deleting) this.linkDeletes.delete(allocation.hostIf);
       });
     this.linkDeletes.set(allocation.hostIf, deleting);
+    void Promise.allSettled([deleting, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
     this.save();
     void this.o.pool.kick();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'address freed');

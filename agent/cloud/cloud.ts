@@ -77,6 +77,10 @@ export interface PublicIp {
   tags: Record<string, string>;
 }
 
+/** EIP statuses: bound (BIND_ENI: to an ENI on no instance), and on their way somewhere. */
+export const EIP_BOUND: readonly string[] = ['BIND', 'BIND_ENI'];
+export const EIP_CHANGING: readonly string[] = ['CREATING', 'BINDING', 'UNBINDING', 'OFFLINING'];
+
 export interface AllocateEipOptions {
   /** Mbps, billed by traffic per hour */
   bandwidth: number;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client as VpcClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_client.js';
 import type { Address, NetworkInterface } from 'tencentcloud-sdk-nodejs/tencentcloud/services/vpc/v20170312/vpc_models.js';
-import { CloudError, type AllocateEipOptions, type Cloud, type CreateEniOptions, type EipCloud, type Eni, type InstanceLimits, type PublicIp, type Subnet } from './cloud.ts';
+import { CloudError, EIP_BOUND, EIP_CHANGING, type AllocateEipOptions, type Cloud, type CreateEniOptions, type EipCloud, type Eni, type InstanceLimits, type PublicIp, type Subnet } from './cloud.ts';
 import { httpProfile, type ApiEndpoint } from './endpoint.ts';
 import { RateLimiter } from './ratelimit.ts';
 
@@ -197,8 +197,13 @@ export class TencentCloud implements Cloud, EipCloud {
   }
 
   async eipsTagged(key: string, value: string): Promise<PublicIp[]> {
-    const r = await this.call(`DescribeAddresses tagged ${key}=${value}`, () => this.vpc.DescribeAddresses({ Filters: [{ Name: `tag:${key}`, Values: [value] }], Limit: 100 }));
-    return (r.AddressSet ?? []).map(toPublicIp);
+    const found: PublicIp[] = [];
+    for (let offset = 0; ; offset += 100) {
+      const r = await this.call(`DescribeAddresses tagged ${key}=${value}`, () => this.vpc.DescribeAddresses({ Filters: [{ Name: `tag:${key}`, Values: [value] }], Offset: offset, Limit: 100 }));
+      const page = r.AddressSet ?? [];
+      found.push(...page.map(toPublicIp));
+      if (page.length < 100 || found.length >= (r.TotalCount ?? 0)) return found;
+    }
   }
 
   async allocateEip(o: AllocateEipOptions): Promise<PublicIp> {
@@ -215,23 +220,27 @@ export class TencentCloud implements Cloud, EipCloud {
     );
     const eipId = r.AddressSet?.[0];
     if (!eipId) throw new CloudError('InternalError', `AllocateAddresses ${o.name} answered without an EIP`, r.RequestId);
+    await this.waitEipTask(r.TaskId, `allocating ${eipId}`);
     return (await this.waitEip(eipId, (e) => e !== undefined && e.status !== 'CREATING', `allocating ${eipId}`))!;
   }
 
   async associateEip(eipId: string, eniId: string, privateIp: string): Promise<void> {
     // No ClientToken here: a retry of a bind whose answer was lost finds the EIP binding or bound, and the
     // EIP's own state says whether it is bound where it was asked.
-    await this.call(`AssociateAddress ${eipId} to ${privateIp} on ${eniId}`, () => this.vpc.AssociateAddress({ AddressId: eipId, NetworkInterfaceId: eniId, PrivateIpAddress: privateIp }), {
+    const what = `binding ${eipId} to ${privateIp} on ${eniId}`;
+    const r = await this.call(`AssociateAddress ${eipId} to ${privateIp} on ${eniId}`, () => this.vpc.AssociateAddress({ AddressId: eipId, NetworkInterfaceId: eniId, PrivateIpAddress: privateIp }), {
       doneIf: (code) => code === 'UnsupportedOperation.AddressStatusNotPermit' || code === 'InvalidPrivateIpAddress.AlreadyBindEip',
     });
-    const eip = await this.waitEip(eipId, (e) => e === undefined || !['BINDING', 'CREATING'].includes(e.status), `binding ${eipId} to ${privateIp}`);
-    if (!eip || !eip.status.startsWith('BIND') || eip.eniId !== eniId || eip.privateIp !== privateIp) {
-      throw new CloudError('FailedOperation.AddressStatusNotPermit', `binding ${eipId} to ${privateIp} on ${eniId}: the EIP is ${eip ? `${eip.status}${eip.privateIp ? ` on ${eip.privateIp}` : ''}` : 'gone'}`);
+    if (r) await this.waitEipTask(r.TaskId, what);
+    const eip = await this.waitEip(eipId, (e) => e === undefined || !EIP_CHANGING.includes(e.status), what);
+    if (!eip || !EIP_BOUND.includes(eip.status) || eip.eniId !== eniId || eip.privateIp !== privateIp) {
+      throw new CloudError('FailedOperation.AddressStatusNotPermit', `${what}: the EIP is ${eip ? `${eip.status}${eip.privateIp ? ` on ${eip.privateIp}` : ''}` : 'gone'}`);
     }
   }
 
   async disassociateEip(eipId: string): Promise<void> {
-    await this.call(`DisassociateAddress ${eipId}`, () => this.vpc.DisassociateAddress({ AddressId: eipId }), { doneIf: (code) => code === 'UnsupportedOperation.AddressStatusNotPermit' });
+    const r = await this.call(`DisassociateAddress ${eipId}`, () => this.vpc.DisassociateAddress({ AddressId: eipId }), { doneIf: (code) => code === 'UnsupportedOperation.AddressStatusNotPermit' });
+    if (r) await this.waitEipTask(r.TaskId, `unbinding ${eipId}`);
     await this.waitEip(eipId, (e) => e === undefined || e.status === 'UNBIND', `unbinding ${eipId}`);
   }
 
@@ -239,17 +248,31 @@ export class TencentCloud implements Cloud, EipCloud {
     const gone = (code: string) => code.startsWith('InvalidAddressId');
     try {
       const r = await this.call(`ReleaseAddresses ${eipId}`, () => this.vpc.ReleaseAddresses({ AddressIds: [eipId] }), { doneIf: gone });
-      if (r) await this.waitEip(eipId, (e) => e === undefined, `releasing ${eipId}`);
+      if (r) await this.waitEipTask(r.TaskId, `releasing ${eipId}`);
+      await this.waitEip(eipId, (e) => e === undefined, `releasing ${eipId}`);
     } catch (err) {
       if (!gone((err as CloudError).code ?? '')) throw err;
     }
   }
 
-  /** Polls an EIP until `done` says so (EIP changes are asynchronous; its own status is the truth, answer lost or not). */
+  /** Waits for an EIP task by its TaskId (DescribeTaskResult: SUCCESS, FAILED or RUNNING), when the answer gave one. */
+  private async waitEipTask(taskId: string | undefined, what: string): Promise<void> {
+    if (!taskId || !/^\d+$/.test(taskId)) return;
+    const deadline = Date.now() + this.taskTimeoutMs;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      await this.sleep(wait);
+      const r = await this.call(`DescribeTaskResult of ${what}`, () => this.vpc.DescribeTaskResult({ TaskId: Number(taskId) }));
+      if (r.Result === 'SUCCESS') return;
+      if (r.Result === 'FAILED') throw new CloudError('FailedOperation.TaskFailed', `${what} failed (task ${taskId})`, r.RequestId);
+      if (Date.now() > deadline) throw new CloudError('FailedOperation.TaskTimeout', `${what} did not finish within ${this.taskTimeoutMs} ms (task ${taskId})`, r.RequestId);
+    }
+  }
+
+  /** Polls an EIP until `done` says so (an answer lost, the EIP's own status is the truth). */
   private async waitEip(eipId: string, done: (e: PublicIp | undefined) => boolean, what: string): Promise<PublicIp | undefined> {
     const deadline = Date.now() + this.taskTimeoutMs;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
-      await this.sleep(wait);
+    for (let wait = 0; ; wait = Math.min(Math.max(wait * 2, 50), 1000)) {
+      if (wait > 0) await this.sleep(wait);
       const eip = await this.eip(eipId);
       if (done(eip)) return eip;
       if (Date.now() > deadline) throw new CloudError('FailedOperation.TaskTimeout', `${what} did not finish within ${this.taskTimeoutMs} ms (${eip?.status ?? 'gone'})`);

@@ -85,7 +85,9 @@ export class ClaimsController {
     }
     this.claims = claims;
     this.vpcips = vpcips;
-    await Promise.all([claims.start(), this.o.pods.start(), vpcips.start()]);
+    // The pods first: a claim looked at before its pod is known would be taken for one whose pod is gone.
+    await this.o.pods.start();
+    await Promise.all([claims.start(), vpcips.start()]);
     for (const c of claims.list()) this.queue.add(key(c));
     for (const v of vpcips.list()) if (v.spec?.claimRef) this.queue.add(`${v.spec.claimRef.namespace}/${v.spec.claimRef.name}`);
   }
@@ -125,7 +127,7 @@ export class ClaimsController {
     }
     const pod = this.o.pods.get(namespace, name);
     // The Pod object gone (not one CNI DEL, not a new pod of the name waiting to be bound).
-    if (claim.status?.podUID && !pod) {
+    if (claim.status?.podUID && !pod && !(await this.o.pods.exists(namespace, name))) {
       if (claim.spec.deletePolicy !== 'Never') return this.deleteClaim(claim, 'its pod is gone');
       if (!claim.status?.releasedAt) {
         await this.patchStatus(claim, { releasedAt: new Date(this.clock.now()).toISOString() });
@@ -134,7 +136,10 @@ export class ClaimsController {
     }
     if (claim.spec.deletePolicy === 'Never' && !pod && claim.status?.releasedAt && this.o.expiryMs > 0) {
       const left = Date.parse(claim.status.releasedAt) + this.o.expiryMs - this.clock.now();
-      if (left <= 0) return this.deleteClaim(claim, `its pod has been gone for ${this.o.expiryMs / 1000} s (--claim-expired-duration)`);
+      if (left <= 0) {
+        if (!(await this.o.pods.exists(namespace, name))) return this.deleteClaim(claim, `its pod has been gone for ${this.o.expiryMs / 1000} s (--claim-expired-duration)`);
+        return 1000; // a pod of the name is back, and the cache is behind the API server: look again soon
+      }
       if (!claim.status.targetNode) return left + 100;
     }
     const target = claim.status?.targetNode;

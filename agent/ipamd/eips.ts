@@ -14,7 +14,7 @@
 // is finished, not repeated, by the next look.
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
-import type { EipCloud, PublicIp } from '../cloud/cloud.ts';
+import { EIP_BOUND, EIP_CHANGING, type EipCloud, type PublicIp } from '../cloud/cloud.ts';
 import { CLAIM_SEEN_ANNOTATION } from '../k8s/claims.ts';
 import { EIP_CLAIM_FINALIZER, EIP_CLAIM_PLURAL, EIP_CLAIM_TAG, EIP_CLUSTER_TAG, type EipClaim } from '../k8s/eip-claims.ts';
 import type { Budget } from './budget.ts';
@@ -39,6 +39,15 @@ type ClaimObj = EipClaim & k8s.KubernetesObject;
 
 /** How long before a failed claim is looked at again (the pod's next ADD looks sooner). */
 const RETRY_MS = 5000;
+/** Cloud errors no retry mends: the claim fails (its pod's ADD is refused, with the reason). Others are retried. */
+const FINAL = /^(AddressQuotaLimitExceeded|InvalidAddressId|InvalidParameter|InvalidPrivateIpAddress|LimitExceeded|OperationDenied\.AddressInArrears|UnsupportedOperation\.(AddressStatusNotPermit|IncorrectAddressResourceType))/;
+
+/** The EIP is on its way somewhere (being made, bound, unbound): look again in a moment. */
+class Later extends Error {
+  constructor(readonly ms: number, message: string) {
+    super(message);
+  }
+}
 
 export class EipController {
   private readonly custom: k8s.CustomObjectsApi;
@@ -67,7 +76,9 @@ export class EipController {
       setTimeout(() => void informer.start().catch(() => undefined), 2000);
     });
     this.informer = informer;
-    await Promise.all([informer.start(), this.o.pods.start()]);
+    // The pods first: a claim looked at before its pod is known would be taken for one whose pod is gone.
+    await this.o.pods.start();
+    await informer.start();
     for (const c of informer.list()) this.queue.add(key(c));
   }
 
@@ -86,8 +97,11 @@ export class EipController {
     } catch (err) {
       // Written meanwhile (its agent, the user): the informer brings the new version; look again soon.
       if ((err as { code?: number }).code === 409) return 300;
+      if (err instanceof Later) return err.ms;
+      const code = (err as { code?: unknown }).code;
       const message = (err as Error).message;
-      await this.fail(claim, message).catch(() => undefined);
+      if (typeof code === 'string' && FINAL.test(code)) await this.fail(claim, message).catch(() => undefined);
+      else await this.note(claim, `${message} (trying again)`).catch(() => undefined);
       return RETRY_MS;
     }
   }
@@ -100,9 +114,8 @@ export class EipController {
       await this.objects.firstSight(claim, this.o.enableOwnerref ? owner : undefined);
       return undefined;
     }
-    const pod = this.o.pods.get(namespace, name);
     const s = claim.status ?? {};
-    if (!pod) {
+    if (!(await this.o.pods.exists(namespace, name))) {
       if (claim.spec.deletePolicy !== 'Never') {
         await this.objects.delete(claim, `its pod is gone (EIP ${s.eipId ?? 'none'})`);
         return undefined;
@@ -126,38 +139,38 @@ export class EipController {
   /** The claim's EIP bound to `privateIp` on `eniId`: found or made, unbound from an older address of this claim first. */
   private async bind(claim: ClaimObj, privateIp: string, eniId: string): Promise<number | undefined> {
     const who = `pod ${claim.metadata.namespace}/${claim.metadata.name}`;
-    let s = claim.status ?? {};
     let eip = await this.eipOf(claim);
     if (!eip) {
-      if (claim.spec.eipId) return this.fail(claim, `EIP ${claim.spec.eipId} (eip-id-list) does not exist`);
+      if (claim.spec.eipId) return this.fail(claim, `EIP ${claim.spec.eipId} (eip-id-list) does not exist`, 'EIPUnavailable');
       claim = await this.objects.patchStatus(claim, { phase: 'Allocating', message: `allocating an EIP of ${claim.spec.bandwidth ?? 100} Mbps on ${claim.spec.isp ?? 'BGP'}` });
       const tags = { [EIP_CLAIM_TAG]: claim.metadata.uid!, [EIP_CLUSTER_TAG]: await this.o.clusterId() };
       const made = await this.o.budget.as(claim.status?.nodeName ?? '', 'pod', () =>
         this.o.cloud.allocateEip({ bandwidth: claim.spec.bandwidth ?? 100, isp: claim.spec.isp ?? 'BGP', name: `${claim.metadata.namespace}/${claim.metadata.name}`, tags, clientToken: claim.metadata.uid! }),
       );
       this.o.log('info', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: allocated ${made.id} (${made.address})`);
+      claim = await this.objects.patchStatus(claim, { eipId: made.id, publicIP: made.address, message: `allocated ${made.id}` });
       eip = made;
     }
-    if (eip.status.startsWith('BIND') && eip.eniId === eniId && eip.privateIp === privateIp) {
-      if (s.phase !== 'Bound' || s.boundIP !== privateIp || s.publicIP !== eip.address || s.eipId !== eip.id) {
-        await this.objects.patchStatus(claim, { phase: 'Bound', eipId: eip.id, publicIP: eip.address, boundIP: privateIp, message: `bound to ${privateIp} (${eniId})` });
+    const s = claim.status ?? {};
+    if (EIP_BOUND.includes(eip.status) && eip.eniId === eniId && eip.privateIp === privateIp) {
+      if (s.phase !== 'Bound' || s.boundIP !== privateIp || s.publicIP !== eip.address || s.eipId !== eip.id || s.releasedAt) {
+        await this.objects.patchStatus(claim, { phase: 'Bound', eipId: eip.id, publicIP: eip.address, boundIP: privateIp, releasedAt: null, message: `bound to ${privateIp} (${eniId})` });
       }
       return undefined;
     }
-    if (eip.status !== 'UNBIND' && eip.privateIp && eip.privateIp !== s.boundIP) {
+    if (EIP_CHANGING.includes(eip.status)) return 1000;
+    if (EIP_BOUND.includes(eip.status)) {
       // Bound where this claim did not bind it: another pod's (eip-id-list shared), or the user's own use.
-      return this.fail(claim, `EIP ${eip.id} is bound to ${eip.privateIp}${eip.eniId ? ` on ${eip.eniId}` : ''}, by another pod or outside the cluster; ${who} cannot have it`, 'EIPUnavailable');
+      if (!s.boundIP || eip.privateIp !== s.boundIP) return this.fail(claim, `EIP ${eip.id} is bound to ${eip.privateIp ?? 'something else'}${eip.eniId ? ` on ${eip.eniId}` : ''}, by another pod or outside the cluster; ${who} cannot have it`, 'EIPUnavailable');
+      // This claim's, at the pod's older address: unbound from there first, the claim saying so throughout.
+      claim = await this.unbound(claim, { phase: 'Pending', message: `moving ${eip.id} to ${privateIp}` });
+      return 0;
     }
-    if (eip.status !== 'UNBIND' && eip.status !== 'BIND' && eip.status !== 'BIND_ENI') return 1000; // changing: look again
     // Intent first: if the pod's address changes meanwhile, the write fails and nothing is bound; once
     // written, a crash leaves boundIP saying where the EIP may be, to be unbound from there.
     claim = await this.objects.patchStatus(claim, { phase: 'Binding', eipId: eip.id, publicIP: eip.address, boundIP: privateIp, message: `binding ${eip.id} to ${privateIp} (${eniId})` });
-    s = claim.status ?? {};
-    await this.o.budget.as(s.nodeName ?? '', 'pod', async () => {
-      if (eip.status !== 'UNBIND') await this.o.cloud.disassociateEip(eip.id);
-      await this.o.cloud.associateEip(eip.id, eniId, privateIp);
-    });
-    await this.objects.patchStatus(claim, { phase: 'Bound', message: `bound to ${privateIp} (${eniId})` });
+    await this.o.budget.as(claim.status?.nodeName ?? '', 'pod', () => this.o.cloud.associateEip(eip.id, eniId, privateIp));
+    await this.objects.patchStatus(claim, { phase: 'Bound', releasedAt: null, message: `bound to ${privateIp} (${eniId})` });
     this.o.log('info', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: ${eip.id} (${eip.address}) bound to ${privateIp} on ${eniId}`);
     return undefined;
   }
@@ -166,7 +179,8 @@ export class EipController {
   private async unbound(claim: ClaimObj, status: Record<string, unknown>): Promise<ClaimObj> {
     const s = claim.status ?? {};
     const eip = s.eipId ? await this.o.cloud.eip(s.eipId) : undefined;
-    if (eip && eip.status !== 'UNBIND' && eip.privateIp && eip.privateIp === s.boundIP) {
+    if (eip && s.boundIP && eip.privateIp === s.boundIP) {
+      if (EIP_CHANGING.includes(eip.status)) throw new Later(1000, `${eip.id} is ${eip.status}`);
       claim = await this.objects.patchStatus(claim, { phase: 'Unbinding', message: `unbinding ${eip.id} from ${eip.privateIp}` });
       await this.o.budget.as(s.nodeName ?? '', 'release', () => this.o.cloud.disassociateEip(eip.id));
       this.o.log('info', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: ${eip.id} unbound from ${eip.privateIp}`);
@@ -178,11 +192,14 @@ export class EipController {
   private async end(claim: ClaimObj): Promise<undefined> {
     const s = claim.status ?? {};
     if (!claim.metadata.finalizers?.includes(EIP_CLAIM_FINALIZER)) return undefined;
-    const eip = await this.eipOf(claim);
-    if (eip) {
-      const ours = !claim.spec.eipId && eip.tags[EIP_CLAIM_TAG] === claim.metadata.uid;
+    const listed = claim.spec.eipId ? await this.o.cloud.eip(claim.spec.eipId) : undefined;
+    // Every EIP made for this claim (one, unless a tag lagged behind a retried allocation), and the user's.
+    const made = claim.spec.eipId ? [] : await this.o.cloud.eipsTagged(EIP_CLAIM_TAG, claim.metadata.uid!);
+    for (const eip of [...(listed ? [listed] : []), ...made]) {
+      const ours = made.includes(eip);
+      if (EIP_CHANGING.includes(eip.status)) throw new Later(1000, `${eip.id} is ${eip.status}`);
       await this.o.budget.as(s.nodeName ?? '', 'release', async () => {
-        if (eip.status !== 'UNBIND' && (ours || eip.privateIp === s.boundIP)) await this.o.cloud.disassociateEip(eip.id);
+        if (EIP_BOUND.includes(eip.status) && (ours || eip.privateIp === s.boundIP)) await this.o.cloud.disassociateEip(eip.id);
         if (ours) await this.o.cloud.releaseEip(eip.id);
       });
       this.o.log('info', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name} is going: ${eip.id} ${ours ? 'released' : 'unbound and left to its owner'}`);
@@ -202,10 +219,27 @@ export class EipController {
     return tagged[0];
   }
 
+  /**
+   * Writes what went wrong on the claim as it is now — unless the pod has since asked for something else
+   * (another address, another pod of the name): that is looked at anew, not failed for the old.
+   */
+  private async latest(claim: ClaimObj): Promise<ClaimObj | undefined> {
+    const current = this.informer?.get(claim.metadata.name, claim.metadata.namespace) ?? claim;
+    const want = (c: ClaimObj) => `${c.status?.privateIP ?? ''}/${c.status?.podUID ?? ''}`;
+    return want(current) === want(claim) ? current : undefined;
+  }
+
+  /** A cloud error a retry may mend: said on the claim, phase unchanged. */
+  private async note(claim: ClaimObj, message: string): Promise<void> {
+    this.o.log('warn', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: ${message}`);
+    const current = await this.latest(claim);
+    if (current && current.status?.message !== message) await this.objects.patchStatus(current, { message });
+  }
+
   private async fail(claim: ClaimObj, message: string, reason = 'EIPFailed'): Promise<number> {
     this.o.log('warn', `EIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: ${message}`);
-    const current = this.informer?.get(claim.metadata.name, claim.metadata.namespace) ?? claim;
-    if (current.status?.phase !== 'Failed' || current.status.message !== message) {
+    const current = await this.latest(claim);
+    if (current && (current.status?.phase !== 'Failed' || current.status.message !== message)) {
       await this.objects.patchStatus(current, { phase: 'Failed', message });
       await this.o.pods.event(claim.metadata.namespace, claim.metadata.name, reason, message);
     }

@@ -23,7 +23,10 @@ export class PodWatch {
     this.handlers.push(handler);
   }
 
-  /** Starts the informer once, however many controllers ask. */
+  /**
+   * Starts the informer once, however many controllers ask; resolves once the first list is in, so that
+   * a controller never takes a pod it has not seen yet for a pod that is gone.
+   */
   start(): Promise<void> {
     this.stopped = false;
     this.starting ??= (async () => {
@@ -36,7 +39,10 @@ export class PodWatch {
       });
       this.informer = informer;
       await informer.start();
-    })();
+    })().catch((err: unknown) => {
+      this.starting = undefined;
+      throw err;
+    });
     return this.starting;
   }
 
@@ -48,6 +54,22 @@ export class PodWatch {
 
   get(namespace: string, name: string): k8s.V1Pod | undefined {
     return this.informer?.get(name, namespace);
+  }
+
+  /**
+   * Whether a pod of that name exists, asked of the API server itself when the cache has none: a claim's
+   * pod is taken for gone (and its address or EIP let go) only on the server's word, never on a cache
+   * that may lag.
+   */
+  async exists(namespace: string, name: string): Promise<boolean> {
+    if (this.get(namespace, name)) return true;
+    try {
+      await this.core.readNamespacedPod({ namespace, name });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return false;
+      throw err;
+    }
   }
 
   /** A Warning event on a pod (by name: it may be gone, or not yet made again). */

@@ -43,6 +43,8 @@ export interface LabIpamdOptions {
 export class LabIpamd {
   readonly logFile: string;
   private process?: ChildProcess;
+  /** stopped on purpose: not started again */
+  private stopped = false;
 
   constructor(private readonly o: LabIpamdOptions) {
     this.logFile = `${o.dir}/ipamd-${o.identity}.log`;
@@ -61,8 +63,12 @@ export class LabIpamd {
     return (await execa(IPAMD_BINARY, [...this.labArgs(), ...args], { env: childEnv() })).stdout;
   }
 
-  /** Starts the replica; it campaigns for the Lease on its own. */
+  /**
+   * Starts the replica; it campaigns for the Lease on its own. Like its Deployment's pod, it is started
+   * again a second after it exits on its own (a replica that lost the Lease exits); not after stop().
+   */
   start(): void {
+    this.stopped = false;
     const args = [
       ...manifestArgs({ 'subnet-ids': this.o.subnetIds.join(','), ...this.o.settings }),
       ...this.labArgs(),
@@ -72,8 +78,15 @@ export class LabIpamd {
     ];
     const log = openSync(this.logFile, 'a');
     // setpriv's parent-death signal: a lab whose process is killed leaves no ipamd running.
-    this.process = spawn('setpriv', ['--pdeathsig', 'KILL', '--', IPAMD_BINARY, ...args], { env: childEnv(), stdio: ['ignore', log, log] });
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', IPAMD_BINARY, ...args], { env: childEnv(), stdio: ['ignore', log, log] });
+    this.process = child;
     closeSync(log);
+    child.once('exit', () => {
+      if (this.stopped || this.process !== child) return;
+      setTimeout(() => {
+        if (!this.stopped && this.process === child) this.start();
+      }, 1000).unref();
+    });
   }
 
   get running(): boolean {
@@ -91,6 +104,7 @@ export class LabIpamd {
 
   /** SIGTERM as a rollout does, or SIGKILL as a crash does. */
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    this.stopped = true;
     const child = this.process;
     if (!child || !this.running) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
