@@ -151,12 +151,27 @@ describe('EIPs per pod', () => {
     await claimGone('kept-by-hand');
     expect(eips().map((e) => e.AddressId)).not.toContain(byHand);
 
-    const gone = Date.now();
+    // Back once, then gone for good: the expiry counts from the last time it went, not the first.
     const expiring = await kept('kept-to-expire');
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'kept-to-expire', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' } },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+      },
+    });
+    await runningPod('kept-to-expire');
+    const back = await until('kept-to-expire bound again', () => claim('kept-to-expire'), (x) => x.status?.phase === 'Bound');
+    expect(back.status).toMatchObject({ eipId: expiring });
+    expect(back.status?.releasedAt).toBeUndefined();
+    await new Promise((r) => setTimeout(r, EXPIRY_S * 1000));
+    await kubectl('delete', 'pod', 'kept-to-expire', '--wait=true');
+    const gone = Date.now();
+    await until('kept-to-expire kept again', () => claim('kept-to-expire'), (x) => x.status?.phase === 'Released', 30_000);
     await claimGone('kept-to-expire');
     expect(Date.now() - gone).toBeGreaterThanOrEqual(EXPIRY_S * 1000 - 500);
     expect(eips().map((e) => e.AddressId)).not.toContain(expiring);
-  }, 90_000);
+  }, 120_000);
 
   it("binds the user's EIP of the pod's ordinal from eip-id-list, to one pod only, and never releases it", async () => {
     await kubectl('apply', '-f', ID_LIST_STATEFULSET);

@@ -165,7 +165,8 @@ export class ClaimsController {
       kind: 'VpcIP',
       metadata: { name: ip },
       spec: { ip, subnetId: claim.spec.subnetId ?? s.subnetId ?? '', claimRef: { namespace, name, uid: claim.metadata.uid! } },
-      status: { phase, nodeName: s.nodeName ?? '', eniId: s.eniId ?? '', ...(this.o.nec(s.nodeName ?? '')?.spec?.instanceId ? { instanceId: this.o.nec(s.nodeName!)!.spec!.instanceId } : {}), message: s.message ?? '' },
+      // Fields not known are left out (null, in a merge patch): an empty ENI id is not an ENI id.
+      status: { phase, nodeName: s.nodeName || null, eniId: s.eniId || null, instanceId: this.o.nec(s.nodeName ?? '')?.spec?.instanceId || null, message: s.message ?? '' } as unknown as VpcIp['status'],
     };
     const have = this.vpcips?.get(ip);
     if (!have) {
@@ -176,7 +177,8 @@ export class ClaimsController {
       if (made) await this.custom.patchClusterCustomObjectStatus({ ...API, plural: VPCIP_PLURAL, name: ip, body: { status: want.status } }, MERGE);
       return;
     }
-    if (JSON.stringify(have.status ?? {}) !== JSON.stringify(want.status)) {
+    const known = (o: object) => JSON.stringify(Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined).sort(([a], [b]) => a.localeCompare(b))));
+    if (known(have.status ?? {}) !== known(want.status ?? {})) {
       await this.custom.patchClusterCustomObjectStatus({ ...API, plural: VPCIP_PLURAL, name: ip, body: { status: want.status } }, MERGE);
     }
   }

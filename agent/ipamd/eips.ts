@@ -97,6 +97,8 @@ export class EipController {
     } catch (err) {
       // Written meanwhile (its agent, the user): the informer brings the new version; look again soon.
       if ((err as { code?: number }).code === 409) return 300;
+      // Gone meanwhile (its finalizer removed): nothing left to do.
+      if ((err as { code?: number }).code === 404) return undefined;
       if (err instanceof Later) return err.ms;
       const code = (err as { code?: unknown }).code;
       const message = (err as Error).message;
@@ -129,6 +131,9 @@ export class EipController {
       await this.objects.delete(claim, `its pod has been gone for ${this.o.expiryMs / 1000} s (--claim-expired-duration)`);
       return undefined;
     }
+    // Failed for what its pod asked: tried again when the pod asks again (its next ADD writes Pending), not
+    // on every change of the claim — each try may be a cloud call the cluster's budget pays for.
+    if (s.phase === 'Failed') return undefined;
     if (!s.privateIP || !s.eniId) {
       if (s.boundIP) await this.unbound(claim, { phase: 'Pending', message: 'waiting for the pod to have an address' });
       return undefined;
