@@ -10,13 +10,14 @@ import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
-import { FileCheckpoint } from './pool/checkpoint.ts';
+import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
 import { supplyFor } from './supply/for-node.ts';
 import { NodeNec } from './k8s/node-nec.ts';
 import { serveHealth } from './health.ts';
+import { AgentMetrics } from './metrics.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
 import { pendingDelDir } from '../shared/protocol.ts';
@@ -35,9 +36,19 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
   // Health answers from the start: a slow cloud at start-up must not look like a dead agent to liveness.
   const live: { current?: { agent: Agent; status: () => unknown } } = {};
+  // (The pool's view is read at each scrape, once the pool exists.)
+  const metrics = new AgentMetrics({
+    counts: () => store.counts(),
+    reserved: () => store.allocations().filter((a) => a.reserved).length,
+    warm: () => pool.currentLimits().warm,
+    enis: () => store.enis.size,
+    capacity: () => pool.capacity(),
+    exemptions: () => masq.exempted().length,
+  });
   const health = await serveHealth(config.healthHost, config.healthPort, {
     ready: () => (live.current?.agent.ready ? { ok: true } : { ok: false, why: 'starting: learning the node, its ENIs and its pool' }),
     status: () => live.current?.status() ?? { starting: true },
+    metrics: { text: () => (live.current ? metrics.text() : Promise.resolve('')), contentType: metrics.contentType },
   });
   const metadata = new Metadata(config.metadataUrl);
   const node = await metadata.instance();
@@ -87,11 +98,19 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const fixedIps = kube
     ? new FixedIps({ kube, store, giveBack: (address) => pool.giveBack(address), nodeName: config.nodeName!, save: () => agent.saveCheckpoint(), log })
     : undefined;
+  const file = new FileCheckpoint(`${config.stateDir}/checkpoint.json`);
+  const checkpoint: Checkpoint = {
+    load: () => file.load(),
+    save: (state) => {
+      file.save(state);
+      metrics.checkpointWritten();
+    },
+  };
   const eips = kube ? new Eips({ api: new EipClaimsApi(kube), masq, nodeName: config.nodeName!, log }) : undefined;
   const agent = new Agent({
     store,
     pool,
-    checkpoint: new FileCheckpoint(`${config.stateDir}/checkpoint.json`),
+    checkpoint,
     datapath,
     log,
     pendingDelDir: pendingDelDir(config.socket),
@@ -139,7 +158,13 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   startNodeSync();
   await pool.start();
   agent.reportUnpooled();
-  const handle = (body: RequestBody) => {
+  const handle = async (body: RequestBody) => {
+    const started = performance.now();
+    const answer = await dispatch(body);
+    metrics.answered(body.op, (performance.now() - started) / 1000, answer);
+    return answer;
+  };
+  const dispatch = (body: RequestBody) => {
     switch (body.op) {
       case 'add':
         return agent.add(body);
@@ -191,3 +216,4 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     },
   };
 }
+

@@ -2,11 +2,13 @@
 //   /healthz  the agent's event loop answers (liveness)
 //   /readyz   the agent serves ADDs (readiness): 503 with the reason otherwise
 //   /status   the pool as JSON: ENIs, addresses, allocations, limits, the last error
+//   /metrics  Prometheus metrics (metrics.ts), when the program has them
 import { createServer, type Server } from 'node:http';
 
 export interface HealthSources {
   ready(): { ok: boolean; why?: string | undefined };
   status(): unknown;
+  metrics?: { text(): Promise<string>; contentType: string };
 }
 
 export async function serveHealth(host: string, port: number, sources: HealthSources): Promise<Server> {
@@ -22,7 +24,15 @@ export async function serveHealth(host: string, port: number, sources: HealthSou
       return ok ? send(200, 'ok\n') : send(503, `not ready: ${why ?? 'starting'}\n`);
     }
     if (path === '/status') return send(200, `${JSON.stringify(sources.status(), null, 2)}\n`, 'application/json');
-    return send(404, `no ${path} here; try /healthz, /readyz or /status\n`);
+    if (path === '/metrics' && sources.metrics) {
+      const { metrics } = sources;
+      void metrics.text().then(
+        (text) => send(200, text, metrics.contentType),
+        (err: Error) => send(500, `metrics: ${err.message}\n`),
+      );
+      return;
+    }
+    return send(404, `no ${path} here; try /healthz, /readyz, /status${sources.metrics ? ' or /metrics' : ''}\n`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`cannot serve health on ${host}:${port}: ${err.message}`, { cause: err })));
