@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cniCodeOf } from '../shared/cni-codes.ts';
 import { Lab, type LabNode } from '../hack/lab/lab.ts';
 import { inNs } from '../hack/lab/sh.ts';
+import { parsePrometheus, sample as get, type Samples } from './prom-text.ts';
 
 let lab: Lab;
 let node: LabNode;
@@ -15,30 +16,11 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => lab?.down());
 
-type Samples = Map<string, number>;
-
-/**
- * The exposition text, parsed strictly: every line a comment (# HELP / # TYPE) or `name{labels} value`.
- * Answers the samples by `name{labels}`, labels sorted.
- */
-function parse(text: string): Samples {
-  const samples: Samples = new Map();
-  for (const line of text.split('\n')) {
-    if (line === '' || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
-    if (!m) throw new Error(`not Prometheus text: ${line}`);
-    const labels = (m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? [];
-    samples.set(`${m[1]}{${[...labels].sort().join(',')}}`, Number(m[3]));
-  }
-  return samples;
-}
-
 async function scrape(): Promise<Samples> {
   const script = "fetch('http://127.0.0.1:61678/metrics').then(async (r) => { if (!r.ok) process.exit(1); process.stdout.write(await r.text()); })";
-  return parse(await inNs(node.ns, process.execPath, ['-e', script]));
+  return parsePrometheus(await inNs(node.ns, process.execPath, ['-e', script]));
 }
 
-const get = (s: Samples, key: string) => s.get(key) ?? 0;
 const env = (ns: string, containerId: string) => ({ containerId, netns: `/var/run/netns/${ns}`, ifName: 'eth0' });
 
 describe("the agent's metrics", () => {

@@ -17,6 +17,7 @@ import type { Emulator } from '../hack/emulator/emulator.ts';
 import { startTestEmulator, testWorld } from '../hack/emulator/testing.ts';
 import { SimCluster, SimNode, type SimPoolSettings } from '../hack/sim/nodes.ts';
 import { until } from './eventually.ts';
+import { parsePrometheus, sample } from './prom-text.ts';
 
 const CRD_DIR = fileURLToPath(new URL('../daemonset/crds', import.meta.url));
 const GROUP = { group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs' };
@@ -133,6 +134,23 @@ describe('tke-eni-ipamd', () => {
     for (const a of addresses) expect(cloudAddresses('ins-node0001')).toContain(a);
     await until('pods + min on node-1', () => cloudAddresses('ins-node0001').length, (n) => n === 8);
     expect(emulator.state().calls.AssignPrivateIpAddresses?.throttled ?? 0).toBe(0);
+  });
+
+  it('counts its cloud calls by action and outcome on /metrics, and says it leads', async () => {
+    const running = await ipamd('a');
+    emulator.addFault({ action: 'CreateNetworkInterface', times: 1, effect: { kind: 'error', code: 'RequestLimitExceeded', message: 'slow down' } });
+    await addNode('node-1', 'ins-node0001');
+    const sim = await simNode('node-1', 'ins-node0001');
+    await until('the pool filled', () => poolAddresses(sim), (a) => a.length >= 3);
+    const scraped = parsePrometheus(await (await fetch(`http://127.0.0.1:${running.healthPort}/metrics`)).text());
+    const calls = emulator.calls();
+    for (const action of ['CreateNetworkInterface', 'AttachNetworkInterface', 'DescribeNetworkInterfaceLimit']) {
+      expect(sample(scraped, `eni_ipamd_cloud_calls_total{action="${action}",outcome="ok"}`), action).toBe(calls[action]?.ok ?? 0);
+    }
+    expect(calls.CreateNetworkInterface?.throttled).toBe(1);
+    expect(sample(scraped, 'eni_ipamd_cloud_calls_total{action="CreateNetworkInterface",outcome="throttled"}')).toBe(1);
+    expect(sample(scraped, 'eni_ipamd_cloud_call_duration_seconds_count{action="CreateNetworkInterface"}')).toBe(calls.CreateNetworkInterface!.ok + 1);
+    expect(sample(scraped, 'eni_ipamd_leader{}')).toBe(1);
   });
 
   it('takes LimitExceeded on an assign as that ENI being full: opens another, no ENILimit', async () => {

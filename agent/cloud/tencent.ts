@@ -25,6 +25,8 @@ export interface TencentOptions {
   limiter?: { acquire(action: string): Promise<void> };
   sleep?: (ms: number) => Promise<void>;
   log?: (message: string) => void;
+  /** told of every call's end: its action, "ok", "throttled" or the error code, and how long it took */
+  observe?: (action: string, outcome: string, seconds: number) => void;
 }
 
 /** Codes that mean "not now": the same call may succeed later. */
@@ -49,6 +51,7 @@ export class TencentCloud implements Cloud, EipCloud {
   /** the VPC of each subnet, learnt once */
   private readonly vpcIds = new Map<string, string>();
   private readonly limiter: { acquire(action: string): Promise<void> };
+  private readonly observe: (action: string, outcome: string, seconds: number) => void;
 
   constructor(options: TencentOptions) {
     this.vpc = new VpcClient({ credential: options.credential, region: options.region, profile: { httpProfile: httpProfile('vpc', options.endpoint) } });
@@ -56,6 +59,7 @@ export class TencentCloud implements Cloud, EipCloud {
     this.taskTimeoutMs = options.taskTimeoutMs ?? 120_000;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.log = options.log ?? (() => undefined);
+    this.observe = options.observe ?? (() => undefined);
     this.limiter = options.limiter ?? new RateLimiter(options.rateLimits, Date, this.sleep);
   }
 
@@ -320,12 +324,17 @@ export class TencentCloud implements Cloud, EipCloud {
   private async call<T>(what: string, fn: () => Promise<T>, options?: { doneIf: (code: string) => boolean }): Promise<T | undefined> {
     const action = what.split(' ')[0]!;
     for (let attempt = 1; ; attempt++) {
+      let started = 0;
       try {
         await this.limiter.acquire(action);
-        return await fn();
+        started = performance.now();
+        const answer = await fn();
+        this.observe(action, 'ok', (performance.now() - started) / 1000);
+        return answer;
       } catch (err) {
         const e = err as { code?: string; message?: string; requestId?: string };
         const code = e.code ?? '';
+        if (started > 0) this.observe(action, code.startsWith('RequestLimitExceeded') ? 'throttled' : code || 'NetworkError', (performance.now() - started) / 1000);
         if (attempt > 1 && options?.doneIf(code)) return undefined;
         if (!isRetryable(code) || attempt >= this.attempts) {
           throw new CloudError(code || 'NetworkError', `${what}: ${code ? `${code}: ` : ''}${e.message ?? String(err)}`, e.requestId ?? '');

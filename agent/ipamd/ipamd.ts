@@ -16,12 +16,13 @@ import type { IpamdConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { Events } from './events.ts';
 import { LeaderElection } from './leader.ts';
+import { IpamdMetrics } from './metrics.ts';
 import { NodeIpam } from './node-ipam.ts';
 import { PodWatch } from './pod-watch.ts';
 import { SubnetBook } from './subnet-book.ts';
 
 /** The cloud as ipamd reaches it: its region and keys given, or the CVM's (metadata, the role's keys). */
-export async function cloudOf(config: IpamdConfig, limiter: Budget | undefined, log: (message: string) => void): Promise<{ cloud: TencentCloud; region: string }> {
+export async function cloudOf(config: IpamdConfig, limiter: Budget | undefined, log: (message: string) => void, observe?: (action: string, outcome: string, seconds: number) => void): Promise<{ cloud: TencentCloud; region: string }> {
   const metadata = new Metadata(config.metadataUrl);
   const region = config.region ?? (await metadata.instance()).region;
   const cloud = new TencentCloud({
@@ -29,12 +30,15 @@ export async function cloudOf(config: IpamdConfig, limiter: Budget | undefined, 
     endpoint: { url: config.apiUrl, resolve: config.apiResolve },
     credential: config.credentials ?? metadata.roleCredential(),
     ...(limiter ? { limiter } : {}),
+    ...(observe ? { observe } : {}),
     log,
   });
   return { cloud, region };
 }
 
 export interface RunningIpamd {
+  /** where /healthz, /readyz, /status and /metrics answer */
+  healthPort: number;
   stop(): Promise<void>;
 }
 
@@ -45,7 +49,9 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
   let election: LeaderElection | undefined;
   let controller: Controller | undefined;
   const budget = new Budget({ clusterQps: config.cloudQps, actionQps: TENCENT_RATE_LIMITS });
+  const metrics = new IpamdMetrics({ leader: () => election?.isLeader ?? !config.leaderElect, backlog: () => controller?.backlog ?? 0, callsWaiting: () => budget.waiting() });
   const health: Server = await serveHealth(config.healthHost, config.healthPort, {
+    metrics,
     // A standby replica is healthy and ready: it is waiting for its turn, as it should.
     ready: () => ({ ok: true }),
     status: () => ({
@@ -58,7 +64,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
       memory: process.memoryUsage(),
     }),
   });
-  const { cloud, region } = await cloudOf(config, budget, (message) => log.warn(message));
+  const { cloud, region } = await cloudOf(config, budget, (message) => log.warn(message), (action, outcome, seconds) => metrics.called(action, outcome, seconds));
   const cluster = Cluster.load({ kubeconfig: config.kubeconfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: say });
   const events = new Events({ create: (e) => cluster.createEvent(e), node: (n) => cluster.node(n), log: say });
   const subnets = new SubnetBook({ cloud, necs: () => cluster.allNecs() });
@@ -148,6 +154,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
   }
   log.info({ identity: config.identity, region, leaderElect: config.leaderElect, health: `${config.healthHost}:${config.healthPort}` }, 'tke-eni-ipamd started');
   return {
+    healthPort: (health.address() as { port: number }).port,
     stop: async () => {
       stopping = true;
       // Stop acting before the lease can lapse: no call after this, whatever is under way.
