@@ -237,6 +237,13 @@ export class ClaimsController {
       // Whatever happened, the cloud is asked again where the address is before anything more is done.
       return 5000;
     }
+    // The call's end is not the cloud's word: a retry that found the address gone from the source, or an
+    // answer for a move that was undone, must not tell the pod its address is here. Ask where it is.
+    const landed = await this.o.budget.as(target, 'pod', () => this.o.cloud.findAddress(subnetId, ip));
+    if (landed?.eni.id !== destination.eniId || !landed.ready) {
+      await this.patchStatus(claim, { message: `${how}: the cloud shows it ${landed ? `on ${landed.eni.id}${landed.ready ? '' : ', still changing'}` : 'on no ENI'}; looking again` });
+      return 1000;
+    }
     this.o.log('info', `${who}: ${done} ${ip} to ${destination.eniId} (${target})`);
     return this.arrived(claim, target, destination.eniId, from);
   }
