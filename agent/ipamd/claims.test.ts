@@ -1,0 +1,104 @@
+// ipamd's fixed-IP controller against the API server stand-in, with a fake of its narrow cloud port (the
+// adapter itself is tested through the SDK against the emulator): a move whose call returns while the
+// cloud does not show the address on the destination must not tell the waiting pod it has arrived.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { startApiServer, type ApiServer } from '../../hack/apiserver/server.ts';
+import { crdModel } from '../../hack/apiserver/testing.ts';
+import { TENCENT_RATE_LIMITS } from '../cloud/ratelimit.ts';
+import { OWNER_TAG, type Cloud, type Eni } from '../cloud/cloud.ts';
+import { CLAIM_SEEN_ANNOTATION, type VpcIpClaim } from '../k8s/claims.ts';
+import type { Nec } from '../k8s/nec.ts';
+import { Budget } from './budget.ts';
+import { ClaimsController } from './claims.ts';
+import { PodWatch } from './pod-watch.ts';
+
+const CRDS = ['vpcipclaims', 'vpcips'].map((n) => fileURLToPath(new URL(`../../daemonset/crds/${n}.yaml`, import.meta.url)));
+const API = { group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'vpcipclaims', namespace: 'default' };
+const ADDRESS = '10.0.16.20';
+
+let apiserver: ApiServer;
+let kc: k8s.KubeConfig;
+let controller: ClaimsController | undefined;
+let pods: PodWatch | undefined;
+
+beforeEach(async () => {
+  apiserver = await startApiServer();
+  kc = new k8s.KubeConfig();
+  kc.loadFromString(apiserver.kubeconfig());
+  for (const file of CRDS) await kc.makeApiClient(k8s.ApiextensionsV1Api).createCustomResourceDefinition({ body: crdModel(parseYaml(readFileSync(file, 'utf8'))) });
+});
+afterEach(async () => {
+  await controller?.stop();
+  await pods?.stop();
+  await apiserver.close();
+});
+
+const eni = (id: string, instance: string): Eni => ({ id, mac: '', subnetId: 'subnet-pod3a', primaryIp: '', secondaryIps: [], primary: false, state: 'AVAILABLE', settling: false, attachedTo: instance, securityGroupIds: [], tags: { [OWNER_TAG]: instance } });
+const nec = (node: string, instance: string, eniId: string): Nec => ({
+  metadata: { name: node },
+  spec: { instanceId: instance, zone: 'ap-guangzhou-3', quota: { enis: 4, ipsPerEni: 10 } },
+  status: { ipamd: { enis: [{ eniId, mac: '', primaryIP: '', subnetId: 'subnet-pod3a', subnetCIDR: '10.0.16.0/24', ips: [] }] } },
+});
+
+describe("ipamd's fixed-IP moves", () => {
+  it('says the address has arrived only once the cloud shows it on the destination ENI', async () => {
+    // The cloud: the address on node-1's ENI; a move "succeeds" without moving it, until told to land.
+    let holder = eni('eni-one', 'ins-1');
+    let land = false;
+    let migrations = 0;
+    const cloud: Pick<Cloud, 'migrateIp' | 'findAddress' | 'assignAddress'> = {
+      migrateIp: async () => {
+        migrations++;
+        if (land) holder = eni('eni-two', 'ins-2');
+      },
+      findAddress: async () => ({ eni: holder, ready: true }),
+      assignAddress: async () => {
+        throw new Error('not expected: the address is on an ENI');
+      },
+    };
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'web-0' }, spec: { nodeName: 'node-2', containers: [{ name: 'c', image: 'busybox' }] } } });
+    await custom.createNamespacedCustomObject({
+      ...API,
+      body: { apiVersion: 'networking.tke.cloud.tencent.com/v1', kind: 'VpcIPClaim', metadata: { name: 'web-0', annotations: { [CLAIM_SEEN_ANNOTATION]: new Date().toISOString() } }, spec: { deletePolicy: 'Never', ip: ADDRESS, subnetId: 'subnet-pod3a' } },
+    });
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...API, name: 'web-0', body: { status: { phase: 'Released', ip: ADDRESS, subnetId: 'subnet-pod3a', nodeName: 'node-1', eniId: 'eni-one', podUID: 'uid-0', targetNode: 'node-2', targetPodUID: 'uid-1' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const necs: Record<string, Nec> = { 'node-1': nec('node-1', 'ins-1', 'eni-one'), 'node-2': nec('node-2', 'ins-2', 'eni-two') };
+    pods = new PodWatch(kc, () => undefined);
+    controller = new ClaimsController({
+      kc,
+      pods,
+      cloud,
+      budget: new Budget({ clusterQps: 50, actionQps: TENCENT_RATE_LIMITS }),
+      nec: (node) => necs[node],
+      subnetZone: async () => 'ap-guangzhou-3',
+      nodeExists: () => true,
+      nodeChanged: () => undefined,
+      needEni: () => undefined,
+      expiryMs: 0,
+      enableOwnerref: false,
+      log: () => undefined,
+    });
+    await controller.start();
+    const claim = async () => (await custom.getNamespacedCustomObject({ ...API, name: 'web-0' })) as VpcIpClaim;
+    const deadline = Date.now() + 1500;
+    while (migrations === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(migrations).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await claim()).status).toMatchObject({ nodeName: 'node-1', targetNode: 'node-2' });
+
+    land = true;
+    const until = Date.now() + 5000;
+    while ((await claim()).status?.nodeName !== 'node-2' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect((await claim()).status).toMatchObject({ nodeName: 'node-2', eniId: 'eni-two', phase: 'Released' });
+    expect((await claim()).status?.targetNode ?? null).toBeNull();
+  });
+});
