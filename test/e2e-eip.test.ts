@@ -8,9 +8,10 @@ import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultWorld } from '../hack/emulator/world.ts';
 import { kubeClients, Lab, pings, whoamiFrom } from '../hack/lab/lab.ts';
-import { inNs, run } from '../hack/lab/sh.ts';
+import { inNs } from '../hack/lab/sh.ts';
 import type { EipClaim } from '../agent/k8s/eip-claims.ts';
 import { until } from './eventually.ts';
+import { labKube } from './lab-kube.ts';
 
 const EIP_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-statefulset.yaml', import.meta.url));
 const ID_LIST_STATEFULSET = fileURLToPath(new URL('../hack/examples/eip-id-list-statefulset.yaml', import.meta.url));
@@ -19,13 +20,7 @@ const EXPIRY_S = 6;
 let lab: Lab;
 let clients: ReturnType<typeof kubeClients>;
 
-const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]);
-const pod = (name: string) => clients.core.readNamespacedPod({ name, namespace: 'default' });
-const runningPod = (name: string, other?: string) =>
-  until(`${name} running${other ? ' anew' : ''}`, () => pod(name), (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP) && !p.metadata?.deletionTimestamp && p.metadata?.uid !== other, 45_000).catch(async (err: Error) => {
-    err.message += `\n${await kubectl('get', 'pods', '-o', 'wide').catch(() => '')}\n${await kubectl('get', 'events').catch(() => '')}\n${await kubectl('get', 'eipc', '-o', 'yaml').catch(() => '')}\n${lab.ipamds.map((r) => r.log().slice(-3000)).join('\n')}`;
-    throw err;
-  });
+const { kubectl, pod, runningPod } = labKube(() => lab, 'eipc');
 const claim = (name: string) => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'eipclaims', namespace: 'default', name }) as Promise<EipClaim>;
 const claimGone = (name: string) => until(`EIPClaim ${name} gone`, () => claim(name).then(() => 'there', (e: { code?: number }) => (e.code === 404 ? 'gone' : 'error')), (s) => s === 'gone', 30_000);
 const eips = () => lab.emulator.state().addresses;

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeClients, Lab, pings } from '../hack/lab/lab.ts';
-import { run } from '../hack/lab/sh.ts';
 import { until } from './eventually.ts';
+import { labKube } from './lab-kube.ts';
 
 const FIXED_STATEFULSET = fileURLToPath(new URL('../hack/examples/fixed-ip-statefulset.yaml', import.meta.url));
 const EXPIRY_S = 8;
@@ -16,13 +16,7 @@ const EXPIRY_S = 8;
 let lab: Lab;
 let clients: ReturnType<typeof kubeClients>;
 
-const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]);
-const pod = (name: string) => clients.core.readNamespacedPod({ name, namespace: 'default' });
-const runningPod = (name: string, other?: string) =>
-  until(`${name} running${other ? ' anew' : ''}`, () => pod(name), (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP) && !p.metadata?.deletionTimestamp && p.metadata?.uid !== other, 45_000).catch(async (err: Error) => {
-    err.message += `\n${await kubectl('get', 'pods', '-o', 'wide').catch(() => '')}\n${await kubectl('get', 'events').catch(() => '')}\n${await kubectl('get', 'vipc', '-o', 'yaml').catch(() => '')}`;
-    throw err;
-  });
+const { kubectl, pod, runningPod } = labKube(() => lab, 'vipc');
 type Claim = { metadata: { ownerReferences?: Array<{ kind: string; name: string }> }; spec: { deletePolicy: string; ip?: string }; status?: { phase?: string; nodeName?: string; ip?: string } };
 const claim = (name: string) => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'vpcipclaims', namespace: 'default', name }) as Promise<Claim>;
 const claimGone = (name: string) => until(`claim ${name} gone`, () => claim(name).then(() => 'there', (e: { code?: number }) => (e.code === 404 ? 'gone' : 'error')), (s) => s === 'gone', 30_000);

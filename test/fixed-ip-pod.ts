@@ -28,6 +28,11 @@ export function fixedIpPod(lab: Lab, name: string) {
         .state()
         .networkInterfaces.filter((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === address))
         .map((e) => e.Attachment?.InstanceId ?? 'detached'),
+    /** every log line of the agents, ipamd and the cluster that names the address, for a failure's message */
+    logsAbout: (address: string) =>
+      [...lab.nodes.map((n) => [n.name, n.agent!.log()] as const), ...lab.ipamds.map((r) => [r.identity, r.log()] as const)]
+        .flatMap(([who, text]) => text.split('\n').filter((l) => l.includes(address)).map((l) => `${who}: ${l.slice(0, 400)}`))
+        .join('\n'),
     /** the nodes whose agent gives the address to a pod (reservations aside) */
     podHolders: (address: string) => lab.nodes.flatMap((n) => (n.agent!.allocations().some((a) => a.address === address && !a.reserved) ? [n.name] : [])),
     /** the nodes whose agent holds the address at all, for a pod or reserved */

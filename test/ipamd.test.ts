@@ -153,6 +153,25 @@ describe('tke-eni-ipamd', () => {
     expect(sample(scraped, 'eni_ipamd_leader{}')).toBe(1);
   });
 
+  it('never unassigns an offered address a fixed-IP claim holds on that node (a stale offer), and unassigns the others', async () => {
+    await ipamd('a');
+    await addNode('node-1', 'ins-node0001');
+    const sim = await simNode('node-1', 'ins-node0001');
+    await until('the pool filled', () => cloudAddresses('ins-node0001'), (a) => a.length >= 3);
+    const [kept, freed] = cloudAddresses('ins-node0001') as [string, string];
+    const claims = { group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'vpcipclaims', namespace: 'default' };
+    await custom.createNamespacedCustomObject({ ...claims, body: { apiVersion: 'networking.tke.cloud.tencent.com/v1', kind: 'VpcIPClaim', metadata: { name: 'web-0' }, spec: { deletePolicy: 'Never', ip: kept, subnetId: 'subnet-pod3a' } } });
+    await custom.patchNamespacedCustomObjectStatus({ ...claims, name: 'web-0', body: { status: { phase: 'Bound', ip: kept, nodeName: 'node-1', podUID: 'uid-1' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await new Promise((r) => setTimeout(r, 500));
+    await sim.stop();
+    const released: string[] = [];
+    emulator.onEvent((e) => e.type === 'ip-released' && released.push(e.address));
+    await custom.patchClusterCustomObjectStatus({ ...GROUP, name: 'node-1', body: { status: { release: { [kept]: 'offered', [freed]: 'offered' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await until('the offers answered', () => nec('node-1'), (n) => !n.status?.release?.[kept] && !n.status?.release?.[freed]);
+    expect(released).toEqual([freed]);
+    expect(cloudAddresses('ins-node0001')).toContain(kept);
+  });
+
   it('takes LimitExceeded on an assign as that ENI being full: opens another, no ENILimit', async () => {
     await ipamd('a');
     await addNode('node-1', 'ins-node0001');

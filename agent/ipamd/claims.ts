@@ -92,6 +92,11 @@ export class ClaimsController {
     for (const v of vpcips.list()) if (v.spec?.claimRef) this.queue.add(`${v.spec.claimRef.namespace}/${v.spec.claimRef.name}`);
   }
 
+  /** Whether a live Never claim holds `address` on `node`: its pod there, or the address on its way there. */
+  holds(node: string, address: string): boolean {
+    return (this.claims?.list() ?? []).some((c) => c.spec.deletePolicy === 'Never' && !c.metadata.deletionTimestamp && (c.spec.ip ?? c.status?.ip) === address && (c.status?.nodeName === node || c.status?.targetNode === node));
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.queue.stop();

@@ -75,6 +75,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
     subnets,
     event: (node, reason, message) => events.warn(node, reason, message),
     resyncMs: config.resyncIntervalMs,
+    heldForClaim: (node, address) => claims.holds(node, address),
     log: say,
   });
   const active = new Controller({

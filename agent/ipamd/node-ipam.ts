@@ -29,6 +29,12 @@ export interface NodeIpamOptions {
   event(node: string, reason: string, message: string): void;
   /** how often a node's ENIs are read from the cloud when nothing asks */
   resyncMs: number;
+  /**
+   * whether a live fixed-IP claim holds the address on that node (its pod there, or on its way there): an
+   * offer of it is a stale one (the agent gave back what it no longer had, and the address came back since)
+   * and is never unassigned
+   */
+  heldForClaim?: (node: string, address: string) => boolean;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   clock?: { now(): number };
 }
@@ -149,7 +155,9 @@ export class NodeIpam {
     if (taken.length === 0) return;
     const keys = new Set(taken);
     for (const eni of [...enis]) {
-      const leaving = eni.secondaryIps.filter((ip) => keys.has(ip));
+      const held = eni.secondaryIps.filter((ip) => keys.has(ip) && this.o.heldForClaim?.(node, ip));
+      if (held.length > 0) this.o.log('warn', `ipamd: node ${node} offered ${held.join(', ')} of ${eni.id}, which a fixed-IP claim holds there; keeping it`);
+      const leaving = eni.secondaryIps.filter((ip) => keys.has(ip) && !held.includes(ip));
       for (let i = 0; i < leaving.length; i += MAX_IPS_PER_CALL) await this.o.cloud.unassignIps(eni.id, leaving.slice(i, i + MAX_IPS_PER_CALL));
       if (leaving.length > 0) {
         eni.secondaryIps = eni.secondaryIps.filter((ip) => !keys.has(ip));

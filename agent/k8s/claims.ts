@@ -43,25 +43,27 @@ export interface ClaimStatus {
   message?: string;
 }
 
+/** The metadata of a pod's claim (VpcIPClaim, EIPClaim): named and namespaced after its pod. */
+export interface ClaimMetadata {
+  name: string;
+  namespace: string;
+  uid?: string;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string | Date;
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
+  creationTimestamp?: string | Date;
+}
+
 export interface VpcIpClaim {
   apiVersion?: string;
   kind?: string;
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    deletionTimestamp?: string | Date;
-    ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
-    creationTimestamp?: string | Date;
-  };
+  metadata: ClaimMetadata;
   spec: { deletePolicy: DeletePolicy; networkMode?: string; subnetId?: string; ip?: string };
   status?: ClaimStatus;
 }
-
 export interface VpcIp {
   apiVersion?: string;
   kind?: string;

@@ -13,9 +13,8 @@
 //
 // The EIPs ipamd allocates carry EIP_CLAIM_TAG = the claim's uid, so that an allocation whose answer was lost
 // is found instead of made twice, and so that only what the cluster made is ever released.
-import { CRD_GROUP } from '../../shared/tke.ts';
-import { POD_ANNOTATIONS } from '../../shared/tke.ts';
-import { deletePolicyOf, type DeletePolicy } from './claims.ts';
+import { CRD_GROUP, POD_ANNOTATIONS } from '../../shared/tke.ts';
+import { deletePolicyOf, type ClaimMetadata, type DeletePolicy } from './claims.ts';
 
 export const EIP_CLAIM_PLURAL = 'eipclaims';
 export const EIP_CLAIM_FINALIZER = `${CRD_GROUP}/eip`;
@@ -45,16 +44,7 @@ export interface EipClaimStatus {
 export interface EipClaim {
   apiVersion?: string;
   kind?: string;
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    deletionTimestamp?: string | Date;
-    ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>;
-  };
+  metadata: ClaimMetadata;
   spec: { deletePolicy: DeletePolicy; bandwidth?: number; isp?: Isp; eipId?: string };
   status?: EipClaimStatus;
 }
