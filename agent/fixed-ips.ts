@@ -192,7 +192,10 @@ export class FixedIps {
     if (holder && !(holder.reserved && holder.claim?.namespace === ref.namespace && holder.claim.name === ref.name)) {
       return refuse('fixed-ip-pending', `${who}: its fixed address ${ip} is still held here by ${holder.pod ? `pod ${holder.pod.namespace}/${holder.pod.name}` : `container ${holder.containerId}`}`);
     }
-    if (claim.status?.nodeName !== this.o.nodeName || !this.o.store.eniOf(ip)) {
+    // On its way to another node (a pod of the claim was waiting there): this node's view of its ENIs may
+    // still show it while the cloud has moved it, so only ipamd's word that it is here again counts.
+    const leaving = Boolean(claim.status?.targetNode) && claim.status?.targetNode !== this.o.nodeName;
+    if (claim.status?.nodeName !== this.o.nodeName || !this.o.store.eniOf(ip) || leaving) {
       // Elsewhere, or on no ENI of this node: ask ipamd to bring it here; hold it from now, so that when it
       // arrives no other pod takes it.
       if (!holder) this.o.store.reserve(ref, ip, this.clock.now());
@@ -205,7 +208,7 @@ export class FixedIps {
     // Wait for the address to be here: on an ENI of this node, the claim saying so.
     for (;;) {
       const eni = this.o.store.eniOf(ip);
-      if (claim.status?.nodeName === this.o.nodeName && eni) break;
+      if (claim.status?.nodeName === this.o.nodeName && eni && !claim.status.targetNode) break;
       const refused = claim.status?.refusedPodUID === (pod.uid ?? '') && claim.status?.targetNode !== this.o.nodeName;
       if (refused || (claim.status?.targetNode !== this.o.nodeName && claim.status?.nodeName !== this.o.nodeName)) {
         const why = claim.status?.message || `it is held on ${claim.status?.nodeName ?? 'no node'}`;
