@@ -21,6 +21,15 @@ let lab: Lab;
 let clients: ReturnType<typeof kubeClients>;
 
 const { kubectl, pod, runningPod } = labKube(() => lab, 'eipc');
+/** A pod of the VPC-CNI network with these annotations (and, as the seed's pods do, an eip resource request). */
+const createPod = (name: string, annotations: Record<string, string>, o: { eipResource?: boolean } = {}) =>
+  clients.core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', ...annotations } },
+      spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], ...(o.eipResource ? { resources: { requests: { 'tke.cloud.tencent.com/eip': '1' }, limits: { 'tke.cloud.tencent.com/eip': '1' } } } : {}) }] },
+    },
+  });
 const claim = (name: string) => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'eipclaims', namespace: 'default', name }) as Promise<EipClaim>;
 const claimGone = (name: string) => until(`EIPClaim ${name} gone`, () => claim(name).then(() => 'there', (e: { code?: number }) => (e.code === 404 ? 'gone' : 'error')), (s) => s === 'gone', 30_000);
 const eips = () => lab.emulator.state().addresses;
@@ -71,13 +80,7 @@ describe('EIPs per pod', () => {
   }, 90_000);
 
   it('releases the EIP of a pod without Never when the pod goes', async () => {
-    await clients.core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'passing', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"10","ISP":"BGP"}' } },
-        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { 'tke.cloud.tencent.com/eip': '1' }, limits: { 'tke.cloud.tencent.com/eip': '1' } } }] },
-      },
-    });
+    await createPod('passing', { 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"10","ISP":"BGP"}' }, { eipResource: true });
     await runningPod('passing');
     const c = await until('passing EIP bound', () => claim('passing'), (x) => x.status?.phase === 'Bound');
     expect(c.spec).toMatchObject({ deletePolicy: 'Immediate', bandwidth: 10 });
@@ -94,13 +97,7 @@ describe('EIPs per pod', () => {
 
   it('refuses a broken eip-attributes with an error naming it, and allocates nothing', async () => {
     const before = eips().length;
-    await clients.core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'broken', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"100","ISP":"XYZ"}' } },
-        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
-      },
-    });
+    await createPod('broken', { 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"100","ISP":"XYZ"}' });
     try {
       const events = await until(
         'a refusal for broken',
@@ -127,13 +124,7 @@ describe('EIPs per pod', () => {
 
   it('keeps the EIP of a Never pod gone until `kubectl delete eipc`, or until --claim-expired-duration has passed', async () => {
     const kept = async (name: string) => {
-      await clients.core.createNamespacedPod({
-        namespace: 'default',
-        body: {
-          metadata: { name, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' } },
-          spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
-        },
-      });
+      await createPod(name, { 'tke.cloud.tencent.com/eip-attributes': '', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' });
       await runningPod(name);
       const eipId = (await until(`${name} bound`, () => claim(name), (x) => x.status?.phase === 'Bound')).status!.eipId!;
       await kubectl('delete', 'pod', name, '--wait=true');
@@ -148,13 +139,7 @@ describe('EIPs per pod', () => {
 
     // Back once, then gone for good: the expiry counts from the last time it went, not the first.
     const expiring = await kept('kept-to-expire');
-    await clients.core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'kept-to-expire', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' } },
-        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
-      },
-    });
+    await createPod('kept-to-expire', { 'tke.cloud.tencent.com/eip-attributes': '', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' });
     await runningPod('kept-to-expire');
     const back = await until('kept-to-expire bound again', () => claim('kept-to-expire'), (x) => x.status?.phase === 'Bound');
     expect(back.status).toMatchObject({ eipId: expiring });
@@ -176,13 +161,7 @@ describe('EIPs per pod', () => {
     expect(await whoamiFrom(await netnsOf('busybox-0'))).toBe(eips().find((e) => e.AddressId === 'eip-xxx1')!.AddressIp);
 
     // A second pod wanting the same EIP gets a clear error, and the first keeps it.
-    await clients.core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'rival', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-id-list': 'eip-xxx1' } },
-        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
-      },
-    });
+    await createPod('rival', { 'tke.cloud.tencent.com/eip-id-list': 'eip-xxx1' });
     const refused = await until(
       'a refusal for rival',
       async () => (await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=rival,reason=FailedCreatePodSandBox' })).items,
@@ -208,13 +187,7 @@ describe('EIPs per pod', () => {
   }, 120_000);
 
   it("releases, as the uninstall step, the cluster's unbound EIPs and never a user's", async () => {
-    await clients.core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'left', annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/eip-attributes': '{}', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' } },
-        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
-      },
-    });
+    await createPod('left', { 'tke.cloud.tencent.com/eip-attributes': '{}', 'tke.cloud.tencent.com/eip-claim-delete-policy': 'Never' });
     await runningPod('left');
     const eipId = (await until('left bound', () => claim('left'), (x) => x.status?.phase === 'Bound')).status!.eipId!;
     const tags = Object.fromEntries(eips().find((e) => e.AddressId === eipId)!.TagSet.map((t) => [t.Key, t.Value]));
