@@ -17,6 +17,8 @@ import { serveSocket } from './rpc/server.ts';
 import { supplyFor } from './supply/for-node.ts';
 import { NodeNec } from './k8s/node-nec.ts';
 import { serveHealth } from './health.ts';
+import { diagnose, doctorTargets, type DoctorSources } from './doctor.ts';
+import { IpProbe } from './datapath/probe.ts';
 import { AgentMetrics } from './metrics.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
@@ -49,6 +51,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     ready: () => (live.current?.agent.ready ? { ok: true } : { ok: false, why: 'starting: learning the node, its ENIs and its pool' }),
     status: () => live.current?.status() ?? { starting: true },
     metrics: { text: () => (live.current ? metrics.text() : Promise.resolve('')), contentType: metrics.contentType },
+    doctor: async (pod) => {
+      if (!live.current) throw new Error('the agent is still starting');
+      return pod ? diagnose(doctorSources, pod) : Promise.all(doctorTargets(doctorSources).map((p) => diagnose(doctorSources, p)));
+    },
   });
   const metadata = new Metadata(config.metadataUrl);
   const node = await metadata.instance();
@@ -106,7 +112,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       metrics.checkpointWritten();
     },
   };
-  const eips = kube ? new Eips({ api: new EipClaimsApi(kube), masq, nodeName: config.nodeName!, log }) : undefined;
+  const eipApi = kube ? new EipClaimsApi(kube) : undefined;
+  const eips = eipApi ? new Eips({ api: eipApi, masq, nodeName: config.nodeName!, log }) : undefined;
   const agent = new Agent({
     store,
     pool,
@@ -131,6 +138,17 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         }
       : {}),
   });
+
+  const doctorSources: DoctorSources = {
+    allocations: () => store.allocations(),
+    eni: (id) => store.enis.get(id),
+    probe: new IpProbe(),
+    netnsProblem: (netns) => datapath.netnsProblem(netns),
+    exempted: () => masq.exempted(),
+    cloudEni: (id) => supply.cloudEni(id),
+    nodeName: config.nodeName,
+    ...(kube && eipApi ? { claims: { vpcIpClaim: (ns, name) => kube.getClaim(ns, name), vpcIp: (address) => kube.getVpcIp(address), eipClaim: (ns, name) => eipApi.get(ns, name) } } : {}),
+  };
 
   agent.restore();
   await eips?.restore(store.allocations().filter((a) => a.eip).map((a) => a.address));

@@ -3,17 +3,21 @@
 //   /readyz   the agent serves ADDs (readiness): 503 with the reason otherwise
 //   /status   the pool as JSON: ENIs, addresses, allocations, limits, the last error
 //   /metrics  Prometheus metrics (metrics.ts), when the program has them
+//   /doctor   one pod's path checked link by link (?pod=namespace/name, an address or a container id),
+//             or every pod's without ?pod (doctor.ts), for eni-cnictl doctor
 import { createServer, type Server } from 'node:http';
 
 export interface HealthSources {
   ready(): { ok: boolean; why?: string | undefined };
   status(): unknown;
   metrics?: { text(): Promise<string>; contentType: string };
+  doctor?(pod: string | undefined): Promise<unknown>;
 }
 
 export async function serveHealth(host: string, port: number, sources: HealthSources): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://agent').pathname;
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const path = url.pathname;
     const send = (code: number, body: string, type = 'text/plain') => {
       res.writeHead(code, { 'content-type': type });
       res.end(body);
@@ -32,7 +36,14 @@ export async function serveHealth(host: string, port: number, sources: HealthSou
       );
       return;
     }
-    return send(404, `no ${path} here; try /healthz, /readyz, /status${sources.metrics ? ' or /metrics' : ''}\n`);
+    if (path === '/doctor' && sources.doctor) {
+      void sources.doctor(url.searchParams.get('pod') ?? undefined).then(
+        (report) => send(200, `${JSON.stringify(report, null, 2)}\n`, 'application/json'),
+        (err: Error) => send(500, `doctor: ${err.message}\n`),
+      );
+      return;
+    }
+    return send(404, `no ${path} here; try /healthz, /readyz, /status${sources.metrics ? ', /metrics' : ''}${sources.doctor ? ', /doctor' : ''}\n`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`cannot serve health on ${host}:${port}: ${err.message}`, { cause: err })));

@@ -1,10 +1,13 @@
 // eni-cnictl: looking at a node's eni-cni from the node, for the engineer debugging it.
 //   status   the pool: ENIs, their links and tables, addresses and the pods holding them, limits, last error
 //   check    asks the agent to CHECK every pod it holds, as a runtime would, and says what is wrong
-// It reads the agent's /status (--health-address) and talks to its socket (--socket); nothing else.
+//   doctor   one pod's whole path, link by link (interface, routes, rules, ENI, masquerade, cloud, claims),
+//            naming the first broken link and the command that shows it
+// It reads the agent's /status and /doctor (--health-address) and talks to its socket (--socket); nothing else.
 import { Command } from 'commander';
 import { askAgent } from '../../cni-plugin/agent-client.ts';
 import { DEFAULT_AGENT_SOCKET } from '../../shared/protocol.ts';
+import { fetchDiagnoses, formatDiagnosis, formatSummary } from './doctor.ts';
 import { fetchStatus, formatStatus } from './status.ts';
 
 function main(): void {
@@ -38,6 +41,16 @@ function main(): void {
       }
       console.log(`${status.allocations.length - broken} of ${status.allocations.length} pods are as planned`);
       if (broken > 0) process.exitCode = 1;
+    });
+  program
+    .command('doctor [pod]')
+    .description("check a pod's whole path (namespace/name, a name in default, an address or a container id; every pod without one); exits 1 if a link is broken")
+    .option('--json', 'as JSON')
+    .action(async (pod: string | undefined, o: { json?: boolean }) => {
+      const all = await fetchDiagnoses(program.opts<{ healthAddress: string }>().healthAddress, pod);
+      if (o.json) console.log(JSON.stringify(pod ? all[0] : all, null, 2));
+      else console.log(pod ? formatDiagnosis(all[0]!) : formatSummary(all));
+      if (all.some((d) => d.broken)) process.exitCode = 1;
     });
   program.parseAsync(process.argv).catch((err: unknown) => {
     process.stderr.write(`eni-cnictl: ${(err as Error).message}\n`);

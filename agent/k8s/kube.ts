@@ -4,7 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
 import { RateLimiter } from '../cloud/ratelimit.ts';
-import { CLAIM_NODE_LABEL, CLAIM_PLURAL, type ClaimStatus, type VpcIpClaim } from './claims.ts';
+import { CLAIM_NODE_LABEL, CLAIM_PLURAL, VPCIP_PLURAL, type ClaimStatus, type VpcIp, type VpcIpClaim } from './claims.ts';
 import { ConflictError, type Nec } from './nec.ts';
 import { NEC_PLURAL, patchNecStatus } from './nec-status.ts';
 
@@ -140,6 +140,16 @@ export class Kube {
   async getClaim(namespace: string, name: string): Promise<VpcIpClaim | undefined> {
     try {
       return (await this.call(() => this.custom.getNamespacedCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: CLAIM_PLURAL, namespace, name }))) as VpcIpClaim;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** The VpcIP of an address (named by it), or undefined when there is none. */
+  async getVpcIp(address: string): Promise<VpcIp | undefined> {
+    try {
+      return (await this.call(() => this.custom.getClusterCustomObject({ group: CRD_GROUP, version: CRD_VERSION, plural: VPCIP_PLURAL, name: address }))) as VpcIp;
     } catch (err) {
       if ((err as { code?: number }).code === 404) return undefined;
       throw err;

@@ -4,7 +4,7 @@
 // node but attached nowhere are deleted on the side, unless a pod still references one.
 import { OWNER_TAG, type Cloud, type Eni, type InstanceLimits } from '../cloud/cloud.ts';
 import { roomiestSubnet } from './subnets.ts';
-import type { SuppliedEni, Supply, SupplyView } from './supply.ts';
+import type { CloudEniFact, SuppliedEni, Supply, SupplyView } from './supply.ts';
 
 export interface CloudSupplyOptions {
   cloud: Cloud;
@@ -70,6 +70,12 @@ export class CloudSupply implements Supply {
 
   pending(): number {
     return 0;
+  }
+
+  async cloudEni(eniId: string): Promise<CloudEniFact | undefined> {
+    const eni = (await this.o.cloud.enisOf(this.o.instanceId)).find((e) => e.id === eniId);
+    const command = `tccli vpc DescribeNetworkInterfaces --NetworkInterfaceIds '["${eniId}"]'`;
+    return eni ? { attachedHere: true, secondaryIps: eni.secondaryIps, source: 'the cloud', command } : undefined;
   }
 
   async drain(): Promise<void> {

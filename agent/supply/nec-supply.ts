@@ -5,7 +5,7 @@
 // addresses; ipamd unassigns only what was offered and not taken back.
 import type { InstanceLimits } from '../cloud/cloud.ts';
 import { ConflictError, heldAddresses, isEniKey, releaseEntries, suppliedEnis, type Nec, type NecDemand } from '../k8s/nec.ts';
-import type { Supply, SupplyView } from './supply.ts';
+import type { CloudEniFact, Supply, SupplyView } from './supply.ts';
 
 /** The node's NEC, as the agent sees and writes it. */
 export interface NecPort {
@@ -112,6 +112,15 @@ export class NecSupply implements Supply {
     const silent = (this.o.clock ?? Date).now() - this.askedAt;
     if (silent < SILENT_MS) return undefined;
     return `tke-eni-ipamd has not answered the demand of ${this.o.nodeName} for ${pending} more addresses in ${Math.round(silent / 1000)} s (kubectl -n kube-system get deploy tke-eni-ipamd)`;
+  }
+
+  /** In a cluster the agent has no credentials: the cloud as tke-eni-ipamd last described it in the NEC. */
+  cloudEni(eniId: string): Promise<CloudEniFact | undefined> {
+    const ipamd = this.o.nec.current()?.status?.ipamd;
+    const eni = ipamd?.enis.find((e) => e.eniId === eniId);
+    const source = `the cloud as tke-eni-ipamd last wrote it${ipamd?.updated ? ` (at ${ipamd.updated})` : ''}`;
+    const command = `kubectl get nec ${this.o.nodeName} -o jsonpath='{.status.ipamd.enis}'`;
+    return Promise.resolve(eni ? { attachedHere: true, secondaryIps: eni.ips, source, command } : undefined);
   }
 
   async drain(): Promise<void> {}

@@ -16,6 +16,17 @@ export interface SupplyView {
   settling: boolean;
 }
 
+/** One ENI as the cloud shows it, for a person debugging a pod (eni-cnictl doctor). */
+export interface CloudEniFact {
+  /** attached to this node */
+  attachedHere: boolean;
+  secondaryIps: string[];
+  /** whose word it is: the cloud now, or ipamd's last look */
+  source: string;
+  /** how to see the same thing by hand */
+  command: string;
+}
+
 export interface Supply {
   /** The node's quota: ENIs and addresses per ENI, the primary ones included. */
   limits(): Promise<InstanceLimits>;
@@ -41,6 +52,8 @@ export interface Supply {
   trim?(most: number): Promise<void>;
   /** Why the supply cannot give what was asked, when it says so (ipamd's reason: quota, subnet, zone). */
   problem?(): string | undefined;
+  /** What the cloud says of one ENI of the node; undefined when it does not know the ENI. Reads only. */
+  cloudEni(eniId: string): Promise<CloudEniFact | undefined>;
   /** Waits for work done on the side (leftovers being deleted). */
   drain(): Promise<void>;
 }
