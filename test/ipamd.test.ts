@@ -151,6 +151,20 @@ describe('tke-eni-ipamd', () => {
     expect(sample(scraped, 'eni_ipamd_cloud_calls_total{action="CreateNetworkInterface",outcome="throttled"}')).toBe(1);
     expect(sample(scraped, 'eni_ipamd_cloud_call_duration_seconds_count{action="CreateNetworkInterface"}')).toBe(calls.CreateNetworkInterface!.ok + 1);
     expect(sample(scraped, 'eni_ipamd_leader{}')).toBe(1);
+    expect(sample(scraped, 'eni_ipamd_releases_pending{state="offered"}') + sample(scraped, 'eni_ipamd_releases_pending{state="releasing"}')).toBe(0);
+
+    // An address given back while the cloud is slow to unassign it counts as pending until it is gone.
+    await sim.stop();
+    const [given] = cloudAddresses('ins-node0001') as [string];
+    emulator.addFault({ action: 'UnassignPrivateIpAddresses', times: 1, effect: { kind: 'latency', ms: 1500 } });
+    await custom.patchClusterCustomObjectStatus({ ...GROUP, name: 'node-1', body: { status: { release: { [given]: 'offered' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    const pending = async () => {
+      const now = parsePrometheus(await (await fetch(`http://127.0.0.1:${running.healthPort}/metrics`)).text());
+      return sample(now, 'eni_ipamd_releases_pending{state="offered"}') + sample(now, 'eni_ipamd_releases_pending{state="releasing"}');
+    };
+    await until('the offer pending on /metrics', pending, (n) => n === 1);
+    await until(`${given} unassigned`, () => cloudAddresses('ins-node0001'), (a) => !a.includes(given));
+    await until('no release pending on /metrics', pending, (n) => n === 0);
   });
 
   it('never unassigns an offered address a fixed-IP claim holds on that node (a stale offer), and unassigns the others', async () => {

@@ -17,6 +17,7 @@ import { Controller } from './controller.ts';
 import { Events } from './events.ts';
 import { LeaderElection } from './leader.ts';
 import { IpamdMetrics } from './metrics.ts';
+import { pendingReleases, type Nec } from '../k8s/nec.ts';
 import { NodeIpam } from './node-ipam.ts';
 import { PodWatch } from './pod-watch.ts';
 import { SubnetBook } from './subnet-book.ts';
@@ -48,8 +49,10 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
   const say = (level: 'info' | 'warn' | 'error', message: string) => log[level](message);
   let election: LeaderElection | undefined;
   let controller: Controller | undefined;
+  /** the cluster's NECs, once the cluster is loaded (a scrape may come before) */
+  let necs: () => readonly Nec[] = () => [];
   const budget = new Budget({ clusterQps: config.cloudQps, actionQps: TENCENT_RATE_LIMITS });
-  const metrics = new IpamdMetrics({ leader: () => election?.isLeader ?? !config.leaderElect, backlog: () => controller?.backlog ?? 0, callsWaiting: () => budget.waiting() });
+  const metrics = new IpamdMetrics({ leader: () => election?.isLeader ?? !config.leaderElect, backlog: () => controller?.backlog ?? 0, callsWaiting: () => budget.waiting(), releases: () => pendingReleases(necs()) });
   const health: Server = await serveHealth(config.healthHost, config.healthPort, {
     metrics,
     // A standby replica is healthy and ready: it is waiting for its turn, as it should.
@@ -66,6 +69,7 @@ export async function startIpamd(config: IpamdConfig, onLost: () => void): Promi
   });
   const { cloud, region } = await cloudOf(config, budget, (message) => log.warn(message), (action, outcome, seconds) => metrics.called(action, outcome, seconds));
   const cluster = Cluster.load({ kubeconfig: config.kubeconfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, log: say });
+  necs = () => cluster.allNecs();
   const events = new Events({ create: (e) => cluster.createEvent(e), node: (n) => cluster.node(n), log: say });
   const subnets = new SubnetBook({ cloud, necs: () => cluster.allNecs() });
   const ipam = new NodeIpam({

@@ -4,12 +4,16 @@
 //   eni_ipamd_cloud_calls_waiting                         calls waiting for the cluster's budget
 //   eni_ipamd_leader                                      1 while this replica holds the Lease
 //   eni_ipamd_queue_depth                                 nodes waiting to be worked on
+//   eni_ipamd_releases_pending{state}                     addresses and ENIs the agents gave back, not yet
+//                                                         released in the cloud (offered, releasing)
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface IpamdView {
   leader(): boolean;
   backlog(): number;
   callsWaiting(): number;
+  /** the NECs' release handshakes under way, counted by state */
+  releases(): Record<string, number>;
 }
 
 export class IpamdMetrics {
@@ -21,6 +25,16 @@ export class IpamdMetrics {
     const registers = [this.registry];
     new Gauge({ name: 'eni_ipamd_leader', help: '1 while this replica holds the Lease and acts', registers, collect() { this.set(view.leader() ? 1 : 0); } });
     new Gauge({ name: 'eni_ipamd_queue_depth', help: 'Nodes waiting to be worked on', registers, collect() { this.set(view.backlog()); } });
+    new Gauge({
+      name: 'eni_ipamd_releases_pending',
+      help: 'Addresses and ENIs given back by the agents and not yet released in the cloud, by state of the handshake',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [state, count] of Object.entries({ offered: 0, releasing: 0, ...view.releases() })) this.set({ state }, count);
+      },
+    });
     new Gauge({ name: 'eni_ipamd_cloud_calls_waiting', help: "Cloud calls waiting for the cluster's budget", registers, collect() { this.set(view.callsWaiting()); } });
   }
 

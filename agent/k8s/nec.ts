@@ -106,5 +106,12 @@ export function releaseEntries(nec: Nec | undefined, state: ReleaseState): strin
     .map(([key]) => key);
 }
 
+/** The release handshakes under way across NECs, counted by state (for ipamd's metrics). */
+export function pendingReleases(necs: readonly Nec[]): Record<ReleaseState, number> {
+  const counts: Record<ReleaseState, number> = { offered: 0, releasing: 0 };
+  for (const nec of necs) for (const state of Object.values(nec.status?.release ?? {})) counts[state]++;
+  return counts;
+}
+
 /** ENI ids are keys of the release map as addresses are: an ENI's id starts with eni-. */
 export const isEniKey = (key: string): boolean => key.startsWith('eni-');
