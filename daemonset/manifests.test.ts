@@ -16,7 +16,8 @@ import { CRD_GROUP, CRD_VERSION, EXTENDED_RESOURCES, NEC_ANNOTATIONS } from '../
 import { structuralProblems, validate, type Schema } from './openapi.ts';
 
 const DIR = dirname(fileURLToPath(import.meta.url));
-const IMAGE = 'eni-cni/agent:latest';
+// The image npm run image makes: tagged with the package's version, so a release names its own build.
+const IMAGE = `eni-cni/agent:${(JSON.parse(readFileSync(`${DIR}/../package.json`, 'utf8')) as { version: string }).version}`;
 
 // ---- the objects ----------------------------------------------------------------------------
 

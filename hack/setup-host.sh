@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and the demo need, when they are missing. Run as root on Debian;
 # it does nothing when everything is already there.
 set -euo pipefail
-packages=(iproute2 iptables iputils-ping containerd runc containernetworking-plugins busybox-static)
+packages=(iproute2 iptables iputils-ping containerd runc containernetworking-plugins busybox-static buildah)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
