@@ -5,7 +5,9 @@
 // the address goes back to the subnet.
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO } from '../hack/lab/node-agent.ts';
 import { kubeClients, Lab, pings } from '../hack/lab/lab.ts';
 import { until } from './eventually.ts';
 import { labKube } from './lab-kube.ts';
@@ -52,6 +54,13 @@ describe('fixed pod IPs', () => {
     const vip = await until('three VpcIPs', () => kubectl('get', 'vip'), (out) => [...addresses.values()].every((a) => out.includes(a)));
     expect(vip).toMatch(/busybox-0/);
     expect(await kubectl('get', 'vipc')).toMatch(/busybox-0\s+\d+\.\d+\.\d+\.\d+\s+Bound/);
+    // eni-cnictl doctor on the pod's node follows its path out to ipamd's view of the cloud and its claim.
+    const node = onNode((await pod('busybox-0')).spec!.nodeName!);
+    const doctor = await execa('ip', ['netns', 'exec', node.ns, `${REPO}dist/bin/eni-cnictl`, 'doctor', 'default/busybox-0', '--json'], { reject: false });
+    const report = JSON.parse(doctor.stdout) as { broken?: unknown; findings: Array<{ check: string; ok: boolean; says: string }> };
+    expect(doctor.exitCode, doctor.stdout).toBe(0);
+    expect(report.findings.filter((f) => ['cloud', 'VpcIPClaim', 'VpcIP'].includes(f.check)).map((f) => [f.check, f.ok])).toEqual([['cloud', true], ['VpcIPClaim', true], ['VpcIP', true]]);
+    expect(report.findings.find((f) => f.check === 'cloud')!.says).toContain('tke-eni-ipamd');
   }, 90_000);
 
   it('gives a deleted pod its address back', async () => {
