@@ -53,7 +53,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     metrics: { text: () => (live.current ? metrics.text() : Promise.resolve('')), contentType: metrics.contentType },
     doctor: async (pod) => {
       if (!live.current) throw new Error('the agent is still starting');
-      return pod ? diagnose(doctorSources, pod) : Promise.all(doctorTargets(doctorSources).map((p) => diagnose(doctorSources, p)));
+      if (pod) return diagnose(doctorSources, pod);
+      // One pod at a time: each spawns a handful of ip and iptables processes, and a full node has a hundred pods.
+      const all = [];
+      for (const p of doctorTargets(doctorSources)) all.push(await diagnose(doctorSources, p));
+      return all;
     },
   });
   const metadata = new Metadata(config.metadataUrl);
