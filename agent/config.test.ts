@@ -30,4 +30,11 @@ describe('agent flags', () => {
   it('refuses a cool-down as long as the ADD wait', async () => {
     await expect(parse(['--ip-cooldown', '30s', '--add-wait', '30s'])).rejects.toThrow('--ip-cooldown');
   });
+
+  it('takes the conflist to install with the dir it goes into, never one without the other', async () => {
+    expect((await parse(['--cni-conf-source=/etc/eni-cni/10-eni-cni.conflist', '--cni-conf-dir=/host/etc/cni/net.d'])).cniConf).toEqual({ source: '/etc/eni-cni/10-eni-cni.conflist', dir: '/host/etc/cni/net.d' });
+    expect((await parse([])).cniConf).toBeUndefined();
+    await expect(parse(['--cni-conf-source=/etc/eni-cni/10-eni-cni.conflist'])).rejects.toThrow('--cni-conf-source and --cni-conf-dir go together');
+    await expect(parse(['--cni-conf-dir=/host/etc/cni/net.d'])).rejects.toThrow('--cni-conf-source and --cni-conf-dir go together');
+  });
 });

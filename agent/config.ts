@@ -26,6 +26,8 @@ export interface AgentConfig {
   poolCheckIntervalMs: number;
   poolResyncIntervalMs: number;
   masqConfig: string;
+  /** the conflist to install into the node's CNI config dir once the agent serves its socket (both, or neither) */
+  cniConf?: { source: string; dir: string } | undefined;
   healthHost: string;
   healthPort: number;
   /** the Kubernetes API: a kubeconfig file, or the in-cluster service account; neither runs standalone */
@@ -89,6 +91,8 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--pool-check-interval <duration>', 'how often the pool is looked at unasked', duration('--pool-check-interval'), 10_000)
     .option('--pool-resync-interval <duration>', 'how often the pool is compared with the cloud (also after any change that failed)', duration('--pool-resync-interval'), 60_000)
     .option('--masq-config <file>', 'ip-masq-agent config file (re-read when it changes)', '/etc/config/ip-masq-agent')
+    .option('--cni-conf-source <file>', 'a CNI network configuration (conflist) to install once the agent serves pods (with --cni-conf-dir)')
+    .option('--cni-conf-dir <dir>', 'the node\'s CNI network configuration directory, where the runtime reads --cni-conf-source once installed')
     .option('--kubeconfig <file>', 'the Kubernetes API to use; without it (and outside a cluster) the agent runs standalone')
     .option('--standalone', 'call the cloud from this agent, with its own credentials, even in a cluster (no tke-eni-ipamd)', false)
     .option('--node-name <name>', 'this node in Kubernetes (default: $NODE_NAME)', process.env.NODE_NAME)
@@ -130,6 +134,9 @@ function toConfig(o: Record<string, unknown>, given: (key: string) => boolean): 
   if ((o.ipCooldown as number) >= (o.addWait as number)) {
     throw new InvalidArgumentError(`--ip-cooldown (${String(o.ipCooldown)} ms) must be shorter than --add-wait (${String(o.addWait)} ms)`);
   }
+  if (Boolean(o.cniConfSource) !== Boolean(o.cniConfDir)) {
+    throw new InvalidArgumentError('--cni-conf-source and --cni-conf-dir go together: the conflist to install, and where the runtime reads it');
+  }
   return Object.freeze({
     socket: o.socket as string,
     stateDir: o.stateDir as string,
@@ -150,6 +157,7 @@ function toConfig(o: Record<string, unknown>, given: (key: string) => boolean): 
     poolCheckIntervalMs: o.poolCheckInterval as number,
     poolResyncIntervalMs: o.poolResyncInterval as number,
     masqConfig: o.masqConfig as string,
+    cniConf: o.cniConfSource ? { source: o.cniConfSource as string, dir: o.cniConfDir as string } : undefined,
     healthHost: health[1]!,
     healthPort: Number(health[2]),
     kubeconfig: o.kubeconfig as string | undefined,

@@ -2,6 +2,7 @@
 import type { Server } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
+import { installCniConf } from './cni-conf.ts';
 import { Eips } from './eips.ts';
 import { FixedIps } from './fixed-ips.ts';
 import { EipClaimsApi } from './k8s/eip-claims-api.ts';
@@ -216,6 +217,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     }),
   };
   log.info({ socket: config.socket, health: `${config.healthHost}:${config.healthPort}` }, 'serving');
+  // Only now may the runtime take the node's network for ready.
+  if (config.cniConf) log.info({ conflist: installCniConf(config.cniConf.source, config.cniConf.dir) }, 'installed the CNI network configuration');
   void pool.kick();
   await agent.reconcile();
 

@@ -630,12 +630,12 @@ describe('the DaemonSet', () => {
       '/run/xtables.lock': 'host:/run/xtables.lock:FileOrCreate',
       '/lib/modules': 'host:/lib/modules:Directory:ro',
       '/etc/config': 'configmap:ip-masq-agent-config:ro',
+      '/etc/eni-cni': 'configmap:eni-cni-config:ro',
+      '/host/etc/cni/net.d': 'host:/etc/cni/net.d:DirectoryOrCreate',
     });
     expect(host(INSTALL)).toEqual({
       '/host/opt/cni/bin': 'host:/opt/cni/bin:DirectoryOrCreate',
-      '/host/etc/cni/net.d': 'host:/etc/cni/net.d:DirectoryOrCreate',
       '/host/proc/sys/net': 'host:/proc/sys/net:Directory',
-      '/etc/eni-cni': 'configmap:eni-cni-config:ro',
     });
     const used = new Set([...POD.containers, ...(POD.initContainers ?? [])].flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
     expect((POD.volumes ?? []).map((v) => v.name).sort()).toEqual([...used].sort());
@@ -660,12 +660,15 @@ interface Conflist { cniVersion: string; cniVersions?: string[]; name: string; p
 describe('the conflist and its installer', () => {
   const conflist = JSON.parse(SETTINGS.data[CONFLIST_KEY] ?? 'null') as Conflist;
 
-  it('the installer is a shell script that writes the ConfigMap\'s conflist into the host\'s /etc/cni/net.d', () => {
+  it('the agent, not the installer, puts the ConfigMap\'s conflist into the host\'s /etc/cni/net.d (once it serves)', async () => {
     expect(INSTALL.command?.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     const v = volume('eni-cni-config');
     expect(v.configMap?.items).toEqual([{ key: CONFLIST_KEY, path: CONFLIST_KEY }]);
-    expect(INSTALL_SCRIPT).toContain(`${mountAt(INSTALL, '/etc/eni-cni')!.mountPath}/${CONFLIST_KEY}`);
-    expect(INSTALL_SCRIPT).toContain(`/host/etc/cni/net.d/${CONFLIST_KEY}`);
+    const { cniConf } = await agentConfig();
+    expect(cniConf?.source).toBe(`${mountAt(AGENT, '/etc/eni-cni')!.mountPath}/${CONFLIST_KEY}`);
+    expect(volume(mountAt(AGENT, cniConf!.dir)!.name).hostPath?.path).toBe('/etc/cni/net.d');
+    expect(INSTALL_SCRIPT).not.toContain('net.d');
+    expect(INSTALL_SCRIPT).not.toContain(CONFLIST_KEY);
   });
 
   it('names eni-cni first, portmap after it, and the agent\'s socket', async () => {
@@ -708,28 +711,25 @@ describe('the conflist and its installer', () => {
       if (options.imagePortmap) put('opt/eni-cni/bin/portmap', 'image portmap', 0o755);
       if (options.hostPortmap) put('host/opt/cni/bin/portmap', 'host portmap', 0o755);
       put('host/opt/cni/bin/eni-cni', 'old plugin', 0o755);
-      mkdirSync(join(root, 'host/etc/cni/net.d'), { recursive: true });
-      put(`etc/eni-cni/${CONFLIST_KEY}`, SETTINGS.data[CONFLIST_KEY]!);
       put('host/proc/sys/net/ipv4/ip_forward', '0\n');
       put('host/proc/sys/net/ipv4/conf/all/rp_filter', '1\n');
       put('host/proc/sys/net/ipv4/conf/default/rp_filter', '1\n');
-      const script = INSTALL_SCRIPT.replace(/(^|[\s"'])(\/host\/|\/opt\/eni-cni\/|\/etc\/eni-cni\/)/gm, (_m, before: string, path: string) => `${before}${root}${path}`);
+      const script = INSTALL_SCRIPT.replace(/(^|[\s"'])(\/host\/|\/opt\/eni-cni\/)/gm, (_m, before: string, path: string) => `${before}${root}${path}`);
       return execa('/bin/sh', ['-c', script], { reject: false });
     }
     const read = (path: string) => readFileSync(join(root, path), 'utf8');
 
-    it('installs the plugin and the conflist by renaming, and sets the sysctls', async () => {
+    it('installs the plugin by renaming, and sets the sysctls', async () => {
       const result = await runInstall({ hostPortmap: true, imagePortmap: false });
       expect(result.stderr).toBe('');
       expect(result.exitCode).toBe(0);
       expect(read('host/opt/cni/bin/eni-cni')).toBe(read('opt/eni-cni/bin/eni-cni'));
       expect(statSync(join(root, 'host/opt/cni/bin/eni-cni')).mode & 0o777).toBe(0o755);
       expect(read('host/opt/cni/bin/portmap')).toBe('host portmap');
-      expect(JSON.parse(read(`host/etc/cni/net.d/${CONFLIST_KEY}`))).toEqual(conflist);
       expect(read('host/proc/sys/net/ipv4/ip_forward').trim()).toBe('1');
       expect(read('host/proc/sys/net/ipv4/conf/all/rp_filter').trim()).toBe('0');
       expect(read('host/proc/sys/net/ipv4/conf/default/rp_filter').trim()).toBe('0');
-      const leftovers = [...readdirSync(join(root, 'host/opt/cni/bin')), ...readdirSync(join(root, 'host/etc/cni/net.d'))].filter((f) => f.includes('tmp'));
+      const leftovers = readdirSync(join(root, 'host/opt/cni/bin')).filter((f) => f.includes('tmp'));
       expect(leftovers).toEqual([]);
     });
 
@@ -739,11 +739,11 @@ describe('the conflist and its installer', () => {
       expect(read('host/opt/cni/bin/portmap')).toBe('image portmap');
     });
 
-    it('stops before writing the conflist when there is no portmap at all', async () => {
+    it('fails when there is no portmap at all, so that the agent never starts and installs the conflist', async () => {
       const result = await runInstall({ hostPortmap: false, imagePortmap: false });
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr).toContain('portmap');
-      expect(existsSync(join(root, `host/etc/cni/net.d/${CONFLIST_KEY}`))).toBe(false);
+      expect(existsSync(join(root, 'host/opt/cni/bin/portmap'))).toBe(false);
     });
   });
 });
