@@ -21,7 +21,8 @@ export function askAgent(socketPath: string, body: RequestBody, timeoutMs: numbe
       socket.destroy();
       outcome();
     };
-    const later = (message: string) => settle(() => reject(new CniError(CniCode.TryAgainLater, message)));
+    // The runtime shows only the message, not the code: say what the code means.
+    const later = (message: string) => settle(() => reject(new CniError(CniCode.TryAgainLater, `${message}; try again later`)));
     const timer = setTimeout(() => later(`the agent at ${socketPath} did not answer ${body.op}${about} within ${timeoutMs} ms`), timeoutMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.end(`${JSON.stringify({ v: PROTOCOL_VERSION, body })}\n`));

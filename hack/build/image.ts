@@ -106,7 +106,9 @@ async function main(): Promise<void> {
     await execa('buildah', ['rm', container], { reject: false });
   }
   await rm(ARCHIVE, { force: true });
-  await execa('buildah', ['push', '--quiet', IMAGE, `oci-archive:${ARCHIVE}:${IMAGE}`]);
+  // Named in full in the archive: containerd's CRI looks the manifests' short eni-cni/agent:<version> up
+  // as docker.io/eni-cni/agent:<version>, and `ctr images import` keeps the name it is given.
+  await execa('buildah', ['push', '--quiet', IMAGE, `oci-archive:${ARCHIVE}:docker.io/${IMAGE}`]);
   const size = (await execa('buildah', ['images', '--format', '{{.Size}}', IMAGE])).stdout.trim();
   const archiveMb = (await stat(ARCHIVE)).size / 1e6;
   console.log(`image: ${IMAGE}, ${size} (${PROGRAMS.join(', ')}${portmap ? ', portmap' : ''}, ${TOOLS.join(', ')}, busybox)`);

@@ -56,7 +56,32 @@ export interface ContainerSpec {
   args?: string[];
   env?: Record<string, string>;
   attempt?: number;
+  /** Host paths bound into the container, as kubelet binds a pod's hostPath and configMap volumes. */
+  mounts?: ContainerMount[];
+  /** The container's securityContext, as kubelet turns a pod spec's into CRI (nothing given: the runtime's defaults, seccomp off). */
+  securityContext?: ContainerSecurity;
 }
+
+export interface ContainerMount {
+  containerPath: string;
+  hostPath: string;
+  readonly?: boolean;
+  /** A pod spec's mountPropagation: HostToContainer (rslave) or Bidirectional (rshared); private when absent. */
+  propagation?: 'HostToContainer' | 'Bidirectional';
+}
+
+export interface ContainerSecurity {
+  /** Capability names without CAP_, as a pod spec writes them; drop ["ALL"] drops every one not added. */
+  capabilities?: { add?: string[]; drop?: string[] };
+  privileged?: boolean;
+  readonlyRootfs?: boolean;
+  runAsUser?: number;
+  /** allowPrivilegeEscalation: false */
+  noNewPrivs?: boolean;
+  seccomp?: 'RuntimeDefault' | 'Unconfined';
+}
+
+const PROPAGATION = { HostToContainer: 'PROPAGATION_HOST_TO_CONTAINER', Bidirectional: 'PROPAGATION_BIDIRECTIONAL' } as const;
 
 export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
 
@@ -220,6 +245,13 @@ export class CriClient {
       command: container.command ?? [],
       args: container.args ?? [],
       envs: Object.entries(container.env ?? {}).map(([key, value]) => ({ key, value })),
+      mounts: (container.mounts ?? []).map((m) => ({
+        containerPath: m.containerPath,
+        hostPath: m.hostPath,
+        readonly: m.readonly ?? false,
+        propagation: m.propagation ? PROPAGATION[m.propagation] : 'PROPAGATION_PRIVATE',
+      })),
+      linux: { securityContext: containerSecurity(container.securityContext, sandboxConfig.linux.securityContext.namespaceOptions) },
       labels: {
         'io.kubernetes.container.name': container.name,
         'io.kubernetes.pod.name': pod.name,
@@ -283,7 +315,8 @@ export class CriClient {
     }
     return {
       metadata,
-      hostname: pod.name,
+      // kubelet names the sandbox's host only for pods with their own network (and UTS) namespace.
+      hostname: pod.hostNetwork ? '' : pod.name,
       logDirectory,
       // kubelet's labels on every sandbox; annotations are the pod's own.
       labels: {
@@ -364,6 +397,20 @@ export class CriClient {
       });
     });
   }
+}
+
+/** LinuxContainerSecurityContext: the container shares its sandbox's namespaces, as kubelet asks. */
+function containerSecurity(security: ContainerSecurity = {}, namespaceOptions: object) {
+  const seccomp = security.seccomp ?? 'Unconfined';
+  return {
+    capabilities: { addCapabilities: security.capabilities?.add ?? [], dropCapabilities: security.capabilities?.drop ?? [] },
+    privileged: security.privileged ?? false,
+    namespaceOptions,
+    ...(security.runAsUser !== undefined ? { runAsUser: { value: String(security.runAsUser) } } : {}),
+    readonlyRootfs: security.readonlyRootfs ?? false,
+    noNewPrivs: security.noNewPrivs ?? false,
+    seccomp: { profileType: seccomp },
+  };
 }
 
 function toSandbox(wire: WireSandbox): Sandbox {

@@ -233,7 +233,7 @@ export class Lab {
    * Starts tke-eni-ipamd's two replicas as daemonset/ipamd.yaml runs them, with the agents' warm targets
    * as its defaults for the nodes, and waits until one leads.
    */
-  private async startIpamd(settings: AgentSettings): Promise<void> {
+  async startIpamd(settings: AgentSettings = {}): Promise<void> {
     const { port } = this.emulator.apiAddress;
     for (const identity of ['tke-eni-ipamd-0', 'tke-eni-ipamd-1']) {
       const replica = new LabIpamd({
