@@ -2,7 +2,8 @@
 //  - ADD then DEL of the eni-cni plugin against its agent with a warm pool, on a lab node;
 //  - the same with Debian's Go reference plugins, ptp + host-local;
 //  - an empty standalone Node executable built like the plugin: the start-up floor a Node plugin pays;
-//  - RunPodSandbox through containerd with each plugin: the cost a user feels per pod.
+//  - RunPodSandbox through containerd with each plugin: the cost a user feels per pod;
+//  - the agent's own part of each ADD (its request histogram) and its memory with a full node.
 // Every executable runs under `nsenter --net=<node>` without NODE_EXTRA_CA_CERTS, as a runtime on that node
 // would run it, iterations interleaved so that machine noise falls on all alike. Ends with one JSON line.
 // The agent keeps at least 5 addresses warm and no cool-down, so the pool stays quiet while we measure:
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { build, TARGETS } from '../build/build.ts';
 import { startContainerd } from '../cri/containerd.ts';
 import { Lab } from '../lab/lab.ts';
+import { httpGetIn } from '../lab/sh.ts';
 import { median, timed } from './timing.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
       type: 'ptp',
       ipam: { type: 'host-local', subnet: '100.96.0.0/16', dataDir: `${work}/host-local` },
     });
-    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[] };
+    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[], agentAdd: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       const pod = await lab.addPod(`bench${i}`);
       const refPod = await lab.addPod(`ref${i}`);
@@ -50,7 +52,9 @@ async function main(): Promise<void> {
       // what is timed is the pod's own ADD or DEL, as on a node whose pool is warm.
       const settle = () => new Promise((r) => setTimeout(r, 150));
       await settle();
+      const agentBefore = await agentAddSeconds(node.ns);
       const add = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'ADD', `b${i}`), ours);
+      samples.agentAdd.push((await agentAddSeconds(node.ns)) * 1000 - agentBefore * 1000);
       const refAdd = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'ADD', `r${i}`), reference);
       const floor = await timed(node.ns, FLOOR, {}, '');
       if (add.code !== 0 || refAdd.code !== 0) throw new Error(`ADD failed: eni-cni ${add.out} / ptp ${refAdd.out}`);
@@ -74,6 +78,10 @@ async function main(): Promise<void> {
     console.log(`  ptp + host-local ADD          ${f(m.refAdd)}`);
     console.log(`  eni-cni DEL                   ${f(m.del)}   ${(m.del / m.refDel).toFixed(2)}x ptp+host-local`);
     console.log(`  ptp + host-local DEL          ${f(m.refDel)}`);
+    console.log(`  the agent's own part of an ADD ${f(m.agentAdd)}   (its request histogram, from request read to answer written)`);
+
+    const full = await fullNode(lab, node.ns, `${agent.binDir}/eni-cni`, ours);
+    console.log(`\nagent RSS: ${full.idleMb.toFixed(1)} MB with no pods, ${full.fullMb.toFixed(1)} MB with a full node (${full.pods} pods)`);
 
     const sandbox = await sandboxes(node.ns, agent.binDir, agent.confDir, work, reference);
     console.log(`\nRunPodSandbox through containerd, median of ${SANDBOXES} (ms):`);
@@ -88,6 +96,10 @@ async function main(): Promise<void> {
         floor_ms: round(m.floor),
         sandbox_ms: round(sandbox.ours),
         ref_sandbox_ms: round(sandbox.reference),
+        sandbox_ratio: Math.round((sandbox.ours / sandbox.reference) * 100) / 100,
+        agent_add_ms: round(m.agentAdd),
+        agent_rss_mb: round(full.fullMb),
+        agent_idle_rss_mb: round(full.idleMb),
       }),
     );
   } finally {
@@ -97,6 +109,41 @@ async function main(): Promise<void> {
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
+
+/** The seconds the agent has spent answering ADDs so far, from its own histogram on its health port. */
+async function agentAddSeconds(nodeNs: string): Promise<number> {
+  const { ok, body } = await httpGetIn(nodeNs, 'http://127.0.0.1:61678/metrics');
+  const sum = /^eni_cni_request_duration_seconds_sum\{command="ADD"\} (\S+)$/m.exec(body);
+  if (!ok || !sum) throw new Error(`the agent's /metrics has no ADD histogram: ${body.slice(0, 300)}`);
+  return Number(sum[1]);
+}
+
+/** The agent's resident memory with no pods, then with as many pods as the node's quota holds. */
+async function fullNode(lab: Lab, nodeNs: string, plugin: string, conf: string) {
+  const status = async () => {
+    const { ok, body } = await httpGetIn(nodeNs, 'http://127.0.0.1:61678/status');
+    if (!ok) throw new Error(`the agent's /status did not answer: ${body.slice(0, 300)}`);
+    return JSON.parse(body) as { memory: { rss: number }; limits: { maxEnis: number; maxIpsPerEni: number } };
+  };
+  const idle = await status();
+  const pods = idle.limits.maxEnis * idle.limits.maxIpsPerEni;
+  const made: string[] = [];
+  try {
+    for (let i = 0; i < pods; i++) {
+      const ns = await lab.addPod(`full${i}`);
+      made.push(ns);
+      const r = await timed(nodeNs, plugin, { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `full${i}`, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REFERENCE }, conf);
+      if (r.code !== 0) throw new Error(`filling the node: ADD ${i + 1} of ${pods} failed: ${r.out}`);
+    }
+    const full = await status();
+    return { pods, idleMb: idle.memory.rss / 2 ** 20, fullMb: full.memory.rss / 2 ** 20 };
+  } finally {
+    for (const [i, ns] of made.entries()) {
+      await timed(nodeNs, plugin, { CNI_COMMAND: 'DEL', CNI_CONTAINERID: `full${i}`, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REFERENCE }, conf);
+      await lab.removePod(ns);
+    }
+  }
+}
 
 /** RunPodSandbox timings through containerd inside the node, with our conflist and with ptp + host-local. */
 async function sandboxes(nodeNs: string, binDir: string, ourConfDir: string, work: string, reference: string) {
