@@ -3,7 +3,6 @@
 // the node's own subnet and the security groups of its primary ENI unless told others.
 import type { AgentConfig } from '../config.ts';
 import type { Metadata } from '../cloud/metadata.ts';
-import { TencentCloud } from '../cloud/tencent.ts';
 import type { NodeNec } from '../k8s/node-nec.ts';
 import { CloudSupply } from './cloud-supply.ts';
 import { NecSupply } from './nec-supply.ts';
@@ -31,6 +30,8 @@ export async function supplyFor(o: {
   if (o.nec) {
     return { supply: new NecSupply({ nec: o.nec, nodeName: config.nodeName!, inForce: o.inForce, log }), subnetIds: config.subnetIds, securityGroupIds: config.securityGroupIds };
   }
+  // Loaded only here: a cluster's agent never calls the cloud, so it never evaluates the SDK.
+  const { TencentCloud } = await import('../cloud/tencent.ts');
   const cloud = new TencentCloud({
     region: node.region,
     endpoint: { url: config.apiUrl, resolve: config.apiResolve },

@@ -113,9 +113,10 @@ const round = (n: number) => Math.round(n * 10) / 10;
 /** The seconds the agent has spent answering ADDs so far, from its own histogram on its health port. */
 async function agentAddSeconds(nodeNs: string): Promise<number> {
   const { ok, body } = await httpGetIn(nodeNs, 'http://127.0.0.1:61678/metrics');
-  const sum = /^eni_cni_request_duration_seconds_sum\{command="ADD"\} (\S+)$/m.exec(body);
-  if (!ok || !sum) throw new Error(`the agent's /metrics has no ADD histogram: ${body.slice(0, 300)}`);
-  return Number(sum[1]);
+  if (!ok || !body.includes('# TYPE eni_cni_request_duration_seconds histogram')) throw new Error(`the agent's /metrics has no request histogram: ${body.slice(0, 300)}`);
+  // No series before the first ADD.
+  const sum = /^eni_cni_request_duration_seconds_sum\{command="add"\} (\S+)$/m.exec(body);
+  return sum ? Number(sum[1]) : 0;
 }
 
 /** The agent's resident memory with no pods, then with as many pods as the node's quota holds. */
