@@ -3,7 +3,8 @@
 //  - the same with Debian's Go reference plugins, ptp + host-local;
 //  - an empty standalone Node executable built like the plugin: the start-up floor a Node plugin pays;
 //  - RunPodSandbox through containerd with each plugin: the cost a user feels per pod;
-//  - the agent's own part of each ADD (its request histogram) and its memory with a full node.
+//  - where the plugin's time goes: VERSION (start-up and loading), STATUS (plus the socket), and the
+//    agent's own part of each ADD (its request histogram); the agent's memory with a full node.
 // Every executable runs under `nsenter --net=<node>` without NODE_EXTRA_CA_CERTS, as a runtime on that node
 // would run it, iterations interleaved so that machine noise falls on all alike. Ends with one JSON line.
 // The agent keeps at least 5 addresses warm and no cool-down, so the pool stays quiet while we measure:
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
       type: 'ptp',
       ipam: { type: 'host-local', subnet: '100.96.0.0/16', dataDir: `${work}/host-local` },
     });
-    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[], agentAdd: [] as number[] };
+    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[], agentAdd: [] as number[], version: [] as number[], status: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       const pod = await lab.addPod(`bench${i}`);
       const refPod = await lab.addPod(`ref${i}`);
@@ -57,6 +58,13 @@ async function main(): Promise<void> {
       samples.agentAdd.push((await agentAddSeconds(node.ns)) * 1000 - agentBefore * 1000);
       const refAdd = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'ADD', `r${i}`), reference);
       const floor = await timed(node.ns, FLOOR, {}, '');
+      // Where the plugin's time goes: VERSION is start-up, loading and the answer without the socket;
+      // STATUS adds one round trip to the agent, which does next to nothing for it.
+      const version = await timed(node.ns, `${agent.binDir}/eni-cni`, { CNI_COMMAND: 'VERSION' }, ours);
+      const status = await timed(node.ns, `${agent.binDir}/eni-cni`, { CNI_COMMAND: 'STATUS', CNI_PATH: REFERENCE }, ours);
+      if (version.code !== 0 || status.code !== 0) throw new Error(`VERSION or STATUS failed: ${version.out} / ${status.out}`);
+      samples.version.push(version.ms);
+      samples.status.push(status.ms);
       if (add.code !== 0 || refAdd.code !== 0) throw new Error(`ADD failed: eni-cni ${add.out} / ptp ${refAdd.out}`);
       await settle();
       const del = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'DEL', `b${i}`), ours);
@@ -79,6 +87,8 @@ async function main(): Promise<void> {
     console.log(`  eni-cni DEL                   ${f(m.del)}   ${(m.del / m.refDel).toFixed(2)}x ptp+host-local`);
     console.log(`  ptp + host-local DEL          ${f(m.refDel)}`);
     console.log(`  the agent's own part of an ADD ${f(m.agentAdd)}   (its request histogram, from request read to answer written)`);
+    console.log(`\nwhere an ADD's time goes (medians, ms): start-up ${m.floor.toFixed(1)} (the floor), loading and answering ${(m.version - m.floor).toFixed(1)} (VERSION),`);
+    console.log(`  the socket ${(m.status - m.version).toFixed(1)} (STATUS), the agent's work ${m.agentAdd.toFixed(1)}, the rest ${(m.add - m.status - m.agentAdd).toFixed(1)} (the ADD's own parsing and checking on both sides)`);
 
     const full = await fullNode(lab, node.ns, `${agent.binDir}/eni-cni`, ours);
     console.log(`\nagent RSS: ${full.idleMb.toFixed(1)} MB with no pods, ${full.fullMb.toFixed(1)} MB with a full node (${full.pods} pods)`);
@@ -98,6 +108,8 @@ async function main(): Promise<void> {
         ref_sandbox_ms: round(sandbox.reference),
         sandbox_ratio: Math.round((sandbox.ours / sandbox.reference) * 100) / 100,
         agent_add_ms: round(m.agentAdd),
+        version_ms: round(m.version),
+        status_ms: round(m.status),
         agent_rss_mb: round(full.fullMb),
         agent_idle_rss_mb: round(full.idleMb),
       }),
