@@ -2,12 +2,13 @@
 // node's network ready as soon as a conflist is in its config dir, kubelet then marks the node Ready and the
 // scheduler sends it pods: the conflist must not be there before the agent can answer their ADDs. It is
 // left in place when the agent stops, so that during an upgrade the runtime still tears pods down through
-// the plugin (whose DEL works without the agent) and new ADDs are told to try again later.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// the plugin (whose DEL works without the agent) and new ADDs are told to try again later. While the agent
+// runs it is kept: put back if deleted, rewritten if the ConfigMap's changed.
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-/** Checks the conflist at `source` and puts it into `dir` under the same name, by renaming: a runtime never reads half a file. Returns its path there. */
-export function installCniConf(source: string, dir: string): string {
+/** Reads the conflist at `source` and checks it is eni-cni's; throws naming the file. Returns its text. */
+export function readCniConf(source: string): string {
   let text: string;
   try {
     text = readFileSync(source, 'utf8');
@@ -16,16 +17,61 @@ export function installCniConf(source: string, dir: string): string {
   }
   const problem = conflistProblem(text);
   if (problem) throw new Error(`the CNI network configuration ${source} is not eni-cni's conflist: ${problem}`);
-  const target = join(dir, basename(source));
-  const temporary = `${target}.eni-cni-tmp`;
+  return text;
+}
+
+/**
+ * Puts the conflist at `source` into `dir` under the same name, unless it is there already as it is: a
+ * copy synced and renamed over it, so that a runtime never reads half a file, nor an empty one after a
+ * power cut. Returns the path there and whether it was written.
+ */
+export function installCniConf(source: string, dir: string): { path: string; written: boolean } {
+  const text = readCniConf(source);
+  const path = join(dir, basename(source));
+  let current: string | undefined;
   try {
-    writeFileSync(temporary, text, { mode: 0o644 });
-    renameSync(temporary, target);
+    current = readFileSync(path, 'utf8');
+  } catch {
+    current = undefined; // not there (yet)
+  }
+  if (current === text) return { path, written: false };
+  const temporary = `${path}.eni-cni-tmp`;
+  try {
+    // A copy left by a crash goes first: 'wx' then makes the file afresh, with this mode.
+    rmSync(temporary, { force: true });
+    const fd = openSync(temporary, 'wx', 0o644);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+    const dirFd = openSync(dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
   } catch (err) {
     rmSync(temporary, { force: true });
-    throw new Error(`installing the CNI network configuration ${source} as ${target}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`installing the CNI network configuration ${source} as ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return target;
+  return { path, written: true };
+}
+
+/**
+ * The network configurations in `dir` that a runtime would read before `name` (it takes the first by name):
+ * while one is there, the node's network is someone else's, whatever this agent does.
+ */
+export function shadowingConfs(dir: string, name: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return files.filter((f) => /\.(conf|conflist|json)$/.test(f) && f < name).sort();
 }
 
 /** Why `text` is not a conflist whose first plugin is eni-cni (what the runtime calls first), or undefined. */

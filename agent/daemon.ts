@@ -1,8 +1,9 @@
 // Wires the agent together and runs it: who the node is, the cloud, the pool, the datapath, the socket.
 import type { Server } from 'node:net';
+import { basename } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
-import { installCniConf } from './cni-conf.ts';
+import { installCniConf, readCniConf, shadowingConfs } from './cni-conf.ts';
 import { Eips } from './eips.ts';
 import { FixedIps } from './fixed-ips.ts';
 import { EipClaimsApi } from './k8s/eip-claims-api.ts';
@@ -37,6 +38,9 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
+  // A conflist the agent could never install stops it here, before it learns anything, saying why.
+  if (config.cniConf) readCniConf(config.cniConf.source);
+  const cniConf = config.cniConf ? cniConfKeeper(config.cniConf, log) : undefined;
   // Health answers from the start: a slow cloud at start-up must not look like a dead agent to liveness.
   const live: { current?: { agent: Agent; status: () => unknown } } = {};
   // (The pool's view is read at each scrape, once the pool exists.)
@@ -49,7 +53,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     exemptions: () => masq.exempted().length,
   });
   const health = await serveHealth(config.healthHost, config.healthPort, {
-    ready: () => (live.current?.agent.ready ? { ok: true } : { ok: false, why: 'starting: learning the node, its ENIs and its pool' }),
+    ready: () => {
+      if (!live.current?.agent.ready) return { ok: false, why: 'starting: learning the node, its ENIs and its pool' };
+      const problem = cniConf?.problem();
+      return problem ? { ok: false, why: problem } : { ok: true };
+    },
     status: () => live.current?.status() ?? { starting: true },
     metrics: { text: () => (live.current ? metrics.text() : Promise.resolve('')), contentType: metrics.contentType },
     doctor: async (pod) => {
@@ -218,12 +226,13 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   };
   log.info({ socket: config.socket, health: `${config.healthHost}:${config.healthPort}` }, 'serving');
   // Only now may the runtime take the node's network for ready.
-  if (config.cniConf) log.info({ conflist: installCniConf(config.cniConf.source, config.cniConf.dir) }, 'installed the CNI network configuration');
+  cniConf?.keep();
   void pool.kick();
   await agent.reconcile();
 
   const timer = setInterval(() => {
     keepSysctls();
+    cniConf?.keep();
     agent.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
     void pool.kick();
   }, config.gcIntervalMs);
@@ -242,3 +251,28 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   };
 }
 
+/**
+ * Keeps the node's conflist installed (cni-conf.ts): put back when deleted, rewritten when the ConfigMap's
+ * changed. A failure is logged and makes the agent not ready (its pod shows it, a rollout stops), and is
+ * tried again at the next round; a configuration that would be read before ours is warned about.
+ */
+function cniConfKeeper(conf: { source: string; dir: string }, log: Logger) {
+  let problem: string | undefined;
+  let shadows = '';
+  return {
+    problem: () => problem,
+    keep(): void {
+      try {
+        const { path, written } = installCniConf(conf.source, conf.dir);
+        if (written) log.info({ conflist: path }, 'installed the CNI network configuration');
+        problem = undefined;
+        const before = shadowingConfs(conf.dir, basename(path)).join(', ');
+        if (before && before !== shadows) log.warn({ conflist: path, before }, `the runtime reads ${before} in ${conf.dir} before eni-cni's conflist: pods get that network, not eni-cni's`);
+        shadows = before;
+      } catch (err) {
+        if ((err as Error).message !== problem) log.error({ err: (err as Error).message }, 'cannot install the CNI network configuration; not ready until it is');
+        problem = (err as Error).message;
+      }
+    },
+  };
+}

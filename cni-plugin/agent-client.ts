@@ -28,7 +28,8 @@ export function askAgent(socketPath: string, body: RequestBody, timeoutMs: numbe
     socket.on('connect', () => socket.end(`${JSON.stringify({ v: PROTOCOL_VERSION, body })}\n`));
     socket.on('data', (chunk: string) => {
       answer += chunk;
-      if (answer.length > MAX_ANSWER_BYTES) later(`the answer at ${socketPath} to ${body.op}${about} is longer than ${MAX_ANSWER_BYTES} bytes: not the agent's`);
+      // Something else listens there: the configuration names the wrong socket.
+      if (answer.length > MAX_ANSWER_BYTES) settle(() => reject(new CniError(CniCode.InvalidConfig, `the answer at ${socketPath} to ${body.op}${about} is longer than ${MAX_ANSWER_BYTES} bytes: not the agent's; check agentSocket in the network configuration`)));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const notSocket = notASocket(socketPath);

@@ -66,11 +66,12 @@ describe('plugin dispatch', () => {
     ['datapath', 5],
     ['unsupported-mode', 100],
     ['internal', 999],
-  ] as const)('turns the agent refusal %s into CNI code %i, keeping its message', async (reason, code) => {
+  ] as const)('turns the agent refusal %s into CNI code %i, keeping its message (saying to try again later for 11)', async (reason, code) => {
     await agent(() => refuse(reason, `because of ${reason} for c1`));
     const r = await run('ADD', conf());
     expect(r.code).toBe(1);
-    expect(r.json).toEqual({ cniVersion: '1.1.0', code, msg: `because of ${reason} for c1` });
+    // The runtime shows only the message: code 11's says what it means.
+    expect(r.json).toEqual({ cniVersion: '1.1.0', code, msg: `because of ${reason} for c1${code === 11 ? '; try again later' : ''}` });
   });
 
   it('says try again later when the agent answers garbage or nothing', async () => {
@@ -169,7 +170,8 @@ describe('plugin dispatch', () => {
     });
     await new Promise<void>((r) => server!.listen(`${dir}/agent.sock`, r));
     const r = await run('ADD', conf());
-    expect(r.json).toMatchObject({ code: 11, msg: expect.stringContaining('longer than') });
+    // Something other than the agent listens there: a configuration error, not a retry.
+    expect(r.json).toMatchObject({ code: 7, msg: expect.stringContaining('longer than') });
   });
 
   it('maps a refusal it does not know (from a newer agent) to 999, keeping its message', async () => {

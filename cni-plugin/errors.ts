@@ -1,5 +1,5 @@
 // The agent's refusals as the CNI errors a runtime reads.
-import { CniError } from '../shared/cni.ts';
+import { CniCode, CniError } from '../shared/cni.ts';
 import { cniCodeOf } from '../shared/cni-codes.ts';
 import type { Response } from '../shared/protocol.ts';
 
@@ -9,5 +9,6 @@ export function expectOk(answer: Response): Response {
   const error = answer.error ?? { code: 'internal' as const, message: 'the agent refused without saying why' };
   // A reason from a newer agent that this plugin does not know is an internal error, its message kept.
   const known = cniCodeOf(error.code);
-  throw new CniError(known, error.message);
+  // The runtime shows only the message: say what the code means.
+  throw new CniError(known, known === CniCode.TryAgainLater ? `${error.message}; try again later` : error.message);
 }

@@ -2,7 +2,7 @@
 // size, and every program and tool the manifests run works inside it. Then the image is rolled out on a
 // lab node as kubelet runs the DaemonSet's pod, and upgraded in place (the second describe).
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import type { CriClient, CriError } from '../hack/cri/cri-client.ts';
 import { containerSpecOf } from '../hack/cri/pod-spec.ts';
 import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
 import { REPO } from '../hack/lab/node-agent.ts';
+import { hostIfName } from '../shared/names.ts';
 import { until } from './eventually.ts';
 
 let built: { stdout: string; stderr: string; exitCode?: number | undefined };
@@ -79,16 +80,17 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
   let host: { binDir: string; confDir: string; runDir: string; modules: string };
   const conflistPath = () => join(host.confDir, '10-eni-cni.conflist');
   const manifest = () => {
-    const docs = (file: string) => parseAllDocuments(readFileSync(join(REPO, 'daemonset', file), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: { template: { spec: k8s.V1PodSpec } } });
-    const pod = docs('daemonset.yaml').find((o) => o.kind === 'DaemonSet')!.spec!.template.spec;
+    const docs = (file: string) => parseAllDocuments(readFileSync(join(REPO, 'daemonset', file), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: { template: { metadata?: { annotations?: Record<string, string> }; spec: k8s.V1PodSpec } } });
+    const template = docs('daemonset.yaml').find((o) => o.kind === 'DaemonSet')!.spec!.template;
+    const pod = template.spec;
     const settings = { ...docs('configmap.yaml').find((o) => o.metadata.name === 'eni-cni-config')!.data! };
     settings['10-eni-cni.conflist'] = settings['10-eni-cni.conflist']!.replace('"/run/eni-cni/agent.sock"', JSON.stringify(join(host.runDir, 'agent.sock')));
-    return { pod, settings };
+    return { pod, settings, annotations: template.metadata?.annotations ?? {} };
   };
 
   /** kubelet running the DaemonSet's pod: the sandbox, the init container to completion, then the agent. */
   async function runAgentPod(image: string): Promise<{ sandbox: string; agent: string; log: (container: string) => Promise<string> }> {
-    const { pod, settings } = manifest();
+    const { pod, settings, annotations } = manifest();
     const spec = { name: `tke-eni-agent-${image.split(':').pop()!.replace(/\W/g, '')}`, namespace: 'kube-system', uid: randomUUID(), hostNetwork: true };
     const volumeDir = join(dir, 'volumes', spec.uid);
     const environment = {
@@ -103,12 +105,12 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     // kubelet's log layout: <pod log dir>/<container>/<attempt>.log
     const log = (name: string) => readFile(join(containerd.dir, 'pods', `${spec.namespace}_${spec.name}_${spec.uid}`, name, '0.log'), 'utf8').catch(() => '');
     for (const init of pod.initContainers ?? []) {
-      const id = await cri.createContainer(sandbox, spec, containerSpecOf(pod, init, environment));
+      const id = await cri.createContainer(sandbox, spec, containerSpecOf(pod, init, environment, annotations));
       await cri.startContainer(id);
       const done = await until(`init container ${init.name}`, () => cri.containerStatus(id), (s) => s.state === 'CONTAINER_EXITED', 30_000);
       expect(done.exitCode, `${init.name}: ${await log(init.name)}`).toBe(0);
     }
-    const container = containerSpecOf(pod, pod.containers[0]!, environment);
+    const container = containerSpecOf(pod, pod.containers[0]!, environment, annotations);
     container.args = [...(container.args ?? []), '--kubeconfig=/etc/eni-cni-lab/kubeconfig'];
     const agent = await cri.createContainer(sandbox, spec, container);
     await cri.startContainer(agent);
@@ -135,9 +137,15 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     cri = containerd.client({ timeoutMs: 60_000 });
   }, 180_000);
   afterAll(async () => {
-    await containerd?.stop();
-    await lab?.down();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    try {
+      await containerd?.stop();
+    } finally {
+      try {
+        await lab?.down();
+      } finally {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
+    }
   }, 120_000);
 
   it('installs the plugin, and the conflist only once the agent serves; pods started then get addresses', async () => {
@@ -190,6 +198,8 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     // A pod deleted in the gap: the plugin keeps its DEL for the next agent, which frees the address.
     await cri.stopPodSandbox(web2!.id);
     await cri.removePodSandbox(web2!.id);
+    // Noted for the next agent (so is the refused sandbox, which containerd tears down too).
+    expect(readdirSync(join(host.runDir, 'pending-del'))).toContain(hostIfName(web2!.id, 'eth0'));
 
     const { log } = await runAgentPod(next);
     await until('the new agent ready', ready, (ok) => ok, 45_000);
@@ -208,6 +218,10 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     expect(lateIp).toMatch(/^10\.0\.1[67]\./);
     expect([addresses.get('web-0'), addresses.get('web-1')]).not.toContain(lateIp);
     expect(await pings(await netnsOf(late), addresses.get('web-0')!)).toBe(true);
-    expect(await log('eni-agent')).toContain('installed the CNI network configuration');
+    const said = await log('eni-agent');
+    expect(said).toContain('a DEL made while the agent was away');
+    expect(readdirSync(join(host.runDir, 'pending-del'))).toEqual([]);
+    // The conflist was there as it is: the new agent leaves it alone.
+    expect(said).not.toContain('installed the CNI network configuration');
   }, 180_000);
 });

@@ -179,7 +179,10 @@ describe('warm pool on the emulated cloud', () => {
     expect(served.every(Boolean)).toBe(true);
     expect(store.counts().assigned).toBe(27);
     const calls = emulator!.state().calls;
-    expect(calls.CreateNetworkInterface?.throttled ?? 0).toBeGreaterThan(0);
+    // Throttled, then tried again by the adapter: three ENIs made, none failed, no error left on the pool.
+    expect(calls.CreateNetworkInterface).toMatchObject({ ok: 3, failed: 0 });
+    expect(calls.CreateNetworkInterface!.throttled).toBeGreaterThan(0);
+    expect(pool!.lastError).toBeUndefined();
     // Three ENIs of 9: a create and an attach each, nowhere near one call per address.
     expect(mutatingCalls(), JSON.stringify(calls)).toBe(6);
   });

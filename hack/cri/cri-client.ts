@@ -60,6 +60,8 @@ export interface ContainerSpec {
   mounts?: ContainerMount[];
   /** The container's securityContext, as kubelet turns a pod spec's into CRI (nothing given: the runtime's defaults, seccomp off). */
   securityContext?: ContainerSecurity;
+  /** resources.limits.memory, in bytes: the container's memory cgroup limit. */
+  memoryLimitBytes?: number;
 }
 
 export interface ContainerMount {
@@ -79,6 +81,8 @@ export interface ContainerSecurity {
   /** allowPrivilegeEscalation: false */
   noNewPrivs?: boolean;
   seccomp?: 'RuntimeDefault' | 'Unconfined';
+  /** The pod's container.apparmor.security.beta.kubernetes.io/<name> annotation: unconfined, or the runtime's default profile. */
+  apparmor?: 'RuntimeDefault' | 'Unconfined';
 }
 
 const PROPAGATION = { HostToContainer: 'PROPAGATION_HOST_TO_CONTAINER', Bidirectional: 'PROPAGATION_BIDIRECTIONAL' } as const;
@@ -251,7 +255,10 @@ export class CriClient {
         readonly: m.readonly ?? false,
         propagation: m.propagation ? PROPAGATION[m.propagation] : 'PROPAGATION_PRIVATE',
       })),
-      linux: { securityContext: containerSecurity(container.securityContext, sandboxConfig.linux.securityContext.namespaceOptions) },
+      linux: {
+        ...(container.memoryLimitBytes ? { resources: { memoryLimitInBytes: String(container.memoryLimitBytes) } } : {}),
+        securityContext: containerSecurity(container.securityContext, sandboxConfig.linux.securityContext.namespaceOptions),
+      },
       labels: {
         'io.kubernetes.container.name': container.name,
         'io.kubernetes.pod.name': pod.name,
@@ -410,6 +417,7 @@ function containerSecurity(security: ContainerSecurity = {}, namespaceOptions: o
     readonlyRootfs: security.readonlyRootfs ?? false,
     noNewPrivs: security.noNewPrivs ?? false,
     seccomp: { profileType: seccomp },
+    ...(security.apparmor ? { apparmor: { profileType: security.apparmor } } : {}),
   };
 }
 

@@ -23,7 +23,21 @@ export interface PodEnvironment {
   extraMounts?: ContainerMount[];
 }
 
-export function containerSpecOf(pod: k8s.V1PodSpec, container: k8s.V1Container, environment: PodEnvironment): ContainerSpec {
+/** Fields of a container that kubelet would act on and this stand-in does not: refused, never ignored. */
+const NOT_HANDLED = ['envFrom', 'workingDir', 'lifecycle', 'volumeDevices', 'stdin', 'tty'] as const;
+const NOT_HANDLED_SECURITY = ['runAsGroup', 'runAsNonRoot', 'procMount', 'seLinuxOptions', 'appArmorProfile', 'windowsOptions'] as const;
+const MEMORY_UNITS: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, k: 1e3, M: 1e6, G: 1e9 };
+
+/**
+ * `annotations`: the pod template's, for the AppArmor profile of each container
+ * (container.apparmor.security.beta.kubernetes.io/<name>).
+ */
+export function containerSpecOf(pod: k8s.V1PodSpec, container: k8s.V1Container, environment: PodEnvironment, annotations: Record<string, string> = {}): ContainerSpec {
+  for (const field of NOT_HANDLED) if (container[field] !== undefined) throw new Error(`container ${container.name}: ${field} is not handled here`);
+  for (const field of NOT_HANDLED_SECURITY) if (container.securityContext?.[field] !== undefined) throw new Error(`container ${container.name}: securityContext.${field} is not handled here`);
+  for (const m of container.volumeMounts ?? []) if (m.subPath || m.subPathExpr) throw new Error(`container ${container.name}: the subPath of ${m.mountPath} is not handled here`);
+  const apparmor = annotations[`container.apparmor.security.beta.kubernetes.io/${container.name}`];
+  if (apparmor && apparmor !== 'unconfined' && apparmor !== 'runtime/default') throw new Error(`container ${container.name}: AppArmor profile ${apparmor} is not handled here`);
   const env = environmentOf(container, environment);
   const expand = (s: string) => s.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole);
   const security = container.securityContext ?? {};
@@ -36,7 +50,9 @@ export function containerSpecOf(pod: k8s.V1PodSpec, container: k8s.V1Container, 
     args: (container.args ?? []).map(expand),
     env,
     mounts: [...(container.volumeMounts ?? []).map((m) => mountOf(pod, container, m, environment)), ...(environment.extraMounts ?? [])],
+    ...memoryLimit(container),
     securityContext: {
+      ...(apparmor ? { apparmor: apparmor === 'unconfined' ? 'Unconfined' : 'RuntimeDefault' } : {}),
       ...(security.capabilities ? { capabilities: { add: security.capabilities.add ?? [], drop: security.capabilities.drop ?? [] } } : {}),
       privileged: security.privileged ?? false,
       readonlyRootfs: security.readOnlyRootFilesystem ?? false,
@@ -46,6 +62,14 @@ export function containerSpecOf(pod: k8s.V1PodSpec, container: k8s.V1Container, 
       seccomp: seccomp === 'RuntimeDefault' ? 'RuntimeDefault' : 'Unconfined',
     },
   };
+}
+
+function memoryLimit(container: k8s.V1Container): { memoryLimitBytes?: number } {
+  const limit = container.resources?.limits?.memory;
+  if (limit === undefined) return {};
+  const m = /^(\d+)(Ki|Mi|Gi|k|M|G)?$/.exec(String(limit));
+  if (!m) throw new Error(`container ${container.name}: memory limit ${String(limit)} is not handled here`);
+  return { memoryLimitBytes: Number(m[1]) * MEMORY_UNITS[m[2] ?? '']! };
 }
 
 function environmentOf(container: k8s.V1Container, environment: PodEnvironment): Record<string, string> {
