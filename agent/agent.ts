@@ -41,6 +41,8 @@ export interface AgentOptions {
   eips?: Eips;
   /** told after every change of an allocation */
   onChange?: () => void;
+  /** How long the two halves of a successful ADD took: taking an address (checkpoint included), then plumbing it. */
+  addPhases?: (allocateSeconds: number, plumbSeconds: number) => void;
   clock?: { now(): number };
 }
 
@@ -133,7 +135,9 @@ export class Agent {
       this.save();
       const saved = performance.now();
       const answer = await this.plumb(allocation);
-      this.o.log.debug({ container: req.containerId, address: allocation.address, allocateMs: saved - started, plumbMs: performance.now() - saved }, 'ADD timing');
+      const plumbed = performance.now();
+      this.o.log.debug({ container: req.containerId, address: allocation.address, allocateMs: saved - started, plumbMs: plumbed - saved }, 'ADD timing');
+      if (answer.ok) this.o.addPhases?.((saved - started) / 1000, (plumbed - saved) / 1000);
       if (answer.ok && eip) {
         // The pod starts once its EIP is bound, so that its first packet to the internet leaves with it.
         const refusal = await this.o.eips!.bind(req.pod!, eip, allocation.address, allocation.eniId, deadline);

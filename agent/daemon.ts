@@ -137,6 +137,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     addWaitMs: config.addWaitMs,
     gcGraceMs: config.gcGraceMs,
     cooldownMs: config.cooldownMs,
+    addPhases: (allocate, plumb) => metrics.addPhased(allocate, plumb),
     ...(kube
       ? {
           // An API server that does not answer must not hold an ADD: after 2 s the pod gets the default mode.

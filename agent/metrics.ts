@@ -2,6 +2,7 @@
 // as the agent answers; the pool's gauges are read from the pool when scraped, so they are never stale.
 //   eni_cni_requests_total{command, result, cni_code}     the plugin's requests by answer (result: ok, or the refusal's reason)
 //   eni_cni_request_duration_seconds{command}            how long the agent took to answer them
+//   eni_cni_add_phase_seconds{phase}                     a successful ADD's halves: allocate (address and checkpoint), plumb (the datapath)
 //   eni_cni_pool_addresses{state}                        the node's secondary addresses: bound, in_use, free, cooling, reserved
 //   eni_cni_pool_warm_target{bound}                      the warm targets in force (min, max)
 //   eni_cni_pool_enis                                    pod ENIs on the node
@@ -28,6 +29,7 @@ export class AgentMetrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'eni_cni_requests_total', help: "The plugin's requests the agent answered, by command and answer", labelNames: ['command', 'result', 'cni_code'], registers: [this.registry] });
   private readonly durations = new Histogram({ name: 'eni_cni_request_duration_seconds', help: "How long the agent took to answer the plugin's requests", labelNames: ['command'], buckets: BUCKETS, registers: [this.registry] });
+  private readonly addPhases = new Histogram({ name: 'eni_cni_add_phase_seconds', help: "A successful ADD's two halves: allocate (an address taken and checkpointed), plumb (the pod's network made)", labelNames: ['phase'], buckets: BUCKETS, registers: [this.registry] });
   private readonly checkpointWrites = new Counter({ name: 'eni_cni_checkpoint_writes_total', help: 'Checkpoint writes', registers: [this.registry] });
 
   constructor(pool: PoolView) {
@@ -68,6 +70,11 @@ export class AgentMetrics {
     const reason = answer.ok ? 'ok' : (answer.error?.code ?? 'internal');
     this.requests.inc({ command, result: reason, cni_code: answer.ok ? '0' : String(cniCodeOf(reason)) });
     this.durations.observe({ command }, seconds);
+  }
+
+  addPhased(allocateSeconds: number, plumbSeconds: number): void {
+    this.addPhases.observe({ phase: 'allocate' }, allocateSeconds);
+    this.addPhases.observe({ phase: 'plumb' }, plumbSeconds);
   }
 
   checkpointWritten(): void {

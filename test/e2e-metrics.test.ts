@@ -40,6 +40,14 @@ describe("the agent's metrics", () => {
     expect(get(during, addCount) - get(before, addCount)).toBe(4);
     expect(get(during, 'eni_cni_request_duration_seconds_bucket{command="add",le="+Inf"}')).toBe(get(during, addCount));
     expect(get(during, 'eni_cni_request_duration_seconds_sum{command="add"}')).toBeGreaterThan(get(before, 'eni_cni_request_duration_seconds_sum{command="add"}'));
+    // The two halves of the three successful ADDs (not the refused one), each within the whole answer.
+    for (const phase of ['allocate', 'plumb']) {
+      const count = `eni_cni_add_phase_seconds_count{phase="${phase}"}`;
+      expect(get(during, count) - get(before, count), phase).toBe(3);
+    }
+    const halves = ['allocate', 'plumb'].map((p) => get(during, `eni_cni_add_phase_seconds_sum{phase="${p}"}`) - get(before, `eni_cni_add_phase_seconds_sum{phase="${p}"}`));
+    expect(halves[0]! + halves[1]!).toBeLessThanOrEqual(get(during, 'eni_cni_request_duration_seconds_sum{command="add"}') - get(before, 'eni_cni_request_duration_seconds_sum{command="add"}'));
+    expect(halves[1]).toBeGreaterThan(0);
     expect(get(during, 'eni_cni_pool_addresses{state="in_use"}')).toBe(agent.allocations().length);
     expect(get(during, 'eni_cni_pool_addresses{state="in_use"}')).toBe(3);
     expect(get(during, 'eni_cni_pool_warm_target{bound="min"}')).toBe(4);

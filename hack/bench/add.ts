@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       type: 'ptp',
       ipam: { type: 'host-local', subnet: '100.96.0.0/16', dataDir: `${work}/host-local` },
     });
-    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[], agentAdd: [] as number[], version: [] as number[], status: [] as number[] };
+    const samples = { add: [] as number[], del: [] as number[], refAdd: [] as number[], refDel: [] as number[], floor: [] as number[], agentAdd: [] as number[], allocate: [] as number[], plumb: [] as number[], version: [] as number[], status: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       const pod = await lab.addPod(`bench${i}`);
       const refPod = await lab.addPod(`ref${i}`);
@@ -53,9 +53,12 @@ async function main(): Promise<void> {
       // what is timed is the pod's own ADD or DEL, as on a node whose pool is warm.
       const settle = () => new Promise((r) => setTimeout(r, 150));
       await settle();
-      const agentBefore = await agentAddSeconds(node.ns);
+      const agentBefore = await agentSums(node.ns);
       const add = await timed(node.ns, `${agent.binDir}/eni-cni`, env(pod, 'ADD', `b${i}`), ours);
-      samples.agentAdd.push((await agentAddSeconds(node.ns)) * 1000 - agentBefore * 1000);
+      const agentAfter = await agentSums(node.ns);
+      samples.agentAdd.push((agentAfter.add - agentBefore.add) * 1000);
+      samples.allocate.push((agentAfter.allocate - agentBefore.allocate) * 1000);
+      samples.plumb.push((agentAfter.plumb - agentBefore.plumb) * 1000);
       const refAdd = await timed(node.ns, `${REFERENCE}/ptp`, env(refPod, 'ADD', `r${i}`), reference);
       const floor = await timed(node.ns, FLOOR, {}, '');
       // Where the plugin's time goes: VERSION is start-up, loading and the answer without the socket;
@@ -87,6 +90,7 @@ async function main(): Promise<void> {
     console.log(`  eni-cni DEL                   ${f(m.del)}   ${(m.del / m.refDel).toFixed(2)}x ptp+host-local`);
     console.log(`  ptp + host-local DEL          ${f(m.refDel)}`);
     console.log(`  the agent's own part of an ADD ${f(m.agentAdd)}   (its request histogram, from request read to answer written)`);
+    console.log(`    allocate (address and checkpoint) ${m.allocate.toFixed(1)}, plumb (the pod's network) ${m.plumb.toFixed(1)}`);
     console.log(`\nwhere an ADD's time goes (medians, ms): start-up ${m.floor.toFixed(1)} (the floor), loading and answering ${(m.version - m.floor).toFixed(1)} (VERSION),`);
     console.log(`  the socket ${(m.status - m.version).toFixed(1)} (STATUS), the agent's work ${m.agentAdd.toFixed(1)}, the rest ${(m.add - m.status - m.agentAdd).toFixed(1)} (the ADD's own parsing and checking on both sides)`);
 
@@ -108,6 +112,8 @@ async function main(): Promise<void> {
         ref_sandbox_ms: round(sandbox.reference),
         sandbox_ratio: Math.round((sandbox.ours / sandbox.reference) * 100) / 100,
         agent_add_ms: round(m.agentAdd),
+        agent_allocate_ms: round(m.allocate),
+        agent_plumb_ms: round(m.plumb),
         version_ms: round(m.version),
         status_ms: round(m.status),
         agent_rss_mb: round(full.fullMb),
@@ -122,13 +128,17 @@ async function main(): Promise<void> {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-/** The seconds the agent has spent answering ADDs so far, from its own histogram on its health port. */
-async function agentAddSeconds(nodeNs: string): Promise<number> {
+/** The agent's ADD seconds so far, from its own histograms on its health port: the whole answer, and its allocate and plumb halves. */
+async function agentSums(nodeNs: string): Promise<{ add: number; allocate: number; plumb: number }> {
   const { ok, body } = await httpGetIn(nodeNs, 'http://127.0.0.1:61678/metrics');
   if (!ok || !body.includes('# TYPE eni_cni_request_duration_seconds histogram')) throw new Error(`the agent's /metrics has no request histogram: ${body.slice(0, 300)}`);
   // No series before the first ADD.
-  const sum = /^eni_cni_request_duration_seconds_sum\{command="add"\} (\S+)$/m.exec(body);
-  return sum ? Number(sum[1]) : 0;
+  const sum = (re: RegExp) => Number(re.exec(body)?.[1] ?? 0);
+  return {
+    add: sum(/^eni_cni_request_duration_seconds_sum\{command="add"\} (\S+)$/m),
+    allocate: sum(/^eni_cni_add_phase_seconds_sum\{phase="allocate"\} (\S+)$/m),
+    plumb: sum(/^eni_cni_add_phase_seconds_sum\{phase="plumb"\} (\S+)$/m),
+  };
 }
 
 /** The agent's resident memory with no pods, then with as many pods as the node's quota holds. */
