@@ -16,6 +16,7 @@ import type { CriClient, CriError } from '../hack/cri/cri-client.ts';
 import { containerSpecOf } from '../hack/cri/pod-spec.ts';
 import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
 import { REPO } from '../hack/lab/node-agent.ts';
+import { httpGetIn } from '../hack/lab/sh.ts';
 import { hostIfName } from '../shared/names.ts';
 import { until } from './eventually.ts';
 
@@ -68,9 +69,6 @@ describe('npm run image', () => {
 //   container) lends an empty one;
 // - the agent is given the lab's kubeconfig (the API server stand-in cannot serve the in-cluster TLS
 //   address a kubelet would), and /etc/hosts names the cloud's metadata service, as a TKE node resolves it.
-/** A GET that prints the body and exits 0 on a 2xx answer. */
-const GET = 'fetch(process.argv[1], { signal: AbortSignal.timeout(2000) }).then(async (r) => { process.stdout.write(await r.text()); process.exitCode = r.ok ? 0 : 1; }, () => { process.exitCode = 2; })';
-
 describe('the DaemonSet rolled out from the image on a lab node', () => {
   let lab: Lab;
   let node: LabNode;
@@ -116,11 +114,10 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     await cri.startContainer(agent);
     return { sandbox, agent, log };
   }
-  /** GET on the agent's health port in the node's network, as kubelet's probes do (busybox's wget crashes on a refused connection). */
-  const health = (path: string) =>
-    execa('ip', ['netns', 'exec', node.ns, process.execPath, '-e', GET, `http://127.0.0.1:61678${path}`], { reject: false });
-  const ready = async () => (await health('/readyz')).exitCode === 0;
-  const agentStatus = async () => JSON.parse((await health('/status')).stdout) as { allocations: Array<{ address: string; pod?: { name: string } }> };
+  /** GET on the agent's health port in the node's network, as kubelet's probes do. */
+  const health = (path: string) => httpGetIn(node.ns, `http://127.0.0.1:61678${path}`);
+  const ready = async () => (await health('/readyz')).ok;
+  const agentStatus = async () => JSON.parse((await health('/status')).body) as { allocations: Array<{ address: string; pod?: { name: string } }> };
   const netnsOf = async (sandbox: string) => (await cri.podSandboxStatus(sandbox, { verbose: true })).netnsPath!.split('/').pop()!;
 
   beforeAll(async () => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cniCodeOf } from '../shared/cni-codes.ts';
 import { Lab, type LabNode } from '../hack/lab/lab.ts';
-import { inNs } from '../hack/lab/sh.ts';
+import { httpGetIn } from '../hack/lab/sh.ts';
 import { parsePrometheus, sample as get, type Samples } from './prom-text.ts';
 
 let lab: Lab;
@@ -17,8 +17,9 @@ beforeAll(async () => {
 afterAll(async () => lab?.down());
 
 async function scrape(): Promise<Samples> {
-  const script = "fetch('http://127.0.0.1:61678/metrics').then(async (r) => { if (!r.ok) process.exit(1); process.stdout.write(await r.text()); })";
-  return parsePrometheus(await inNs(node.ns, process.execPath, ['-e', script]));
+  const { ok, body } = await httpGetIn(node.ns, 'http://127.0.0.1:61678/metrics');
+  if (!ok) throw new Error(`the agent's /metrics did not answer: ${body}`);
+  return parsePrometheus(body);
 }
 
 const env = (ns: string, containerId: string) => ({ containerId, netns: `/var/run/netns/${ns}`, ifName: 'eth0' });

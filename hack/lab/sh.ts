@@ -33,16 +33,16 @@ export function inNs(ns: string, cmd: string, args: string[], options: { allowFa
   return run('ip', ['netns', 'exec', ns, cmd, ...args], options);
 }
 
-/** Prints the body; exits 0 on a 2xx answer, 1 on another, 2 when nothing answers. */
+/** Prints the body; exits 0 on a 2xx answer, 1 on another, 2 when nothing answers (or in time). */
 const GET_SCRIPT = 'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { process.stdout.write(await r.text()); process.exitCode = r.ok ? 0 : 1; }, () => { process.exitCode = 2; })';
 
 /**
  * An HTTP GET from inside a network namespace (a node's health port on its 127.0.0.1), as kubelet's probes
  * and Prometheus reach it there; by Node itself, since busybox's wget crashes on a refused connection.
  */
-export async function httpGetIn(ns: string, url: string): Promise<{ ok: boolean; answered: boolean; body: string }> {
+export async function httpGetIn(ns: string, url: string): Promise<{ ok: boolean; body: string }> {
   const result = await execa('ip', ['netns', 'exec', ns, process.execPath, '-e', GET_SCRIPT, url], { reject: false, env: childEnv(), extendEnv: false });
-  return { ok: result.exitCode === 0, answered: result.exitCode === 0 || result.exitCode === 1, body: result.stdout };
+  return { ok: result.exitCode === 0, body: result.stdout };
 }
 
 export async function sysctl(ns: string, settings: Record<string, string | number>): Promise<void> {
