@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installCniConf, readCniConf, shadowingConfs } from './cni-conf.ts';
+import { CniConfKeeper, installCniConf, readCniConf, shadowingConfs } from './cni-conf.ts';
 
 const CONFLIST = JSON.stringify({ cniVersion: '1.0.0', name: 'eni-cni', plugins: [{ type: 'eni-cni', agentSocket: '/run/eni-cni/agent.sock' }, { type: 'portmap' }] });
 
@@ -67,5 +67,30 @@ describe('installing the CNI network configuration', () => {
     for (const f of ['00-multus.conf', '10-containerd-net.conflist', '99-loopback.conf', 'README', '10-eni-cni.conflist']) writeFileSync(join(dir, f), '{}');
     expect(shadowingConfs(dir, '10-eni-cni.conflist')).toEqual(['00-multus.conf', '10-containerd-net.conflist']);
     expect(shadowingConfs(join(root, 'missing'), '10-eni-cni.conflist')).toEqual([]);
+  });
+
+  it('keeps it installed: puts it back, says once when it cannot, and warns when another sorts first', () => {
+    const said: string[] = [];
+    const keeper = new CniConfKeeper({ source, dir }, (level, message) => said.push(`${level}: ${message}`));
+    writeFileSync(source, CONFLIST);
+    keeper.keep();
+    keeper.keep();
+    expect(said).toEqual([`info: installed the CNI network configuration ${join(dir, '10-eni-cni.conflist')}`]);
+    rmSync(join(dir, '10-eni-cni.conflist'));
+    keeper.keep();
+    expect(readFileSync(join(dir, '10-eni-cni.conflist'), 'utf8')).toBe(CONFLIST);
+    // The ConfigMap turned bad: not ready, said once, the installed one left as it was.
+    writeFileSync(source, '{');
+    keeper.keep();
+    keeper.keep();
+    expect(keeper.problem()).toMatch(/is not eni-cni's conflist: not JSON/);
+    expect(said.filter((s) => s.startsWith('error:'))).toHaveLength(1);
+    expect(readFileSync(join(dir, '10-eni-cni.conflist'), 'utf8')).toBe(CONFLIST);
+    writeFileSync(source, CONFLIST);
+    writeFileSync(join(dir, '00-other.conflist'), '{}');
+    keeper.keep();
+    keeper.keep();
+    expect(keeper.problem()).toBeUndefined();
+    expect(said.filter((s) => s.startsWith('warn:'))).toEqual([`warn: the runtime reads 00-other.conflist in ${dir} before eni-cni's conflist ${join(dir, '10-eni-cni.conflist')}: pods get that network, not eni-cni's`]);
   });
 });

@@ -74,6 +74,42 @@ export function shadowingConfs(dir: string, name: string): string[] {
   return files.filter((f) => /\.(conf|conflist|json)$/.test(f) && f < name).sort();
 }
 
+/**
+ * Keeps the node's conflist installed: put back when deleted, rewritten when the ConfigMap's changed. A
+ * failure is logged once and makes the agent not ready (its pod shows it, a rollout stops), and is tried
+ * again at the next round; a configuration that would be read before ours is warned about when it appears.
+ */
+export class CniConfKeeper {
+  private failure: string | undefined;
+  private shadows = '';
+
+  constructor(
+    private readonly conf: { source: string; dir: string },
+    private readonly log: (level: 'info' | 'warn' | 'error', message: string) => void,
+  ) {}
+
+  /** Why the conflist is not installed, or undefined when it is. */
+  problem(): string | undefined {
+    return this.failure;
+  }
+
+  keep(): void {
+    const { source, dir } = this.conf;
+    try {
+      const { path, written } = installCniConf(source, dir);
+      if (written) this.log('info', `installed the CNI network configuration ${path}`);
+      this.failure = undefined;
+      const before = shadowingConfs(dir, basename(path)).join(', ');
+      if (before && before !== this.shadows) this.log('warn', `the runtime reads ${before} in ${dir} before eni-cni's conflist ${path}: pods get that network, not eni-cni's`);
+      this.shadows = before;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.failure) this.log('error', `${message}; not ready until it is installed`);
+      this.failure = message;
+    }
+  }
+}
+
 /** Why `text` is not a conflist whose first plugin is eni-cni (what the runtime calls first), or undefined. */
 function conflistProblem(text: string): string | undefined {
   let conf: unknown;

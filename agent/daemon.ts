@@ -1,9 +1,8 @@
 // Wires the agent together and runs it: who the node is, the cloud, the pool, the datapath, the socket.
 import type { Server } from 'node:net';
-import { basename } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
-import { installCniConf, readCniConf, shadowingConfs } from './cni-conf.ts';
+import { CniConfKeeper, readCniConf } from './cni-conf.ts';
 import { Eips } from './eips.ts';
 import { FixedIps } from './fixed-ips.ts';
 import { EipClaimsApi } from './k8s/eip-claims-api.ts';
@@ -40,7 +39,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
   // A conflist the agent could never install stops it here, before it learns anything, saying why.
   if (config.cniConf) readCniConf(config.cniConf.source);
-  const cniConf = config.cniConf ? cniConfKeeper(config.cniConf, log) : undefined;
+  const cniConf = config.cniConf ? new CniConfKeeper(config.cniConf, (level, message) => log[level](message)) : undefined;
   // Health answers from the start: a slow cloud at start-up must not look like a dead agent to liveness.
   const live: { current?: { agent: Agent; status: () => unknown } } = {};
   // (The pool's view is read at each scrape, once the pool exists.)
@@ -252,28 +251,3 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   };
 }
 
-/**
- * Keeps the node's conflist installed (cni-conf.ts): put back when deleted, rewritten when the ConfigMap's
- * changed. A failure is logged and makes the agent not ready (its pod shows it, a rollout stops), and is
- * tried again at the next round; a configuration that would be read before ours is warned about.
- */
-function cniConfKeeper(conf: { source: string; dir: string }, log: Logger) {
-  let problem: string | undefined;
-  let shadows = '';
-  return {
-    problem: () => problem,
-    keep(): void {
-      try {
-        const { path, written } = installCniConf(conf.source, conf.dir);
-        if (written) log.info({ conflist: path }, 'installed the CNI network configuration');
-        problem = undefined;
-        const before = shadowingConfs(conf.dir, basename(path)).join(', ');
-        if (before && before !== shadows) log.warn({ conflist: path, before }, `the runtime reads ${before} in ${conf.dir} before eni-cni's conflist: pods get that network, not eni-cni's`);
-        shadows = before;
-      } catch (err) {
-        if ((err as Error).message !== problem) log.error({ err: (err as Error).message }, 'cannot install the CNI network configuration; not ready until it is');
-        problem = (err as Error).message;
-      }
-    },
-  };
-}
