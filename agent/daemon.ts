@@ -10,6 +10,7 @@ import type { VpcIpClaim } from './k8s/claims.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
+import { NetlinkPods } from './datapath/netlink-pod.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
@@ -73,7 +74,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const vpcCidr = await metadata.get(`network/interfaces/macs/${node.mac}/vpc-cidr-block`);
   log.info({ instance: node.instanceId, zone: node.zone }, 'starting');
 
-  const datapath = new LinuxDatapath();
+  const netlinkPods = await NetlinkPods.load();
+  if (netlinkPods instanceof Error) log.warn(`pods are plumbed by spawning ip: the netlink datapath cannot be had (${netlinkPods.message})`);
+  else log.info('pods are plumbed over netlink');
+  const datapath = new LinuxDatapath(netlinkPods instanceof Error ? undefined : netlinkPods);
   const store = new PoolStore();
   const keepSysctls = () => {
     for (const problem of datapath.keepSysctls([...store.enis.values()].flatMap((e) => (e.ifName ? [e.ifName] : [])))) log.warn(problem);

@@ -162,6 +162,8 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     await lab.startIpamd({ minWarm: 3, maxWarm: 6 });
     await until('the agent ready', ready, (ok) => ok, 45_000);
     await until('the conflist installed', () => existsSync(conflistPath()), (there) => there, 5_000);
+    // Its native addons came with the image: pods are plumbed in the agent's own process.
+    expect(await log('eni-agent')).toContain('pods are plumbed over netlink');
     expect(JSON.parse(readFileSync(conflistPath(), 'utf8'))).toEqual(JSON.parse(manifest().settings['10-eni-cni.conflist']!));
 
     const pods = await Promise.all(['web-0', 'web-1', 'web-2'].map((name) => cri.runPodSandbox({ name, namespace: 'shop' })));

@@ -70,6 +70,22 @@ describe('pods on two nodes', () => {
     expect(await pings(a.ns, a1.address)).toBe(true);
   });
 
+  it('plumbs the pod side over netlink, as ip would: the same links, addresses, neighbour and routes', async () => {
+    expect(a.agent!.log()).toContain('pods are plumbed over netlink');
+    expect(a.agent!.log()).not.toContain('pods are plumbed by spawning ip');
+    const mac = (await ip(a1.ns, '-j', 'link', 'show', 'dev', 'eth0')).match(/"address":"([0-9a-f:]+)"/)?.[1];
+    const octets = a1.address.split('.').map((o) => Number(o).toString(16).padStart(2, '0'));
+    expect(mac).toBe(['0a', '58', ...octets].join(':'));
+    expect(await ip(a1.ns, '-4', '-o', 'address', 'show', 'dev', 'eth0')).toContain(`inet ${a1.address}/32`);
+    expect(await ip(a1.ns, 'neigh', 'show', 'dev', 'eth0')).toContain('169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT');
+    const routes = (await ip(a1.ns, 'route', 'show')).split('\n').map((l) => l.trim());
+    expect(routes.sort()).toEqual(['169.254.1.1 dev eth0 scope link', 'default via 169.254.1.1 dev eth0']);
+    // The host end is in the node's namespace, up, with the pods' shared gateway MAC.
+    const host = await ip(a.ns, '-j', 'link', 'show', 'dev', a1.result.interfaces ? (a1.result.interfaces as Array<{ name: string; sandbox?: string }>).find((i) => !i.sandbox)!.name : '');
+    expect(host).toContain('"address":"ee:ee:ee:ee:ee:ee"');
+    expect(host).toContain('"operstate":"UP"');
+  });
+
   it('sends pod traffic by its own ENI: without its rule, the VPC drops it', async () => {
     const rule = (await ip(a.ns, 'rule', 'show', 'from', `${a1.address}/32`)).trim();
     const table = /lookup (\d+)/.exec(rule)![1]!;

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statfsSync, statSync, writeFileSync } from 'n
 import { execa } from 'execa';
 import { ipBatch, ipIn } from './ip-batch.ts';
 import { IpSession } from './ip-session.ts';
+import type { NetlinkPods } from './netlink-pod.ts';
 import { ENI_TABLE_BASE, eniLinkCommands, hostSideCommands, hostUnrouteCommands, podSideCommands, type EniLink, type PodPlumbing } from './plan.ts';
 
 export interface PodTarget extends PodPlumbing {
@@ -43,6 +44,9 @@ export class LinuxDatapath implements Datapath {
   /** the agent's own namespace, through one long-lived ip process (see ip-session.ts) */
   private readonly host = new IpSession();
 
+  /** `pods`: the pod side over netlink (netlink-pod.ts); without it, one `ip -n <ns> -batch` per pod. */
+  constructor(private readonly pods?: NetlinkPods) {}
+
   /** Host-side commands addressing `links` by name; an error fails the batch unless `force`. */
   private async onHost(lines: string[], what: string, options: { force?: boolean; links?: string[] } = {}): Promise<void> {
     const errors = await this.host.run(lines, options.links);
@@ -51,6 +55,7 @@ export class LinuxDatapath implements Datapath {
 
   close(): void {
     this.host.close();
+    this.pods?.close();
   }
 
   async setupEni(eni: { id: string; mac: string; primaryIp: string; gateway: string }, timeoutMs = 30_000): Promise<EniLink> {
@@ -71,7 +76,10 @@ export class LinuxDatapath implements Datapath {
   async addPod(pod: PodTarget): Promise<void> {
     const problem = this.netnsProblem(pod.netns);
     if (problem) throw new Error(`container ${pod.containerId}: CNI_NETNS ${problem.why}`);
-    await ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`).catch(async (err: Error) => {
+    const podSide = this.pods
+      ? this.pods.plumb(pod)
+      : ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`);
+    await podSide.catch(async (err: Error) => {
       // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its
       // host end (named for this container and interface) in the agent's namespace: deleting that end
       // deletes the pod's. The pod's interface is never deleted by name: a link of that name may be

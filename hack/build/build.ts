@@ -23,7 +23,22 @@ export interface Target {
   external?: string[];
   /** SEA assets, name -> file, read at run time with `require('node:sea').getAsset(name)` (a native addon, say). */
   assets?: Record<string, string>;
+  /** Modules replaced in the bundle (esbuild's alias): a package's own addon loader, say. */
+  alias?: Record<string, string>;
+  /** Native addons the program loads from dist/native (beside dist/bin: agent/datapath/native/load.ts). */
+  addons?: Addon[];
 }
+
+/**
+ * A native addon at dist/native/<name>.node: built from `dir` (binding.gyp and <name>.c) with node-gyp
+ * against the local Node headers, or copied from a package's `prebuilt` binary.
+ */
+export type Addon = { name: string; dir: string } | { name: string; prebuilt: string };
+
+/** setns(2) for the agent's netlink datapath (agent/datapath/netlink-pod.ts). */
+const SETNS: Addon = { name: 'setns', dir: 'agent/datapath/native' };
+/** netlink@0.3.0's prebuilt N-API binary for this machine. */
+const NETLINK: Addon = { name: 'netlink', prebuilt: `node_modules/netlink/prebuilds/linux-${process.arch}/node.napi.node` };
 
 export interface BuildResult {
   name: string;
@@ -48,7 +63,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  */
 export const TARGETS: Target[] = [
   { name: 'eni-cni', entry: 'cni-plugin/main.ts', outfile: 'dist/bin/eni-cni', useCodeCache: true },
-  { name: 'eni-agent', entry: 'agent/main.ts', outfile: 'dist/bin/eni-agent', useCodeCache: true },
+  {
+    name: 'eni-agent',
+    entry: 'agent/main.ts',
+    outfile: 'dist/bin/eni-agent',
+    useCodeCache: true,
+    addons: [SETNS, NETLINK],
+    alias: { 'node-gyp-build': './agent/datapath/native/node-gyp-build.cjs' },
+  },
   { name: 'eni-ipamd', entry: 'agent/ipamd/main.ts', outfile: 'dist/bin/eni-ipamd', useCodeCache: false },
   { name: 'eni-cnictl', entry: 'agent/ctl/main.ts', outfile: 'dist/bin/eni-cnictl', useCodeCache: true },
   { name: 'empty-node', entry: 'hack/bench/empty.ts', outfile: 'dist/bench/empty-node', useCodeCache: true },
@@ -73,9 +95,36 @@ function run(target: string, cmd: string, args: string[]): Promise<void> {
   });
 }
 
+/**
+ * Puts a native addon at dist/native/<name>.node: a prebuilt one copied, or one built in a copy under
+ * dist/native (the sources stay clean) with npm's own node-gyp and the local Node headers (nothing is
+ * downloaded).
+ */
+export async function buildAddon(addon: Addon, cwd = ROOT): Promise<string> {
+  const out = resolve(cwd, 'dist/native', `${addon.name}.node`);
+  await mkdir(dirname(out), { recursive: true });
+  if ('prebuilt' in addon) {
+    await copyFile(resolve(cwd, addon.prebuilt), out);
+    return out;
+  }
+  const work = resolve(cwd, 'dist/native', addon.name);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  for (const file of ['binding.gyp', `${addon.name}.c`]) await copyFile(resolve(cwd, addon.dir, file), join(work, file));
+  // npm's node-gyp, beside the Node that runs this (npm sets npm_config_node_gyp for its scripts).
+  const nodeGyp = process.env.npm_config_node_gyp ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  if (!existsSync(nodeGyp)) throw new Error(`${addon.name}: npm's node-gyp is not at ${nodeGyp}`);
+  const nodedir = resolve(dirname(process.execPath), '..');
+  if (!existsSync(join(nodedir, 'include/node/node_api.h'))) throw new Error(`${addon.name}: no Node headers in ${nodedir}/include/node`);
+  await run(addon.name, process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, `--directory=${work}`]);
+  await copyFile(join(work, 'build/Release', `${addon.name}.node`), out);
+  return out;
+}
+
 /** Builds one target; relative paths are taken from `cwd` (default: the repository root). */
 export async function buildTarget(target: Target, cwd = ROOT): Promise<BuildResult> {
   const started = performance.now();
+  for (const addon of target.addons ?? []) await buildAddon(addon, cwd);
   const entry = resolve(cwd, target.entry);
   const outfile = resolve(cwd, target.outfile);
   const work = await mkdtemp(join(tmpdir(), `sea-${target.name}-`));
@@ -97,6 +146,7 @@ export async function buildTarget(target: Target, cwd = ROOT): Promise<BuildResu
         treeShaking: true,
         sourcemap: false,
         external: target.external ?? [],
+        alias: target.alias ?? {},
         // In CommonJS output import.meta is empty: a `import.meta.url === argv[1]` main check would silently never run.
         logOverride: { 'empty-import-meta': 'error' },
         logLevel: 'warning', // esbuild prints its own warnings and errors with file and line

@@ -64,6 +64,14 @@ async function main(): Promise<void> {
     await chmod(to, 0o755);
     elves.push(join(ROOT, 'dist/bin', p));
   }
+  // The agent's native addons, where it looks for them: beside its bin dir (agent/datapath/native/load.ts).
+  for (const addon of ['setns.node', 'netlink.node']) {
+    const from = join(ROOT, 'dist/native', addon);
+    if (!existsSync(from)) throw new Error(`image: dist/native/${addon} is missing; run npm run build first`);
+    await mkdir(join(rootfs, 'opt/eni-cni/native'), { recursive: true });
+    await copyFile(from, join(rootfs, 'opt/eni-cni/native', addon));
+    elves.push(from);
+  }
   // portmap is chained after eni-cni; the install step brings it when a node has none.
   const portmap = ['/opt/cni/bin/portmap', '/usr/lib/cni/portmap'].find((p) => existsSync(p));
   if (portmap) {
