@@ -87,14 +87,16 @@ export class LinuxDatapath implements Datapath {
       await ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing the half-made ${pod.hostIf} of ${pod.address}`, { force: true });
       throw err;
     });
-    await this.onHost(hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`, { links: [pod.hostIf] }).catch(async (err: Error) => {
+    const hostSide = this.pods ? this.pods.route(pod) : this.onHost(hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`, { links: [pod.hostIf] });
+    await hostSide.catch(async (err: Error) => {
       await (await this.removePod(pod)).linkGone;
       throw err;
     });
   }
 
   async removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }> {
-    await this.onHost(hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
+    if (this.pods) await this.pods.unroute(pod);
+    else await this.onHost(hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
     // Its own process: deleting a veth waits for the kernel, and the session must not wait with it. Started
     // on the next turn of the event loop, so that starting it (about 1 ms) does not delay the DEL's answer.
     const linkGone = new Promise((next) => setImmediate(next)).then(() => ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing ${pod.hostIf}`, { force: true }));

@@ -6,10 +6,14 @@
 import { closeSync, openSync } from 'node:fs';
 import type * as Netlink from 'netlink';
 import { loadNative } from './native/load.ts';
-import { HOST_VETH_MAC, POD_GATEWAY, podMac, type PodPlumbing } from './plan.ts';
+import { HOST_VETH_MAC, POD_GATEWAY, podMac, RULE_PREF, type PodPlumbing } from './plan.ts';
 
 const AF_INET = 2;
 const MAIN_TABLE = 254;
+/** A rule's table above 255 goes in its FRA_TABLE attribute; the header then says RT_TABLE_COMPAT. */
+const COMPAT_TABLE = 252;
+/** What a teardown finds already gone: fine. */
+const GONE = /\b(ENOENT|ESRCH|ENODEV)\b/;
 
 const ipv4 = (address: string) => Buffer.from(address.split('.').map(Number));
 const macBytes = (mac: string) => Buffer.from(mac.replace(/:/g, ''), 'hex');
@@ -42,13 +46,7 @@ export class NetlinkPods {
   /** Creates the veth (its host end in the agent's namespace, `ifName` in the pod's) and sets the pod's end up. */
   async plumb(p: PodPlumbing & { netns: string }): Promise<void> {
     const { nl } = this;
-    const step = async (what: string, request: () => Promise<unknown>) => {
-      try {
-        await request();
-      } catch (err) {
-        throw new Error(`${what} for ${p.address} in ${p.netns} (container ${p.containerId}): ${(err as Error).message}`, { cause: err });
-      }
-    };
+    const step = stepFor(p, p.netns);
     const createExclusive = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL };
     const podNetns = openSync(p.netns, 'r');
     try {
@@ -78,6 +76,41 @@ export class NetlinkPods {
   }
 
   /**
+   * The host's side of a pod, as hostSideCommands (plan.ts) says it: the host end up, the route to the pod
+   * by it, the rule to the pod (main table) and the rule from it (its ENI's table).
+   */
+  async route(p: PodPlumbing): Promise<void> {
+    const { nl } = this;
+    const step = stepFor(p, 'the node');
+    let index = 0;
+    await step(`finding ${p.hostIf}`, async () => {
+      const [link] = await this.host.getLink({}, { ifname: p.hostIf });
+      index = link?.data.index ?? 0;
+      if (!index) throw new Error('not there');
+    });
+    await step(`setting ${p.hostIf} up`, () => this.host.setLink({ index, change: { up: true }, flags: { up: true } }));
+    const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE };
+    await step(`routing ${p.address} to ${p.hostIf}`, () => this.host.newRoute({ family: AF_INET, dstLen: 32, table: MAIN_TABLE, protocol: 'BOOT', scope: 'LINK', type: 'UNICAST' }, { dst: ipv4(p.address), oif: index }, replace));
+    const exclusive = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL };
+    await step(`adding the rule to ${p.address}`, () => this.host.newRule(...rule({ priority: RULE_PREF.toPod, dst: p.address, table: MAIN_TABLE }), exclusive));
+    await step(`adding the rule from ${p.address} to table ${p.table}`, () => this.host.newRule(...rule({ priority: RULE_PREF.fromPod, src: p.address, table: p.table }), exclusive));
+  }
+
+  /** Undoes route() but for the link (hostUnrouteCommands in plan.ts); what is already gone is fine. */
+  async unroute(p: Pick<PodPlumbing, 'address'>): Promise<void> {
+    const quietly = async (what: string, request: () => Promise<unknown>) => {
+      try {
+        await request();
+      } catch (err) {
+        if (!GONE.test((err as Error).message)) throw new Error(`${what} of ${p.address}: ${(err as Error).message}`, { cause: err });
+      }
+    };
+    await quietly('deleting the rule to', () => this.host.delRule(...rule({ priority: RULE_PREF.toPod, dst: p.address, table: MAIN_TABLE })));
+    await quietly('deleting the rule from', () => this.host.delRule(...rule({ priority: RULE_PREF.fromPod, src: p.address })));
+    await quietly('deleting the route to', () => this.host.delRoute({ family: AF_INET, dstLen: 32, table: MAIN_TABLE, scope: 'NOWHERE' }, { dst: ipv4(p.address) }));
+  }
+
+  /**
    * A netlink socket inside the namespace `netns` refers to. The main thread is in that namespace only for
    * the synchronous socket() call: nothing else runs meanwhile, and no thread is started there.
    */
@@ -95,6 +128,27 @@ export class NetlinkPods {
       }
     }
   }
+}
+
+/** Runs one netlink request, its error naming what it was for. */
+function stepFor(p: Pick<PodPlumbing, 'address' | 'containerId'>, where: string) {
+  return async (what: string, request: () => Promise<unknown>): Promise<void> => {
+    try {
+      await request();
+    } catch (err) {
+      throw new Error(`${what} for ${p.address} in ${where} (container ${p.containerId}): ${(err as Error).message}`, { cause: err });
+    }
+  };
+}
+
+/** A policy rule's header and attributes: `pref P [from SRC/32] [to DST/32] [lookup TABLE]`. */
+type RuleRequest = Parameters<Netlink.RtNetlinkSocket['newRule']>;
+function rule(r: { priority: number; src?: string; dst?: string; table?: number }): [RuleRequest[0], RuleRequest[1]] {
+  const table = r.table ?? 0;
+  return [
+    { family: AF_INET, table: table < 256 ? table : COMPAT_TABLE, action: 'toTbl', srcLen: r.src ? 32 : 0, dstLen: r.dst ? 32 : 0 },
+    { priority: r.priority, ...(table ? { table } : {}), ...(r.src ? { src: ipv4(r.src) } : {}), ...(r.dst ? { dst: ipv4(r.dst) } : {}) },
+  ];
 }
 
 /** Attributes as the bytes a nested attribute carries. */
