@@ -97,7 +97,9 @@ export class LinuxDatapath implements Datapath {
   async removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }> {
     if (this.pods) await this.pods.unroute(pod);
     else await this.onHost(hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
-    // Its own process: deleting a veth waits for the kernel, and the session must not wait with it. Started
+    // Its own process: deleting a veth waits for the kernel (an RCU grace period, ~20 ms), and neither the
+    // session nor the agent's netlink socket must wait with it: a netlink request is sent on the agent's
+    // main thread, which the kernel would hold for that long. Started
     // on the next turn of the event loop, so that starting it (about 1 ms) does not delay the DEL's answer.
     const linkGone = new Promise((next) => setImmediate(next)).then(() => ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing ${pod.hostIf}`, { force: true }));
     return { linkGone };
