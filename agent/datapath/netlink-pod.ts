@@ -61,12 +61,16 @@ export class NetlinkPods {
           index = link?.data.index ?? 0;
           if (!index) throw new Error('not there after its creation');
         });
-        await step(`setting ${p.ifName} up`, () => pod.setLink({ index, change: { up: true }, flags: { up: true } }));
-        await step(`adding ${p.address}/32 to ${p.ifName}`, () => pod.newAddress({ family: AF_INET, prefixlen: 32, index }, { local: ipv4(p.address), address: ipv4(p.address) }, createExclusive));
-        await step(`adding the neighbour ${POD_GATEWAY}`, () => pod.newNeighbor({ family: AF_INET, ifindex: index, state: { permanent: true } }, { dst: ipv4(POD_GATEWAY), lladdr: macBytes(HOST_VETH_MAC) }, createExclusive));
         const route = { family: AF_INET, table: MAIN_TABLE, protocol: 'BOOT', type: 'UNICAST' } as const;
-        await step(`routing ${POD_GATEWAY} to ${p.ifName}`, () => pod.newRoute({ ...route, dstLen: 32, scope: 'LINK' }, { dst: ipv4(POD_GATEWAY), oif: index }, createExclusive));
-        await step(`adding the default route via ${POD_GATEWAY}`, () => pod.newRoute({ ...route, dstLen: 0, scope: 'UNIVERSE' }, { gateway: ipv4(POD_GATEWAY), oif: index }, createExclusive));
+        // Sent together: the kernel carries out one socket's requests in order, so each finds the ones before
+        // it done (the default route its gateway's route), and the first failure is the one reported.
+        await Promise.all([
+          step(`setting ${p.ifName} up`, () => pod.setLink({ index, change: { up: true }, flags: { up: true } })),
+          step(`adding ${p.address}/32 to ${p.ifName}`, () => pod.newAddress({ family: AF_INET, prefixlen: 32, index }, { local: ipv4(p.address), address: ipv4(p.address) }, createExclusive)),
+          step(`adding the neighbour ${POD_GATEWAY}`, () => pod.newNeighbor({ family: AF_INET, ifindex: index, state: { permanent: true } }, { dst: ipv4(POD_GATEWAY), lladdr: macBytes(HOST_VETH_MAC) }, createExclusive)),
+          step(`routing ${POD_GATEWAY} to ${p.ifName}`, () => pod.newRoute({ ...route, dstLen: 32, scope: 'LINK' }, { dst: ipv4(POD_GATEWAY), oif: index }, createExclusive)),
+          step(`adding the default route via ${POD_GATEWAY}`, () => pod.newRoute({ ...route, dstLen: 0, scope: 'UNIVERSE' }, { gateway: ipv4(POD_GATEWAY), oif: index }, createExclusive)),
+        ]);
       } finally {
         pod.socket.close();
       }
@@ -88,12 +92,15 @@ export class NetlinkPods {
       index = link?.data.index ?? 0;
       if (!index) throw new Error('not there');
     });
-    await step(`setting ${p.hostIf} up`, () => this.host.setLink({ index, change: { up: true }, flags: { up: true } }));
     const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE };
-    await step(`routing ${p.address} to ${p.hostIf}`, () => this.host.newRoute({ family: AF_INET, dstLen: 32, table: MAIN_TABLE, protocol: 'BOOT', scope: 'LINK', type: 'UNICAST' }, { dst: ipv4(p.address), oif: index }, replace));
     const exclusive = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL };
-    await step(`adding the rule to ${p.address}`, () => this.host.newRule(...rule({ priority: RULE_PREF.toPod, dst: p.address, table: MAIN_TABLE }), exclusive));
-    await step(`adding the rule from ${p.address} to table ${p.table}`, () => this.host.newRule(...rule({ priority: RULE_PREF.fromPod, src: p.address, table: p.table }), exclusive));
+    // Sent together, carried out in order (as in plumb).
+    await Promise.all([
+      step(`setting ${p.hostIf} up`, () => this.host.setLink({ index, change: { up: true }, flags: { up: true } })),
+      step(`routing ${p.address} to ${p.hostIf}`, () => this.host.newRoute({ family: AF_INET, dstLen: 32, table: MAIN_TABLE, protocol: 'BOOT', scope: 'LINK', type: 'UNICAST' }, { dst: ipv4(p.address), oif: index }, replace)),
+      step(`adding the rule to ${p.address}`, () => this.host.newRule(...rule({ priority: RULE_PREF.toPod, dst: p.address, table: MAIN_TABLE }), exclusive)),
+      step(`adding the rule from ${p.address} to table ${p.table}`, () => this.host.newRule(...rule({ priority: RULE_PREF.fromPod, src: p.address, table: p.table }), exclusive)),
+    ]);
   }
 
   /** Undoes route() but for the link (hostUnrouteCommands in plan.ts); what is already gone is fine. */
