@@ -55,4 +55,15 @@ describe("a Never pod's address on its node", () => {
     const got = await taking;
     expect(got).toMatchObject({ address: ADDRESS });
   });
+
+  it("is refused when ipamd turns its ask down, though the claim still names this node", async () => {
+    // The claim's node is this one only because a move away has not been recorded yet; ipamd refuses the
+    // ask (the address is on another ENI now): the pod must not be given what this node's stale view shows.
+    const { fixed, setStatus } = setup({ phase: 'Pending', ip: ADDRESS, nodeName: 'node-2', eniId: 'eni-two', targetNode: 'node-1', targetPodUID: 'uid-1', message: 'moving' });
+    const taking = fixed.take(pod, details, Date.now() + 2000, async () => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    setStatus({ targetNode: undefined, targetPodUID: undefined, refusedPodUID: 'uid-2', message: 'address 10.0.16.20 is held by eni-one of ins-1, not by an ENI of node node-2' });
+    const got = await taking;
+    expect(got).toMatchObject({ ok: false, error: { code: 'fixed-ip-unavailable', message: expect.stringContaining('held by eni-one') } });
+  });
 });

@@ -195,6 +195,7 @@ export class FixedIps {
     // On its way to another node (a pod of the claim was waiting there): this node's view of its ENIs may
     // still show it while the cloud has moved it, so only ipamd's word that it is here again counts.
     const leaving = Boolean(claim.status?.targetNode) && claim.status?.targetNode !== this.o.nodeName;
+    let asked = false;
     if (claim.status?.nodeName !== this.o.nodeName || !this.o.store.eniOf(ip) || leaving) {
       // Elsewhere, or on no ENI of this node: ask ipamd to bring it here; hold it from now, so that when it
       // arrives no other pod takes it.
@@ -202,14 +203,16 @@ export class FixedIps {
       this.o.save();
       if (claim.status?.targetNode !== this.o.nodeName || claim.status.targetPodUID !== (pod.uid ?? '')) {
         claim = await this.o.kube.patchClaimStatus(claim, { targetNode: this.o.nodeName, targetPodUID: pod.uid ?? '', refusedPodUID: null, message: `wanted on ${this.o.nodeName}` });
+        asked = true;
         this.o.log.info({ claim: ref, address: ip, from: claim.status?.nodeName }, 'asked ipamd to bring the fixed address here');
       }
     }
-    // Wait for the address to be here: on an ENI of this node, the claim saying so.
+    // Wait for the address to be here: on an ENI of this node, the claim saying so. A refusal of this ask
+    // counts even when the claim still names this node: that may be a move away not yet recorded.
     for (;;) {
       const eni = this.o.store.eniOf(ip);
-      if (claim.status?.nodeName === this.o.nodeName && eni && !claim.status.targetNode) break;
       const refused = claim.status?.refusedPodUID === (pod.uid ?? '') && claim.status?.targetNode !== this.o.nodeName;
+      if (!(asked && refused) && claim.status?.nodeName === this.o.nodeName && eni && !claim.status.targetNode) break;
       if (refused || (claim.status?.targetNode !== this.o.nodeName && claim.status?.nodeName !== this.o.nodeName)) {
         const why = claim.status?.message || `it is held on ${claim.status?.nodeName ?? 'no node'}`;
         await this.dropReservation(ref);

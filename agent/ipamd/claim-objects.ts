@@ -29,6 +29,15 @@ export class ClaimObjects<T extends ClaimObject> {
     return (await this.custom.patchNamespacedCustomObject({ ...this.api, namespace, name, body: { ...body, metadata: { ...body.metadata, resourceVersion } } }, MERGE)) as T;
   }
 
+  /** The claim as the API server has it now; undefined once it is gone. */
+  async get(claim: T): Promise<T | undefined> {
+    const { namespace, name } = claim.metadata;
+    return (await this.custom.getNamespacedCustomObject({ ...this.api, namespace, name }).catch((err: { code?: number }) => {
+      if (err.code === 404) return undefined;
+      throw err;
+    })) as T | undefined;
+  }
+
   /** A conditional write of the claim's status; answers the claim as written. */
   async patchStatus(claim: T, status: Record<string, unknown>): Promise<T> {
     const { namespace, name, resourceVersion } = claim.metadata;

@@ -44,13 +44,52 @@ const nec = (node: string, instance: string, eniId: string): Nec => ({
   status: { ipamd: { enis: [{ eniId, mac: '', primaryIP: '', subnetId: 'subnet-pod3a', subnetCIDR: '10.0.16.0/24', ips: [] }] } },
 });
 
+type CloudPort = Pick<Cloud, 'migrateIp' | 'findAddress' | 'assignAddress'>;
+const custom = () => kc.makeApiClient(k8s.CustomObjectsApi);
+const claim = async () => (await custom().getNamespacedCustomObject({ ...API, name: 'web-0' })) as VpcIpClaim;
+const patchClaimStatus = (status: Record<string, unknown>) => custom().patchNamespacedCustomObjectStatus({ ...API, name: 'web-0', body: { status } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+const eventually = async (what: () => Promise<boolean> | boolean, ms: number) => {
+  const deadline = Date.now() + ms;
+  while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+};
+
+/** A Never claim of web-0 (its pod on `podNode`) with `status`, and the controller running on `cloud`; answers its warnings. */
+async function running(cloud: CloudPort, podNode: string, status: Record<string, unknown>): Promise<string[]> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'web-0' }, spec: { nodeName: podNode, containers: [{ name: 'c', image: 'busybox' }] } } });
+  await custom().createNamespacedCustomObject({
+    ...API,
+    body: { apiVersion: 'networking.tke.cloud.tencent.com/v1', kind: 'VpcIPClaim', metadata: { name: 'web-0', annotations: { [CLAIM_SEEN_ANNOTATION]: new Date().toISOString() } }, spec: { deletePolicy: 'Never', ip: ADDRESS, subnetId: 'subnet-pod3a' } },
+  });
+  await patchClaimStatus({ ip: ADDRESS, subnetId: 'subnet-pod3a', ...status });
+  const necs: Record<string, Nec> = { 'node-1': nec('node-1', 'ins-1', 'eni-one'), 'node-2': nec('node-2', 'ins-2', 'eni-two') };
+  const warnings: string[] = [];
+  pods = new PodWatch(kc, () => undefined);
+  controller = new ClaimsController({
+    kc,
+    pods,
+    cloud,
+    budget: new Budget({ clusterQps: 50, actionQps: TENCENT_RATE_LIMITS }),
+    nec: (node) => necs[node],
+    subnetZone: async () => 'ap-guangzhou-3',
+    nodeExists: () => true,
+    nodeChanged: () => undefined,
+    needEni: () => undefined,
+    expiryMs: 0,
+    enableOwnerref: false,
+    log: (level, message) => level !== 'info' && warnings.push(message),
+  });
+  await controller.start();
+  return warnings;
+}
+
 describe("ipamd's fixed-IP moves", () => {
   it('says the address has arrived only once the cloud shows it on the destination ENI', async () => {
     // The cloud: the address on node-1's ENI; a move "succeeds" without moving it, until told to land.
     let holder = eni('eni-one', 'ins-1');
     let land = false;
     let migrations = 0;
-    const cloud: Pick<Cloud, 'migrateIp' | 'findAddress' | 'assignAddress'> = {
+    const cloud: CloudPort = {
       migrateIp: async () => {
         migrations++;
         if (land) holder = eni('eni-two', 'ins-2');
@@ -60,45 +99,39 @@ describe("ipamd's fixed-IP moves", () => {
         throw new Error('not expected: the address is on an ENI');
       },
     };
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'web-0' }, spec: { nodeName: 'node-2', containers: [{ name: 'c', image: 'busybox' }] } } });
-    await custom.createNamespacedCustomObject({
-      ...API,
-      body: { apiVersion: 'networking.tke.cloud.tencent.com/v1', kind: 'VpcIPClaim', metadata: { name: 'web-0', annotations: { [CLAIM_SEEN_ANNOTATION]: new Date().toISOString() } }, spec: { deletePolicy: 'Never', ip: ADDRESS, subnetId: 'subnet-pod3a' } },
-    });
-    await custom.patchNamespacedCustomObjectStatus(
-      { ...API, name: 'web-0', body: { status: { phase: 'Released', ip: ADDRESS, subnetId: 'subnet-pod3a', nodeName: 'node-1', eniId: 'eni-one', podUID: 'uid-0', targetNode: 'node-2', targetPodUID: 'uid-1' } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    );
-    const necs: Record<string, Nec> = { 'node-1': nec('node-1', 'ins-1', 'eni-one'), 'node-2': nec('node-2', 'ins-2', 'eni-two') };
-    pods = new PodWatch(kc, () => undefined);
-    controller = new ClaimsController({
-      kc,
-      pods,
-      cloud,
-      budget: new Budget({ clusterQps: 50, actionQps: TENCENT_RATE_LIMITS }),
-      nec: (node) => necs[node],
-      subnetZone: async () => 'ap-guangzhou-3',
-      nodeExists: () => true,
-      nodeChanged: () => undefined,
-      needEni: () => undefined,
-      expiryMs: 0,
-      enableOwnerref: false,
-      log: () => undefined,
-    });
-    await controller.start();
-    const claim = async () => (await custom.getNamespacedCustomObject({ ...API, name: 'web-0' })) as VpcIpClaim;
-    const deadline = Date.now() + 1500;
-    while (migrations === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await running(cloud, 'node-2', { phase: 'Released', nodeName: 'node-1', eniId: 'eni-one', podUID: 'uid-0', targetNode: 'node-2', targetPodUID: 'uid-1' });
+    await eventually(() => migrations > 0, 1500);
     expect(migrations).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 300));
     expect((await claim()).status).toMatchObject({ nodeName: 'node-1', targetNode: 'node-2' });
 
     land = true;
-    const until = Date.now() + 5000;
-    while ((await claim()).status?.nodeName !== 'node-2' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    await eventually(async () => (await claim()).status?.nodeName === 'node-2', 5000);
     expect((await claim()).status).toMatchObject({ nodeName: 'node-2', eniId: 'eni-two', phase: 'Released' });
+    expect((await claim()).status?.targetNode ?? null).toBeNull();
+  });
+
+  it("records a move's arrival though a pod elsewhere asked for the address meanwhile, then brings it there", async () => {
+    // The move to node-2 is under way when the claim's pod, deleted there, comes back on node-1 — whose
+    // agent writes the claim's target while the cloud call runs; the arrival, written after, must not be lost.
+    let holder = eni('eni-one', 'ins-1');
+    const moves: string[] = [];
+    const cloud: CloudPort = {
+      migrateIp: async (from, to) => {
+        moves.push(`${from}->${to}`);
+        if (moves.length === 1) await patchClaimStatus({ targetNode: 'node-1', targetPodUID: 'uid-2', message: 'wanted on node-1' });
+        holder = to === 'eni-two' ? eni('eni-two', 'ins-2') : eni('eni-one', 'ins-1');
+      },
+      findAddress: async () => ({ eni: holder, ready: true }),
+      assignAddress: async () => {
+        throw new Error('not expected: the address is on an ENI');
+      },
+    };
+    const warnings = await running(cloud, 'node-1', { phase: 'Released', nodeName: 'node-1', eniId: 'eni-one', podUID: 'uid-0', targetNode: 'node-2', targetPodUID: 'uid-1' });
+    await eventually(async () => moves.length === 2 && (await claim()).status?.nodeName === 'node-1', 5000);
+    expect(moves).toEqual(['eni-one->eni-two', 'eni-two->eni-one']);
+    expect(warnings).toEqual([]);
+    expect((await claim()).status).toMatchObject({ nodeName: 'node-1', eniId: 'eni-one', phase: 'Released' });
     expect((await claim()).status?.targetNode ?? null).toBeNull();
   });
 });

@@ -253,10 +253,31 @@ export class ClaimsController {
     return this.arrived(claim, target, destination.eniId, from);
   }
 
-  /** The address is on `eniId` of the target node: the claim says so, and both nodes read their ENIs again. */
+  /**
+   * The address is on `eniId` of the target node: the claim says so, and both nodes read their ENIs again.
+   * Written however the claim changed during the move — an agent may have asked for the address elsewhere
+   * meanwhile, and that ask is kept for the next round — since a claim naming the node the address left
+   * would have it taken for someone else's.
+   */
   private async arrived(claim: ClaimObj, target: string, eniId: string, from: string): Promise<undefined> {
-    const labelled = await this.objects.patch(claim, { metadata: { labels: { [CLAIM_NODE_LABEL]: target } } });
-    await this.patchStatus(labelled, { phase: 'Released', nodeName: target, eniId, targetNode: null, targetPodUID: null, message: `on ${target}, waiting for its pod` });
+    for (let attempt = 1; ; attempt++) {
+      const wanted = claim.status?.targetNode;
+      const elsewhere = Boolean(wanted) && wanted !== target;
+      try {
+        const labelled = await this.objects.patch(claim, { metadata: { labels: { [CLAIM_NODE_LABEL]: target } } });
+        await this.patchStatus(labelled, {
+          phase: 'Released',
+          nodeName: target,
+          eniId,
+          ...(elsewhere ? { message: `on ${target}, wanted on ${wanted}` } : { targetNode: null, targetPodUID: null, message: `on ${target}, waiting for its pod` }),
+        });
+        break;
+      } catch (err) {
+        const latest = (err as { code?: number }).code === 409 && attempt < 5 ? await this.objects.get(claim) : undefined;
+        if (!latest) throw err;
+        claim = latest;
+      }
+    }
     if (from && from !== target) this.o.nodeChanged(from);
     this.o.nodeChanged(target);
     return undefined;
