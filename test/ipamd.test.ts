@@ -331,4 +331,32 @@ describe('tke-eni-ipamd', () => {
     await until('the pool as the cloud', () => poolAddresses(sim).join(), (a) => a === cloudAddresses('ins-node0001').join());
     expect(lost).toBe(0);
   });
+
+  it("opens whole ENIs up to the node's demand beside its shared ones, within one quota, and deletes one offered back", async () => {
+    await ipamd('a');
+    await addNode('node-1', 'ins-node0001');
+    const sim = await simNode('node-1', 'ins-node0001');
+    await until('3 addresses', () => poolAddresses(sim), (a) => a.length === 3);
+    // The agent's whole-ENI pool asks for two (quota 4: the primary, one shared, two whole).
+    const demand = async (status: Record<string, unknown>) => custom.patchClusterCustomObjectStatus({ ...GROUP, name: 'node-1', body: { status } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await demand({ demand: { directENIs: 2, directUrgent: true } });
+    const direct = (await until('two whole ENIs', () => nec('node-1'), (n) => (n.status?.ipamd?.directEnis ?? []).length === 2)).status!.ipamd!.directEnis!;
+    const inCloud = (id: string) => emulator.state().networkInterfaces.find((e) => e.NetworkInterfaceId === id)!;
+    for (const e of direct) {
+      expect(e.ips).toEqual([]);
+      expect(inCloud(e.eniId)).toMatchObject({ Attachment: { InstanceId: 'ins-node0001' }, PrivateIpAddressSet: [{ Primary: true, PrivateIpAddress: e.primaryIP }] });
+      expect(inCloud(e.eniId).TagSet).toContainEqual({ Key: 'eni-cni.mode', Value: 'direct' });
+    }
+    // The shared pool never sees them, and keeps its own ENI.
+    expect((await nec('node-1')).status!.ipamd!.enis.map((e) => e.eniId)).not.toContain(direct[0]!.eniId);
+    expect(sim.store.enis.size).toBe(1);
+    // A third is beyond the quota: said, not opened.
+    await demand({ demand: { directENIs: 3, directUrgent: true } });
+    await until('ENILimit', () => nec('node-1'), (n) => n.status?.ipamd?.problem?.reason === 'ENILimit');
+    expect((await nec('node-1')).status!.ipamd!.directEnis).toHaveLength(2);
+    // One offered back: detached and deleted, and gone from the list.
+    await demand({ demand: { directENIs: 1, directUrgent: false }, release: { [direct[0]!.eniId]: 'offered' } });
+    await until(`${direct[0]!.eniId} deleted`, () => emulator.state().networkInterfaces.some((e) => e.NetworkInterfaceId === direct[0]!.eniId), (there) => !there);
+    await until('one whole ENI listed, the offer gone', () => nec('node-1'), (n) => (n.status?.ipamd?.directEnis ?? []).length === 1 && !n.status?.release?.[direct[0]!.eniId]);
+  });
 });

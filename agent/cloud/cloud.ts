@@ -120,5 +120,10 @@ export class CloudError extends Error {
 /** The tag on every ENI made for a node, naming its instance: the ENIs eni-cni may fill, empty and delete. */
 export const OWNER_TAG = 'eni-cni.node';
 
+/** The tag on an ENI made whole for one pod (tke-direct-eni): its value is DIRECT_MODE. */
+export const MODE_TAG = 'eni-cni.mode';
+export const DIRECT_MODE = 'direct';
+export const isDirectEni = (eni: Pick<Eni, 'tags'>): boolean => eni.tags[MODE_TAG] === DIRECT_MODE;
+
 /** Most addresses one assign or create call may carry. */
 export const MAX_IPS_PER_CALL = 10;

@@ -5,12 +5,15 @@
 //   - growth: while the node holds fewer addresses than its demand, fill the fullest ENI with room, or open
 //     one in the roomiest subnet of its zone under the soft limit, within the limits the agent says are in
 //     force; after each change status.ipamd says what the node has, so a waiting pod is served at once;
+//   - whole ENIs (tke-direct-eni): while the node has fewer than demand.directENIs, one more is opened with
+//     no secondary address, tagged as direct, and listed in status.ipamd.directEnis; the node's ENI quota
+//     is shared by both kinds, its route ENIs alone within demand.maxENI;
 //   - a fixed IP coming to the node from a subnet it has no ENI in: an ENI is opened in that subnet (needEni);
 //   - what the node cannot have (ENI quota, subnet, zone) is said in status.ipamd.problem and as an event.
 // The cloud is read before the first change, after any failure and every resync interval; between, ipamd
 // trusts what it read and did since, and a reconcile with nothing to do costs no call. Leftovers (ENIs made for the node and attached nowhere: an ipamd killed between create and
 // attach) are deleted when the cloud is read.
-import { CloudError, MAX_IPS_PER_CALL, OWNER_TAG, type Cloud, type Eni } from '../cloud/cloud.ts';
+import { CloudError, DIRECT_MODE, isDirectEni, MAX_IPS_PER_CALL, MODE_TAG, OWNER_TAG, type Cloud, type Eni } from '../cloud/cloud.ts';
 import { ConflictError, releaseEntries, type Nec, type NecIpamd, type NecIpamdEni } from '../k8s/nec.ts';
 import type { Budget, Priority } from './budget.ts';
 import type { SubnetBook, SubnetProblem } from './subnet-book.ts';
@@ -82,13 +85,13 @@ export class NodeIpam {
     const offers = Object.keys(nec.status?.release ?? {});
     // Until its agent asks, a node costs no call (a node that joined, its agent not started yet).
     if (!seen && !nec.status?.demand && offers.length === 0) return undefined;
-    const short = seen ? this.held(seen.enis, nec) < (nec.status?.demand?.addresses ?? 0) : true;
+    const short = seen ? this.held(seen.enis, nec) < (nec.status?.demand?.addresses ?? 0) || this.direct(seen.enis, nec).length < (nec.status?.demand?.directENIs ?? 0) : true;
     const due = !seen || this.clock.now() - seen.at >= this.o.resyncMs;
     if (!due && !short && offers.length === 0 && !this.suspect.has(node) && !this.needed.has(node)) {
       await this.publish(node, seen.enis, null);
       return undefined;
     }
-    const priority: Priority = short && nec.status?.demand?.urgent ? 'pod' : offers.length > 0 && !short ? 'release' : 'warm';
+    const priority: Priority = short && (nec.status?.demand?.urgent || nec.status?.demand?.directUrgent) ? 'pod' : offers.length > 0 && !short ? 'release' : 'warm';
     return this.o.budget.as(node, priority, async () => {
       try {
         return await this.work(node, instanceId);
@@ -148,7 +151,42 @@ export class NodeIpam {
       }
     }
     await this.release(node, instanceId, enis, releaseEntries(nec, 'releasing'));
-    return this.grow(node, nec, enis);
+    const grown = await this.grow(node, nec, enis);
+    // After the addresses: a problem with whole ENIs is the last one written, not cleared by the other.
+    const direct = await this.growDirect(node, nec, enis);
+    return grown === undefined ? direct : direct === undefined ? grown : Math.min(grown, direct);
+  }
+
+  /** Whole ENIs up to the demand, within the node's ENI quota; answers when to look again if it cannot. */
+  private async growDirect(node: string, nec: Nec, enis: Eni[]): Promise<number | undefined> {
+    const quota = nec.spec!.quota!;
+    for (let step = 0; step < 10; step++) {
+      const current = this.o.necs.nec(node) ?? nec;
+      const want = current.status?.demand?.directENIs ?? 0;
+      const have = this.direct(enis, current).length;
+      if (have >= want) return undefined;
+      if (enis.length >= quota.enis - 1) {
+        return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${enis.length} pod ENIs, its quota's most; it asks for ${want} whole ENIs and has ${have}` });
+      }
+      try {
+        const problem = await this.open(node, current, enis, 0, { ipsPerEni: quota.ipsPerEni }, true);
+        if (problem) return this.failed(node, enis, problem);
+      } catch (err) {
+        const e = err as CloudError;
+        const reason = e instanceof CloudError ? QUOTA_REASONS[e.code] : undefined;
+        if (reason) return this.failed(node, enis, { reason, message: `node ${node}: a whole ENI: ${e.message}` });
+        await this.publish(node, enis, undefined);
+        throw err;
+      }
+      await this.publish(node, enis, null);
+    }
+    return undefined;
+  }
+
+  /** The node's whole ENIs, less those offered back. */
+  private direct(enis: Eni[], nec: Nec): Eni[] {
+    const release = nec.status?.release ?? {};
+    return enis.filter((e) => isDirectEni(e) && !release[e.id]);
   }
 
   private async release(node: string, instanceId: string, enis: Eni[], taken: string[]): Promise<void> {
@@ -183,6 +221,7 @@ export class NodeIpam {
   }
 
   private async grow(node: string, nec: Nec, enis: Eni[]): Promise<number | undefined> {
+    const route = () => enis.filter((e) => !isDirectEni(e));
     const demand = nec.status?.demand;
     const quota = nec.spec!.quota!;
     const maxEnis = Math.min(demand?.maxENI ?? Infinity, quota.enis - 1);
@@ -196,7 +235,7 @@ export class NodeIpam {
       if (deficit <= 0) break;
       // The fullest ENI with room, never one offered for release nor one the cloud said is full.
       const release = current.status?.release ?? {};
-      const roomy = enis
+      const roomy = route()
         .filter((e) => e.secondaryIps.length < maxIps && !release[e.id] && !this.full.has(e.id))
         .sort((a, b) => b.secondaryIps.length - a.secondaryIps.length)[0];
       try {
@@ -214,11 +253,11 @@ export class NodeIpam {
           }
           roomy.secondaryIps.push(...added);
           this.o.log('info', `ipamd: assigned ${added.join(', ')} to ${roomy.id} of node ${node}`);
-        } else if (enis.length < maxEnis) {
+        } else if (route().length < maxEnis && enis.length < quota.enis - 1) {
           const problem = await this.open(node, current, enis, Math.min(deficit, maxIps, MAX_IPS_PER_CALL), { ipsPerEni: quota.ipsPerEni });
           if (problem) return this.failed(node, enis, problem);
         } else {
-          return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${enis.length} pod ENIs of ${maxIps} addresses, its most; it asks for ${want}` });
+          return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${route().length} pod ENIs of ${maxIps} addresses (and ${enis.length - route().length} whole ENIs), its most; it asks for ${want}` });
         }
       } catch (err) {
         const e = err as CloudError;
@@ -238,11 +277,11 @@ export class NodeIpam {
     const release = nec.status?.release ?? {};
     for (const [eniId, until] of this.keptFor) if (until <= this.clock.now()) this.keptFor.delete(eniId);
     for (const subnetId of this.needed.get(node) ?? []) {
-      if (enis.some((e) => e.subnetId === subnetId && !release[e.id] && !this.full.has(e.id) && e.secondaryIps.length < maxIps)) {
+      if (enis.some((e) => !isDirectEni(e) && e.subnetId === subnetId && !release[e.id] && !this.full.has(e.id) && e.secondaryIps.length < maxIps)) {
         this.needed.get(node)!.delete(subnetId);
         continue;
       }
-      if (enis.length >= maxEnis) {
+      if (enis.filter((e) => !isDirectEni(e)).length >= maxEnis || enis.length >= (nec.spec?.quota?.enis ?? 0) - 1) {
         this.needed.get(node)!.delete(subnetId);
         return this.failed(node, enis, { reason: 'ENILimit', message: `node ${node} holds ${enis.length} pod ENIs, its most; a fixed IP of subnet ${subnetId} needs one there` });
       }
@@ -263,16 +302,16 @@ export class NodeIpam {
   }
 
   /** Opens an ENI for the node, in `where` or the subnet the book chooses; answers why it cannot, if it cannot. */
-  private async open(node: string, nec: Nec, enis: Eni[], count: number, where: { id: string } | { ipsPerEni: number }): Promise<SubnetProblem | undefined> {
+  private async open(node: string, nec: Nec, enis: Eni[], count: number, where: { id: string } | { ipsPerEni: number }, direct = false): Promise<SubnetProblem | undefined> {
     const subnet = 'id' in where ? where : await this.o.subnets.choose(nec, where.ipsPerEni);
     if ('reason' in subnet) return subnet;
     const instanceId = nec.spec!.instanceId;
     const created = await this.o.subnets.creatingIn(subnet.id, async () => {
       const eni = await this.o.cloud.createEni({
         subnetId: subnet.id,
-        name: `${instanceId}-pods`,
+        name: `${instanceId}-${direct ? 'direct' : 'pods'}`,
         securityGroupIds: nec.spec?.securityGroupIds ?? [],
-        tags: { [OWNER_TAG]: instanceId },
+        tags: { [OWNER_TAG]: instanceId, ...(direct ? { [MODE_TAG]: DIRECT_MODE } : {}) },
         secondaryIps: count,
       });
       try {
@@ -284,7 +323,8 @@ export class NodeIpam {
       return eni;
     });
     enis.push({ ...created, attachedTo: instanceId });
-    this.o.log('info', `ipamd: created ${created.id} in ${subnet.id} with ${created.secondaryIps.join(', ')} and attached it to node ${node} (${instanceId})`);
+    const holding = direct ? `as a whole ENI (${created.primaryIp})` : `with ${created.secondaryIps.join(', ')}`;
+    this.o.log('info', `ipamd: created ${created.id} in ${subnet.id} ${holding} and attached it to node ${node} (${instanceId})`);
     return undefined;
   }
 
@@ -330,19 +370,21 @@ export class NodeIpam {
     const nec = this.o.necs.nec(node);
     if (!nec) return;
     const view: NecIpamdEni[] = [];
+    const direct: NecIpamdEni[] = [];
     for (const e of enis) {
-      view.push({ eniId: e.id, mac: e.mac, primaryIP: e.primaryIp, subnetId: e.subnetId, subnetCIDR: await this.o.subnets.cidrOf(e.subnetId), ips: [...e.secondaryIps].sort() });
+      (isDirectEni(e) ? direct : view).push({ eniId: e.id, mac: e.mac, primaryIP: e.primaryIp, subnetId: e.subnetId, subnetCIDR: await this.o.subnets.cidrOf(e.subnetId), ips: [...e.secondaryIps].sort() });
     }
     view.sort((a, b) => a.eniId.localeCompare(b.eniId));
+    direct.sort((a, b) => a.eniId.localeCompare(b.eniId));
     const before = nec.status?.ipamd;
     const nextProblem = problem === undefined ? (before?.problem ?? null) : problem;
-    const content = JSON.stringify({ enis: view, problem: nextProblem });
-    const inCache = JSON.stringify({ enis: before?.enis ?? [], problem: before?.problem ?? null });
+    const content = JSON.stringify({ enis: view, directEnis: direct, problem: nextProblem });
+    const inCache = JSON.stringify({ enis: before?.enis ?? [], directEnis: before?.directEnis ?? [], problem: before?.problem ?? null });
     const last = this.published.get(node);
     const written = last?.content === content && last.uid === nec.metadata?.uid;
     if (!release && (written || content === inCache)) return;
     // A merge patch replaces the list whole: what ipamd writes is all of its part. A null problem removes it.
-    const ipamd: NecIpamd = { enis: view, problem: nextProblem, updated: new Date(this.clock.now()).toISOString() };
+    const ipamd: NecIpamd = { enis: view, directEnis: direct, problem: nextProblem, updated: new Date(this.clock.now()).toISOString() };
     await this.o.necs.patchNecStatus(node, { ipamd, ...(release ? { release } : {}) });
     this.published.set(node, { content, uid: nec.metadata?.uid });
   }

@@ -92,7 +92,7 @@ export class SubnetBook {
 
   private enisBySubnet(): Map<string, number> {
     const counts = new Map(this.creating);
-    for (const nec of this.o.necs()) for (const eni of nec.status?.ipamd?.enis ?? []) counts.set(eni.subnetId, (counts.get(eni.subnetId) ?? 0) + 1);
+    for (const nec of this.o.necs()) for (const eni of [...(nec.status?.ipamd?.enis ?? []), ...(nec.status?.ipamd?.directEnis ?? [])]) counts.set(eni.subnetId, (counts.get(eni.subnetId) ?? 0) + 1);
     return counts;
   }
 }

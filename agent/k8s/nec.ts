@@ -4,9 +4,11 @@
 //   spec            ipamd, at the node's join: the instance, zone, subnets, security groups, the instance's
 //                   quota and ipamd's warm defaults then (its flags affect only new nodes, as TKE's do)
 //   status.demand   the agent: how many secondary addresses it wants the node to hold (pods + warm, within
-//                   the limits in force), whether a pod waits, and the limits in force (quota and overrides)
-//   status.ipamd    ipamd: the node's pod ENIs and the addresses on each, as the cloud has them, and why the
-//                   demand cannot be met, if it cannot
+//                   the limits in force), whether a pod waits, and the limits in force (quota and overrides);
+//                   and how many whole ENIs (tke-direct-eni) it wants attached, pods + warm
+//   status.ipamd    ipamd: the node's pod ENIs and the addresses on each, as the cloud has them, its whole
+//                   ENIs (directEnis: no secondary address, each for one pod), and why the demand cannot be
+//                   met, if it cannot
 //   status.release  both: the release handshake, keyed by address (or by ENI id for a whole ENI):
 //                     the agent offers an idle address ("offered") and stops giving it to pods;
 //                     ipamd takes it ("releasing") with a patch conditional on the NEC's resourceVersion,
@@ -37,6 +39,10 @@ export interface NecDemand {
   /** the limits in force (quota lowered by overrides), for the pod ENIs */
   maxENI: number;
   maxIPPerENI: number;
+  /** whole ENIs (tke-direct-eni) the agent wants attached to the node: its pods' and its spare ones */
+  directENIs?: number;
+  /** a pod waits for a whole ENI */
+  directUrgent?: boolean;
 }
 
 export interface NecIpamdEni {
@@ -50,6 +56,8 @@ export interface NecIpamdEni {
 
 export interface NecIpamd {
   enis: NecIpamdEni[];
+  /** the node's whole ENIs, each for one tke-direct-eni pod (ips is empty: the pod takes the primary address) */
+  directEnis?: NecIpamdEni[];
   /** why the demand is not met, when it cannot be (quota, subnet, zone) */
   problem?: { reason: string; message: string } | null;
   updated?: string;
@@ -92,6 +100,12 @@ export function suppliedEnis(nec: Nec | undefined): SuppliedEni[] {
       securityGroupIds: [],
       tags: {},
     }));
+}
+
+/** The node's whole ENIs that its agent may give to pods: those ipamd attached, less those offered back. */
+export function directEnisOf(nec: Nec | undefined): NecIpamdEni[] {
+  const release = nec?.status?.release ?? {};
+  return (nec?.status?.ipamd?.directEnis ?? []).filter((e) => !release[e.eniId]);
 }
 
 /** Addresses on the node's ENIs that the pool may use. */
