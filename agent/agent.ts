@@ -5,7 +5,9 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ok, refuse, type Response } from '../shared/protocol.ts';
 import type { AddRequest, CheckRequest, DelRequest, GcRequest } from '../shared/requests.ts';
+import type { DirectDatapath } from './datapath/direct-link.ts';
 import type { Datapath } from './datapath/linux.ts';
+import type { DirectPool } from './direct/pool.ts';
 import { POD_GATEWAY, podMac } from './datapath/plan.ts';
 import { hostIfName } from '../shared/names.ts';
 import { NETWORK_MODES, POD_ANNOTATIONS } from '../shared/tke.ts';
@@ -39,6 +41,8 @@ export interface AgentOptions {
   fixedIps?: FixedIps;
   /** EIPs per pod (EIPClaim), when the agent has an API server */
   eips?: Eips;
+  /** whole-ENI pods (tke-direct-eni): the node's whole ENIs and how one becomes a pod's interface (with ipamd only) */
+  direct?: { pool: DirectPool; links: DirectDatapath };
   /** told after every change of an allocation */
   onChange?: () => void;
   /** How long the two halves of a successful ADD took: taking an address (checkpoint included), then plumbing it. */
@@ -88,6 +92,7 @@ export class Agent {
     return this.locked(req.containerId, req.ifName, async () => {
       const { store, datapath, log } = this.o;
       const existing = store.get(req.containerId, req.ifName);
+      if (existing?.direct && existing.netns === req.netns) return this.plumbDirect(existing);
       if (existing && existing.netns === req.netns) {
         const problem = await datapath.checkPod({ ...existing, netns: req.netns });
         if (!problem) return ok({ attachment: attachmentOf(existing) });
@@ -101,8 +106,8 @@ export class Agent {
       if (netnsProblem) return refuse('bad-netns', `${podName(req)}: CNI_NETNS ${netnsProblem.why}`);
       if (existing) await this.free(existing, 'ADD again in another namespace');
       const annotations = await this.annotationsOf(req);
-      const refusal = this.modeRefusal(req, annotations);
-      if (refusal) return refusal;
+      const mode = this.modeOf(req, annotations);
+      if (typeof mode !== 'string') return mode;
       const policy = deletePolicyOf(annotations?.[POD_ANNOTATIONS.vpcIpClaimDeletePolicy]);
       if (policy instanceof Error) return refuse('bad-annotation', `${podName(req)}: ${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: ${policy.message}`);
       const eip = req.pod && this.o.eips ? eipRequestOf(req.pod.name, annotations) : undefined;
@@ -117,6 +122,12 @@ export class Agent {
       };
       // Other ADDs may wait too: whoever wakes to find the freed address taken waits again, until the deadline.
       const deadline = this.clock.now() + this.o.addWaitMs;
+      if (mode === 'direct') {
+        if (policy === 'Never' || eip) {
+          return refuse('unsupported-mode', `${podName(req)}: a fixed IP (${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: Never) or an EIP for a whole-ENI (${NETWORK_MODES.directEni}) pod is not served by this node yet`);
+        }
+        return this.addDirect(details, deadline);
+      }
       const takeWarm = async () => {
         let taken = store.take(details);
         while (!taken && (await this.o.pool.waitForFree(deadline - this.clock.now()))) taken = store.take(details);
@@ -166,7 +177,9 @@ export class Agent {
       if (req.address && req.address !== allocation.address) {
         return refuse('datapath', `container ${req.containerId} has ${allocation.address}, not ${req.address}`);
       }
-      const problem = await this.o.datapath.checkPod({ ...allocation, netns: req.netns });
+      const problem = allocation.direct && this.o.direct
+        ? await this.o.direct.links.check({ ...allocation, netns: req.netns, direct: allocation.direct })
+        : await this.o.datapath.checkPod({ ...allocation, netns: req.netns });
       return problem ? refuse('datapath', `container ${req.containerId}: ${problem}`) : ok();
     });
   }
@@ -189,17 +202,48 @@ export class Agent {
     void this.o.fixedIps.record(req.pod, allocation, policy).catch((err: Error) => this.o.log.warn({ pod: req.pod, address: allocation.address, err: err.message }, 'could not write the pod\'s VpcIPClaim'));
   }
 
-  /** Refuses a pod that asks for a network mode this node cannot serve. */
-  private modeRefusal(req: AddRequest, annotations: Record<string, string> | undefined): Response | undefined {
-    if (!req.pod) return undefined;
-    const wanted = annotations?.[POD_ANNOTATIONS.networks];
-    if (wanted === undefined || wanted.trim() === '' || wanted.trim() === NETWORK_MODES.sharedEni) return undefined;
+  /** The network mode a pod asks for (shared-ENI by default), or the refusal of one this node cannot serve. */
+  private modeOf(req: AddRequest, annotations: Record<string, string> | undefined): 'shared' | 'direct' | Response {
+    if (!req.pod) return 'shared';
+    const wanted = annotations?.[POD_ANNOTATIONS.networks]?.trim();
+    if (wanted === undefined || wanted === '' || wanted === NETWORK_MODES.sharedEni) return 'shared';
+    if (wanted === NETWORK_MODES.directEni && this.o.direct) return 'direct';
     const why =
-      wanted.trim() === NETWORK_MODES.directEni
-        ? `pod ${req.pod.namespace}/${req.pod.name} asks for ${NETWORK_MODES.directEni} (a whole ENI), which this node does not serve yet; it serves ${NETWORK_MODES.sharedEni}`
-        : `pod ${req.pod.namespace}/${req.pod.name} asks for network "${wanted}" in ${POD_ANNOTATIONS.networks}; this node serves ${NETWORK_MODES.sharedEni}`;
+      wanted === NETWORK_MODES.directEni
+        ? `pod ${req.pod.namespace}/${req.pod.name} asks for ${NETWORK_MODES.directEni} (a whole ENI), which this node does not serve (its agent runs without --enable-direct-eni, or standalone); it serves ${NETWORK_MODES.sharedEni}`
+        : `pod ${req.pod.namespace}/${req.pod.name} asks for network "${wanted}" in ${POD_ANNOTATIONS.networks}; this node serves ${NETWORK_MODES.sharedEni}${this.o.direct ? ` and ${NETWORK_MODES.directEni}` : ''}`;
     this.o.log.warn({ pod: req.pod, networks: wanted }, why);
     return refuse('unsupported-mode', why);
+  }
+
+  /** A whole-ENI pod's ADD: a spare ENI of the node (waiting for one until the deadline), made its interface. */
+  private async addDirect(details: Omit<Allocation, 'address' | 'eniId' | 'table'>, deadline: number): Promise<Response> {
+    const { pool } = this.o.direct!;
+    const allocation = await pool.take(details, deadline);
+    if (!allocation) {
+      const why = pool.problem() ? `: ${pool.problem()}` : '';
+      return refuse('no-address', `no whole ENI for ${podName(details)} within ${this.o.addWaitMs} ms${why}`);
+    }
+    this.save();
+    return this.plumbDirect(allocation);
+  }
+
+  private async plumbDirect(allocation: Allocation): Promise<Response> {
+    const { pool, links } = this.o.direct!;
+    const target = { ...allocation, direct: allocation.direct! };
+    try {
+      if ((await links.check(target)) === undefined) return ok({ attachment: attachmentOf(allocation) });
+      allocation.direct!.hostName = await links.attach(target);
+    } catch (err) {
+      this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
+      this.save();
+      pool.changed();
+      this.o.log.error({ container: allocation.containerId, pod: allocation.pod, eni: allocation.eniId, err: (err as Error).message }, 'making the ENI the pod\'s interface failed; the ENI is back in the pool');
+      return refuse('datapath', (err as Error).message);
+    }
+    this.save();
+    this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, hostName: allocation.direct!.hostName }, 'whole-ENI pod added');
+    return ok({ attachment: attachmentOf(allocation) });
   }
 
   /** Frees every allocation the runtime no longer knows (CNI GC). */
@@ -215,7 +259,8 @@ export class Agent {
 
   status(): Response {
     const { free } = this.o.store.counts();
-    return ok({ ready: this.ready && (free > 0 || this.o.store.allocations().length < this.o.pool.capacity()) });
+    const shared = this.o.store.allocations().filter((a) => !a.direct).length;
+    return ok({ ready: this.ready && (free > 0 || shared < this.o.pool.capacity()) });
   }
 
   /**
@@ -289,6 +334,7 @@ export class Agent {
 
   private async free(allocation: Allocation, why: string): Promise<void> {
     const { store } = this.o;
+    if (allocation.direct && this.o.direct) return this.freeDirect(allocation, why);
     // An EIP's address goes to no other pod before the EIP is off it.
     const eipOff = allocation.eip && allocation.pod && this.o.eips ? (await this.o.eips.unbind(allocation.pod, allocation.address)).off : Promise.resolve();
     const { linkGone } = await this.o.datapath.removePod(allocation);
@@ -318,6 +364,19 @@ export class Agent {
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'address freed');
   }
 
+  /** A whole ENI back from its pod to the node, and to the pool. */
+  private async freeDirect(allocation: Allocation, why: string): Promise<void> {
+    const { pool, links } = this.o.direct!;
+    await links.detach({ ...allocation, direct: allocation.direct! }).catch((err: Error) => {
+      // Left in the pod's namespace: the pool sees its link missing and gives the ENI back to ipamd.
+      this.o.log.warn({ container: allocation.containerId, eni: allocation.eniId, err: err.message }, 'moving the ENI back to the node failed');
+    });
+    this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
+    this.save();
+    pool.changed();
+    this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'whole ENI back from its pod');
+  }
+
   /** Writes the checkpoint (the fixed IPs' reservations change it too). */
   saveCheckpoint(): void {
     this.save();
@@ -343,9 +402,10 @@ export class Agent {
 }
 
 function attachmentOf(a: Allocation) {
+  if (a.direct) return { address: a.address, gateway: a.direct.gateway, mac: a.direct.mac, hostIf: '', eniId: a.eniId, prefix: a.direct.prefix };
   return { address: a.address, gateway: POD_GATEWAY, mac: podMac(a.address), hostIf: a.hostIf, eniId: a.eniId };
 }
 
-function podName(req: AddRequest): string {
+function podName(req: { pod?: { namespace: string; name: string } | undefined; containerId: string }): string {
   return req.pod ? `pod ${req.pod.namespace}/${req.pod.name}` : `container ${req.containerId}`;
 }

@@ -22,6 +22,8 @@ export interface AgentConfig {
   gcGraceMs: number;
   cooldownMs: number;
   quickRelease: boolean;
+  /** serve whole-ENI (tke-direct-eni) pods, keeping spare whole ENIs attached (with tke-eni-ipamd only) */
+  directEni: boolean;
   releasePeriodMs: number;
   poolCheckIntervalMs: number;
   poolResyncIntervalMs: number;
@@ -86,6 +88,7 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
     .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
     .option('--ip-cooldown <duration>', 'how long an address freed by DEL rests before it is given out again', duration('--ip-cooldown'), 5_000)
+    .option('--enable-direct-eni [bool]', 'serve whole-ENI (tke-direct-eni) pods: keep spare whole ENIs attached, between pods + min and pods + max (with tke-eni-ipamd only)', bool('--enable-direct-eni'), false)
     .option('--enable-quick-release [bool]', 'give back all the excess each release period instead of one address', bool('--enable-quick-release'), false)
     .option('--release-period <duration>', 'how often excess addresses are given back', duration('--release-period'), 120_000)
     .option('--pool-check-interval <duration>', 'how often the pool is looked at unasked', duration('--pool-check-interval'), 10_000)
@@ -153,6 +156,7 @@ function toConfig(o: Record<string, unknown>, given: (key: string) => boolean): 
     gcGraceMs: o.gcGrace as number,
     cooldownMs: o.ipCooldown as number,
     quickRelease: o.enableQuickRelease as boolean,
+    directEni: o.enableDirectEni as boolean,
     releasePeriodMs: o.releasePeriod as number,
     poolCheckIntervalMs: o.poolCheckInterval as number,
     poolResyncIntervalMs: o.poolResyncInterval as number,

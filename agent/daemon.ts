@@ -9,7 +9,9 @@ import { EipClaimsApi } from './k8s/eip-claims-api.ts';
 import type { VpcIpClaim } from './k8s/claims.ts';
 import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
+import { DirectLinks } from './datapath/direct-link.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
+import { DirectPool } from './direct/pool.ts';
 import { NetlinkPods } from './datapath/netlink-pod.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
@@ -91,7 +93,15 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const kube = config.kubeconfig || config.inCluster ? loadKube(config, log) : undefined;
   const necMode = kube !== undefined && !config.standalone;
   // (The closures below run only once the pool exists: the NEC is read after it is made.)
-  const nec = necMode ? new NodeNec((status, rv) => kube.patchNecStatus(status, rv), () => pool.supplyChanged()) : undefined;
+  const nec = necMode
+    ? new NodeNec(
+        (status, rv) => kube.patchNecStatus(status, rv),
+        () => {
+          pool.supplyChanged();
+          direct?.pool.changed();
+        },
+      )
+    : undefined;
   const say = (level: 'info' | 'warn' | 'error', message: string) => log[level](message);
   const { supply, subnetIds, securityGroupIds } = await supplyFor({ config, node, metadata, nec, inForce: () => pool.currentLimits(), log: say });
   const pool = new Pool({
@@ -111,9 +121,19 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     },
     onChange: () => nodeSync?.changed(),
   });
+  // Whole-ENI pods (--enable-direct-eni): ipamd attaches their ENIs, so only in a cluster. ipamd's warm
+  // defaults replace these.
+  const directLinks = new DirectLinks();
+  if (config.directEni && !nec) log.warn('--enable-direct-eni needs tke-eni-ipamd (a cluster, not --standalone): whole-ENI pods are refused');
+  const direct = nec && config.directEni
+    ? {
+        pool: new DirectPool({ nec, store, warm: { min: 1, max: 1 }, quickRelease: config.quickRelease, releasePeriodMs: config.releasePeriodMs, hasLink: (mac) => directLinks.hasLink(mac), log: say }),
+        links: directLinks,
+      }
+    : undefined;
   // With an API server the agent reads pods and its NEC, and publishes status, resources and events.
   const nodeSync = kube
-    ? new NodeSync({ kube, pool, store, nodeName: config.nodeName!, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, ...(nec ? { nec } : {}), log: (level, message) => log[level](message) })
+    ? new NodeSync({ kube, pool, store, nodeName: config.nodeName!, instanceId: node.instanceId, zone: node.zone, subnetIds, securityGroupIds, ...(nec ? { nec } : {}), ...(direct ? { direct: direct.pool } : {}), log: (level, message) => log[level](message) })
     : undefined;
   if (!kube) log.info('no Kubernetes API configured: running standalone');
   // Fixed pod IPs need the claims, so an API server.
@@ -152,6 +172,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
           onChange: () => nodeSync?.changed(),
           fixedIps,
           eips,
+          ...(direct ? { direct } : {}),
         }
       : {}),
   });
@@ -225,6 +246,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       limits: pool.currentLimits(),
       lastError: pool.lastError,
       enis: [...store.enis.values()].map((e) => ({ ...e, addresses: [...e.addresses] })),
+      ...(direct ? { directEnis: direct.pool.enis(), directLimits: direct.pool.currentLimits(), directCapacity: direct.pool.capacity() } : {}),
       allocations: store.allocations(),
     }),
   };

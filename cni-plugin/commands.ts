@@ -17,10 +17,12 @@ export async function cmdAdd(conf: NetConf, env: NodeJS.ProcessEnv): Promise<obj
   );
   const a = answer.attachment;
   if (!a) throw new CniError(CniCode.Internal, `the agent answered ADD of ${cni.containerId} without an attachment`);
+  // A whole ENI is the pod's interface itself: no host end to name.
+  const host = a.hostIf ? [{ name: a.hostIf }] : [];
   return formatResult(
     {
-      interfaces: [{ name: a.hostIf }, { name: cni.ifName, mac: a.mac, sandbox: cni.netns }],
-      ips: [{ address: `${a.address}/32`, gateway: a.gateway, interface: 1 }],
+      interfaces: [...host, { name: cni.ifName, mac: a.mac, sandbox: cni.netns }],
+      ips: [{ address: `${a.address}/${a.prefix ?? 32}`, gateway: a.gateway, interface: host.length }],
       routes: [{ dst: '0.0.0.0/0', gw: a.gateway }],
       dns: {},
     },

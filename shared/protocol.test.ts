@@ -8,6 +8,7 @@ const attachment = { address: '10.0.16.5', gateway: '169.254.1.1', mac: '0a:58:0
 describe('reading the agent\'s answer', () => {
   it.each([
     ['an ADD answer', ok({ attachment })],
+    ['a whole-ENI ADD answer', ok({ attachment: { address: '10.0.16.9', gateway: '10.0.16.1', mac: '20:90:6f:00:00:09', hostIf: '', eniId: 'eni-2', prefix: 24 } })],
     ['a STATUS answer', ok({ ready: false })],
     ['a GC answer', ok({ released: 3 })],
     ['a refusal', refuse('no-address', 'no free address for pod shop/web-0')],
@@ -26,6 +27,7 @@ describe('reading the agent\'s answer', () => {
     ['no version', '{"ok":true}', 'at v'],
     ['ok a string', '{"v":1,"ok":"yes"}', 'at ok'],
     ['an attachment without a MAC', JSON.stringify({ v: 1, ok: true, attachment: { ...attachment, mac: 7 } }), 'at attachment.mac'],
+    ['a prefix beyond 32', JSON.stringify({ v: 1, ok: true, attachment: { ...attachment, prefix: 33 } }), 'at attachment.prefix'],
     ['ready a number', '{"v":1,"ok":true,"ready":1}', 'at ready'],
     ['released a string', '{"v":1,"ok":true,"released":"2"}', 'at released'],
     ['an error without a message', '{"v":1,"ok":false,"error":{"code":"internal"}}', 'at error.message'],

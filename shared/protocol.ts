@@ -51,15 +51,17 @@ export const AgentErrorCodes = [
 export type AgentErrorCode = (typeof AgentErrorCodes)[number];
 
 export interface Attachment {
-  /** the pod's address, without prefix length: it is always a /32 */
+  /** the pod's address, without prefix length (see prefix) */
   address: string;
-  /** the link-local next hop the pod routes through */
+  /** the next hop the pod routes through: link-local for a veth, the subnet's gateway for a whole ENI */
   gateway: string;
   /** MAC of the pod's interface */
   mac: string;
-  /** name of the host end of the pod's veth */
+  /** name of the host end of the pod's veth; empty for a whole ENI (nothing of the pod is on the node) */
   hostIf: string;
   eniId: string;
+  /** the address's prefix length: 32 when absent; a whole ENI's is its subnet's */
+  prefix?: number | undefined;
 }
 
 export interface Response {
@@ -106,7 +108,8 @@ export function readResponse(line: string, what: string): { ok: true; value: Res
       if (typeof attachment[key] !== 'string') return bad(`attachment.${key}`, 'a string');
     }
     const a = attachment as unknown as Attachment;
-    value.attachment = { address: a.address, gateway: a.gateway, mac: a.mac, hostIf: a.hostIf, eniId: a.eniId };
+    if (a.prefix !== undefined && !(Number.isInteger(a.prefix) && a.prefix >= 0 && a.prefix <= 32)) return bad('attachment.prefix', 'a whole number from 0 to 32');
+    value.attachment = { address: a.address, gateway: a.gateway, mac: a.mac, hostIf: a.hostIf, eniId: a.eniId, ...(a.prefix !== undefined ? { prefix: a.prefix } : {}) };
   }
   if (ready !== undefined) {
     if (typeof ready !== 'boolean') return bad('ready', 'a boolean');

@@ -5,11 +5,14 @@
 //   - the node's extended resource tke.cloud.tencent.com/eni-ip, capacity and allocatable both the most
 //     addresses the node can bind (its quota, lowered by overrides): the pool grows on demand, so a node
 //     with nothing warm (min 0) still takes the pods asking `eni-ip: 1`, and never more than it can hold;
+//   - in a cluster, tke.cloud.tencent.com/direct-eni: the whole ENIs the node can attach for pods (its quota
+//     less the primary and the shared ENIs, or direct-eni-max-attach), and the whole-ENI pool on the NEC;
 //   - tke.cloud.tencent.com/eip: the EIPs pods of the node may bind, the CVM's public IP binding count
 //     less the one its own public IP takes (seed 001), from the vCPUs the Node reports;
 //   - events a user finds with `kubectl get event`, at most one per cause per minute.
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { EXTENDED_RESOURCES } from '../../shared/tke.ts';
+import type { DirectPool } from '../direct/pool.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { PoolStore } from '../pool/store.ts';
 import type { Kube } from './kube.ts';
@@ -27,6 +30,8 @@ export interface NodeSyncOptions {
   securityGroupIds: string[];
   /** in a cluster: the NEC ipamd made, which the supply reads too (the agent never creates it then) */
   nec?: NodeNec;
+  /** in a cluster: the whole ENIs of the node */
+  direct?: DirectPool;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** how long status writes are gathered before one is sent (default 500 ms) */
   debounceMs?: number;
@@ -65,7 +70,9 @@ export class NodeSync {
         if (!nec?.status?.pool) this.lastWritten = '';
         const defaults = this.o.nec ? (nec as Nec | undefined)?.spec?.defaults : undefined;
         const warm = defaults ? { min: defaults.ipMinWarmTarget, max: defaults.ipMaxWarmTarget } : undefined;
-        this.refusals = this.o.pool.setOverrides((nec?.metadata?.annotations ?? {}) as Record<string, string>, warm);
+        const annotations = (nec?.metadata?.annotations ?? {}) as Record<string, string>;
+        const directWarm = defaults ? { min: defaults.eniMinWarmTarget, max: defaults.eniMaxWarmTarget } : undefined;
+        this.refusals = [...this.o.pool.setOverrides(annotations, warm), ...(this.o.direct?.setOverrides(annotations, directWarm) ?? [])];
         for (const refusal of this.refusals) this.event('OverrideRefused', refusal, 'Warning');
         this.changed();
       },
@@ -132,6 +139,14 @@ export class NodeSync {
         return { ip, ...(holder?.pod ? { podNamespace: holder.pod.namespace, podName: holder.pod.name } : {}), ...(holder ? { containerId: holder.containerId } : {}) };
       }),
     }));
+    const { direct } = this.o;
+    const bound = new Map(store.allocations().filter((a) => a.direct).map((a) => [a.eniId, a]));
+    const directEnis = (direct?.enis() ?? []).map((e) => {
+      const holder = bound.get(e.eniId);
+      const pod = holder?.pod ? { podNamespace: holder.pod.namespace, podName: holder.pod.name } : {};
+      return { eniId: e.eniId, type: 'direct', state: 'Attached', mac: e.mac, primaryIP: e.primaryIP, subnetId: e.subnetId, subnetCIDR: e.subnetCIDR, ips: [{ ip: e.primaryIP, ...pod, ...(holder ? { containerId: holder.containerId } : {}) }] };
+    });
+    const directLimits = direct?.currentLimits();
     const conditions = [
       this.refusals.length === 0
         ? { type: 'OverridesApplied', status: 'True', reason: 'Applied', message: 'the overrides in the annotations are in force' }
@@ -143,10 +158,17 @@ export class NodeSync {
     const status = {
       limits: { maxRouteENI: limits.maxEnis, maxIPPerENI: limits.maxIpsPerEni },
       pool: { minWarmTarget: limits.warm.min, maxWarmTarget: limits.warm.max, capacity: pool.capacity(), bound: counts.total, allocated: counts.assigned },
-      enis,
+      ...(direct && directLimits
+        ? {
+            directENIPool: { minWarmTarget: directLimits.warm.min, maxWarmTarget: directLimits.warm.max, capacity: direct.capacity(), bound: directEnis.length, allocated: bound.size },
+            limits: { maxRouteENI: limits.maxEnis, maxIPPerENI: limits.maxIpsPerEni, maxDirectENI: direct.capacity() },
+          }
+        : {}),
+      enis: [...enis, ...directEnis],
       conditions,
     };
     const advertised: Record<string, string> = { [EXTENDED_RESOURCES.eniIp]: String(pool.capacity()) };
+    if (direct) advertised[EXTENDED_RESOURCES.directEni] = String(direct.capacity());
     if (this.cpus !== undefined) advertised[EXTENDED_RESOURCES.eip] = String(eipsPerNode(this.cpus));
     const resources = { capacity: advertised, allocatable: advertised };
     // Nothing changed, nothing sent: every write is a NEC event for ipamd and for this agent's own informer.

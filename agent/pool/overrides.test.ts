@@ -44,9 +44,8 @@ describe('NEC overrides', () => {
     expect(applyOverrides({}, { defaults, current, quota, inUse }).limits).toEqual(defaults);
   });
 
-  it.each(['direct-eni-min-warm-target', 'direct-eni-max-warm-target', 'direct-eni-max-attach'])('refuses %s visibly while whole-ENI pods are not served', (name) => {
-    const result = applyOverrides({ [`${A}${name}`]: '1' }, { defaults, current: defaults, quota, inUse });
-    expect(result.limits).toEqual(defaults);
-    expect(result.refusals).toEqual([expect.stringContaining(`${A}${name} is for whole-ENI (tke-direct-eni) pods`)]);
+  it('leaves the whole-ENI annotations to the whole-ENI pool', () => {
+    const result = applyOverrides({ [`${A}direct-eni-max-attach`]: 'x', [`${A}direct-eni-min-warm-target`]: '2' }, { defaults, current: defaults, quota, inUse });
+    expect(result).toEqual({ limits: defaults, refusals: [] });
   });
 });

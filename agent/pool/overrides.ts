@@ -3,8 +3,8 @@
 // 004's "修改失败" means) and says why (the agent shows the refusal on the NEC and as an event). An
 // annotation is taken away by removing it: then the default is back. Rules from TKE's documentation (seed 004):
 //   - the min and max warm targets come together, with 0 ≤ min ≤ max;
-//   - a maximum (ENIs, addresses per ENI) may not be below what is in use, nor above the instance's quota;
-//   - the whole-ENI annotations are refused while this node serves no whole-ENI pods, never ignored.
+//   - a maximum (ENIs, addresses per ENI) may not be below what is in use, nor above the instance's quota.
+// The whole-ENI pool's annotations follow the same rules (../direct/limits.ts).
 import { NEC_ANNOTATIONS } from '../../shared/tke.ts';
 
 export interface PoolLimits {
@@ -35,9 +35,6 @@ export interface OverrideInputs {
   quota: Omit<PoolLimits, 'warm'>;
   inUse: InUse;
 }
-
-/** Annotations TKE knows for whole-ENI mode, which this node does not serve yet. */
-const UNSUPPORTED = [NEC_ANNOTATIONS.directEniMinWarmTarget, NEC_ANNOTATIONS.directEniMaxWarmTarget, NEC_ANNOTATIONS.directEniMaxAttach];
 
 /** The limits in force: the defaults with every valid override applied, and what was in force for each refused one. */
 export function applyOverrides(annotations: Record<string, string>, { defaults, current, quota, inUse }: OverrideInputs): OverrideResult {
@@ -80,13 +77,10 @@ export function applyOverrides(annotations: Record<string, string>, { defaults, 
     else if (n > quota.maxIpsPerEni) refuse(`${ipsKey}=${n} is above the instance's quota of ${quota.maxIpsPerEni} addresses per ENI`, keep);
     else limits.maxIpsPerEni = n;
   }
-  for (const key of UNSUPPORTED) {
-    if (annotations[key] !== undefined) refusals.push(`${key} is for whole-ENI (tke-direct-eni) pods, which this node does not serve yet; it has no effect`);
-  }
   return { limits, refusals };
 }
 
-function count(text: string | undefined): number | undefined {
+export function count(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
   return Number(text.trim());
 }

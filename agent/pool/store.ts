@@ -37,6 +37,21 @@ export interface Allocation {
   reserved?: boolean | undefined;
   /** the pod has an EIP bound to this address (exempt from masquerade; its claim is told at DEL) */
   eip?: boolean | undefined;
+  /**
+   * a whole-ENI pod (tke-direct-eni): the ENI `eniId` is its interface, `address` the ENI's primary
+   * address; no ENI of the shared pool is involved, and hostIf is empty
+   */
+  direct?: DirectPart | undefined;
+}
+
+/** How a whole ENI is made a pod's interface, and undone. */
+export interface DirectPart {
+  mac: string;
+  /** the subnet's prefix length: the pod's address is in its subnet as the ENI's */
+  prefix: number;
+  gateway: string;
+  /** the ENI link's name on the node, given back at DEL (empty until it has been moved) */
+  hostName: string;
 }
 
 /** The key of a claim's reservation in the store (containerId; ifName is RESERVED_IF). */
@@ -112,7 +127,8 @@ export class PoolStore {
   counts(): { total: number; assigned: number; free: number; cooling: number } {
     const total = [...this.enis.values()].reduce((n, e) => n + e.addresses.size, 0);
     const cooling = [...this.enis.values()].reduce((n, e) => n + [...e.addresses].filter((a) => !this.byAddress.has(a) && this.isCooling(a)).length, 0);
-    return { total, assigned: this.byAddress.size, free: this.freeAddresses().length, cooling };
+    const direct = [...this.byKey.values()].filter((a) => a.direct).length;
+    return { total, assigned: this.byAddress.size - direct, free: this.freeAddresses().length, cooling };
   }
 
   /**

@@ -20,6 +20,8 @@ export interface AgentSettings {
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   cooldown?: string;
   quickRelease?: boolean;
+  /** serve whole-ENI pods (--enable-direct-eni) */
+  directEni?: boolean;
   releasePeriod?: string;
   poolCheckInterval?: string;
   poolResyncInterval?: string;
@@ -97,6 +99,7 @@ export class NodeAgent {
       '--log-level', s.logLevel ?? 'info',
       '--ip-cooldown', s.cooldown ?? '5s',
       ...(s.quickRelease ? ['--enable-quick-release'] : []),
+      ...(s.directEni ? ['--enable-direct-eni'] : []),
       ...(s.releasePeriod ? ['--release-period', s.releasePeriod] : []),
       ...(s.poolCheckInterval ? ['--pool-check-interval', s.poolCheckInterval] : []),
       ...(s.poolResyncInterval ? ['--pool-resync-interval', s.poolResyncInterval] : []),
@@ -132,7 +135,7 @@ export class NodeAgent {
   }
 
   /** What the agent's checkpoint says is allocated: its view of which pod holds which address. */
-  allocations(): Array<{ containerId: string; ifName: string; address: string; hostIf: string; pod?: { namespace: string; name: string }; reserved?: boolean }> {
+  allocations(): Array<{ containerId: string; ifName: string; address: string; hostIf: string; pod?: { namespace: string; name: string }; reserved?: boolean; direct?: { mac: string } }> {
     const file = `${this.o.dir}/state/checkpoint.json`;
     return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { allocations: [] }).allocations : [];
   }

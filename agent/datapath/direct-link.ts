@@ -1,0 +1,118 @@
+// A whole ENI made a pod's interface (tke-direct-eni): its link, found by MAC in the agent's namespace, is
+// moved into the pod's namespace under the name the runtime asks (eth0), with the ENI's primary address in
+// its subnet, and the subnet's gateway as the default route; nothing on the node routes to the pod, whose
+// traffic leaves by its own ENI. DEL moves the link back under the name it had. A link is always found by
+// its MAC, never by name alone: a name in the pod's namespace may be another interface's.
+import { execa } from 'execa';
+import type { DirectPart } from '../pool/store.ts';
+import { ipBatch, ipIn } from './ip-batch.ts';
+
+export interface DirectTarget {
+  containerId: string;
+  netns: string;
+  ifName: string;
+  address: string;
+  eniId: string;
+  direct: DirectPart;
+}
+
+export interface DirectDatapath {
+  /** whether the link with this MAC is in the agent's namespace */
+  hasLink(mac: string): Promise<boolean>;
+  /** Makes the ENI the pod's interface; answers the name its link had on the node. */
+  attach(target: DirectTarget, timeoutMs?: number): Promise<string>;
+  /** Brings the ENI's link back to the node, down and unaddressed; nothing to do when the namespace is gone. */
+  detach(target: DirectTarget): Promise<void>;
+  /** What is wrong with the pod's interface, or undefined when it is as made. */
+  check(target: DirectTarget): Promise<string | undefined>;
+}
+
+interface LinkJson {
+  ifname: string;
+  address?: string;
+  flags?: string[];
+  addr_info?: Array<{ local: string; prefixlen: number }>;
+}
+
+async function links(inPod: string | undefined): Promise<LinkJson[]> {
+  const [cmd, ...args] = inPod ? ipIn(inPod) : ['ip'];
+  const shown = await execa(cmd!, [...args, '-j', 'address', 'show'], { reject: false });
+  if (shown.exitCode !== 0) throw new Error(shown.stderr.trim() || `ip exited with ${shown.exitCode}`);
+  return JSON.parse(shown.stdout || '[]') as LinkJson[];
+}
+
+const byMac = (all: LinkJson[], mac: string) => all.find((l) => l.address?.toLowerCase() === mac.toLowerCase());
+
+/** A name for a link given back whose old name is taken: "d" and the ENI id's suffix. */
+const fallbackName = (eniId: string) => `d${eniId.replace(/^eni-/, '')}`.slice(0, 15);
+
+export class DirectLinks implements DirectDatapath {
+  async hasLink(mac: string): Promise<boolean> {
+    return byMac(await links(undefined), mac) !== undefined;
+  }
+
+  async attach(t: DirectTarget, timeoutMs = 10_000): Promise<string> {
+    const who = `${t.eniId} (${t.direct.mac}) for container ${t.containerId}`;
+    const deadline = Date.now() + timeoutMs;
+    let hostName = t.direct.hostName;
+    for (;;) {
+      const onNode = byMac(await links(undefined), t.direct.mac);
+      if (onNode) {
+        hostName = onNode.ifname;
+        await ipBatch(['ip'], [`link set dev ${onNode.ifname} down`, `link set dev ${onNode.ifname} netns ${t.netns} name ${t.ifName}`], `moving ${who} into ${t.netns}`);
+        break;
+      }
+      // Moved already (an ADD cut short, then repeated): only the pod's side is left to do.
+      const inPod = byMac(await links(t.netns), t.direct.mac);
+      if (inPod?.ifname === t.ifName) break;
+      if (inPod) throw new Error(`${who}: the ENI's link is in ${t.netns} as ${inPod.ifname}, not ${t.ifName}`);
+      if (Date.now() > deadline) throw new Error(`${who}: no link with the ENI's MAC on the node within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    try {
+      await ipBatch(
+        ipIn(t.netns),
+        [`address replace ${t.address}/${t.direct.prefix} dev ${t.ifName}`, `link set ${t.ifName} up`, `route replace default via ${t.direct.gateway} dev ${t.ifName}`],
+        `addressing ${t.address} on ${t.ifName} (${t.eniId}) in ${t.netns}`,
+      );
+    } catch (err) {
+      // Never left half-made in a namespace that may go: the ENI goes back to the node.
+      await this.detach({ ...t, direct: { ...t.direct, hostName } }).catch(() => undefined);
+      throw err;
+    }
+    return hostName;
+  }
+
+  async detach(t: DirectTarget): Promise<void> {
+    let inPod: LinkJson | undefined;
+    try {
+      inPod = byMac(await links(t.netns), t.direct.mac);
+    } catch {
+      return; // the namespace is gone, and what was in it with it
+    }
+    if (!inPod) return;
+    const name = inPod.ifname;
+    const back = (as: string) => [`link set dev ${name} down`, `address flush dev ${name}`, `link set dev ${name} netns ${process.pid} name ${as}`];
+    const wanted = t.direct.hostName || fallbackName(t.eniId);
+    const taken = (await links(undefined)).some((l) => l.ifname === wanted);
+    await ipBatch(ipIn(t.netns), back(taken ? fallbackName(t.eniId) : wanted), `moving ${t.eniId} (${t.address}) of container ${t.containerId} back to the node`);
+  }
+
+  async check(t: DirectTarget): Promise<string | undefined> {
+    let inPod: LinkJson | undefined;
+    try {
+      inPod = byMac(await links(t.netns), t.direct.mac);
+    } catch (err) {
+      return `cannot look into ${t.netns}: ${(err as Error).message}`;
+    }
+    if (!inPod) return `the link of ${t.eniId} (${t.direct.mac}) is not in ${t.netns}`;
+    if (inPod.ifname !== t.ifName) return `the link of ${t.eniId} is ${inPod.ifname} in ${t.netns}, not ${t.ifName}`;
+    if (!inPod.flags?.includes('UP')) return `${t.ifName} (${t.eniId}) in ${t.netns} is down`;
+    if (!inPod.addr_info?.some((a) => a.local === t.address && a.prefixlen === t.direct.prefix)) return `${t.ifName} in ${t.netns} does not have ${t.address}/${t.direct.prefix}`;
+    const [cmd, ...args] = ipIn(t.netns);
+    const route = await execa(cmd!, [...args, '-j', 'route', 'show', 'default'], { reject: false });
+    const routes = JSON.parse(route.stdout || '[]') as Array<{ gateway?: string; dev?: string }>;
+    if (!routes.some((r) => r.gateway === t.direct.gateway && r.dev === t.ifName)) return `the default route via ${t.direct.gateway} on ${t.ifName} is missing in ${t.netns}`;
+    return undefined;
+  }
+}

@@ -1,0 +1,141 @@
+// Whole-ENI mode on the lab cluster: the seed's StatefulSet with `tke-direct-eni` and the direct-eni
+// resource runs pods that each own an ENI, moved into the pod's namespace as its eth0 (with the ENI's MAC and
+// primary address in its subnet); they reach a shared-ENI pod and the gateway by their own ENI (the fabric
+// receives their packets on that ENI's end); deleting them brings the links back to the node and the spare
+// ENIs down to the target; a pod asking for more whole ENIs than a node can attach stays Pending.
+import { fileURLToPath } from 'node:url';
+import type * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Nec } from '../agent/k8s/nec.ts';
+import { kubeClients, Lab, pings } from '../hack/lab/lab.ts';
+import { run } from '../hack/lab/sh.ts';
+import { until } from './eventually.ts';
+
+const DIRECT_STATEFULSET = fileURLToPath(new URL('../hack/examples/busybox-direct-eni-statefulset.yaml', import.meta.url));
+const GATEWAY = '10.0.16.1';
+const NEC = { group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs' };
+
+let lab: Lab;
+let clients: ReturnType<typeof kubeClients>;
+
+const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]);
+const podsOf = async (selector: string) => (await clients.core.listNamespacedPod({ namespace: 'default', labelSelector: selector })).items;
+const running = (pods: k8s.V1Pod[]) => pods.filter((p) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata?.deletionTimestamp);
+const nec = async (name: string) => (await clients.custom.getClusterCustomObject({ ...NEC, name })) as Nec;
+const directEnis = async (name: string) => (await nec(name)).status?.ipamd?.directEnis ?? [];
+const linkMacs = async (ns: string) => (JSON.parse(await run('ip', ['-n', ns, '-j', 'link', 'show'])) as Array<{ address?: string }>).map((l) => l.address);
+
+/** Packets the fabric has received on one of its ENI ends. */
+async function rxPackets(link: string): Promise<number> {
+  const [shown] = JSON.parse(await run('ip', ['-n', lab.fabric.names.vpc, '-s', '-j', 'link', 'show', 'dev', link])) as Array<{ stats64: { rx: { packets: number } } }>;
+  return shown!.stats64.rx.packets;
+}
+
+async function runningPods(selector: string, count: number, ms = 60_000): Promise<k8s.V1Pod[]> {
+  return until(`${count} pods ${selector} running`, () => podsOf(selector), (pods) => running(pods).length === count && pods.length === count, ms).catch(async (err: Error) => {
+    err.message += `\n${await kubectl('get', 'pods', '-o', 'wide').catch(() => '')}\n${await kubectl('get', 'events').catch(() => '')}`;
+    throw err;
+  });
+}
+
+beforeAll(async () => {
+  lab = await Lab.up({ nodes: 2, taskMs: 30, cluster: true, agents: { minWarm: 1, maxWarm: 2, directEni: true, gcInterval: '2s', releasePeriod: '2s' } });
+  clients = kubeClients(lab.kubeconfigFile('admin'));
+}, 120_000);
+
+afterAll(async () => {
+  await lab?.down();
+});
+
+describe('whole-ENI mode (tke-direct-eni)', () => {
+  it('advertises direct-eni on each node and keeps one spare whole ENI attached (the defaults, 1 and 1)', async () => {
+    for (const node of lab.nodes) {
+      const enis = await until(`a spare whole ENI on ${node.name}`, () => directEnis(node.name), (e) => e.length === 1, 30_000);
+      // Attached to the node in the cloud, its link in the node's namespace.
+      const cloud = lab.emulator.state().networkInterfaces.find((e) => e.NetworkInterfaceId === enis[0]!.eniId)!;
+      expect(cloud.Attachment?.InstanceId).toBe(node.instanceId);
+      await until(`the link of ${enis[0]!.eniId} on ${node.name}`, () => linkMacs(node.ns), (macs) => macs.includes(enis[0]!.mac));
+    }
+    // Quota 4: less the primary and the one shared ENI, two whole ENIs each.
+    const nodes = await until('direct-eni on both nodes', async () => (await clients.core.listNode()).items, (items) => items.length === 2 && items.every((n) => n.status?.allocatable?.['tke.cloud.tencent.com/direct-eni'] === '2'));
+    expect(nodes).toHaveLength(2);
+  }, 60_000);
+
+  it('runs the seed-style StatefulSet: each pod owns an ENI of its node as eth0 and reaches a shared-ENI pod and the gateway by it', async () => {
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'shared', labels: { app: 'shared' }, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni' } },
+        spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { 'tke.cloud.tencent.com/eni-ip': '1' }, limits: { 'tke.cloud.tencent.com/eni-ip': '1' } } }] },
+      },
+    });
+    const [shared] = await runningPods('app=shared', 1);
+    await kubectl('apply', '-f', DIRECT_STATEFULSET);
+    const pods = await runningPods('k8s-app=busybox-direct', 2);
+    const state = lab.emulator.state();
+    const owned = new Set<string>();
+    for (const pod of pods) {
+      const node = lab.nodes.find((n) => n.name === pod.spec!.nodeName)!;
+      // The pod's address is the primary address of an ENI attached to its node, which no other pod has.
+      const eni = state.networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.Primary && ip.PrivateIpAddress === pod.status!.podIP))!;
+      expect(eni, `the ENI of ${pod.metadata!.name}`).toBeDefined();
+      expect(eni.Primary).toBe(false);
+      expect(eni.Attachment?.InstanceId).toBe(node.instanceId);
+      expect(owned.has(eni.NetworkInterfaceId)).toBe(false);
+      owned.add(eni.NetworkInterfaceId);
+      // In the pod: eth0 is that ENI (its MAC), addressed in its subnet; the node no longer has the link.
+      const netns = await lab.podNetns('default', pod.metadata!.name!);
+      const eth0 = JSON.parse(await run('nsenter', [`--net=${netns}`, 'ip', '-j', 'address', 'show', 'dev', 'eth0'])) as Array<{ address: string; addr_info: Array<{ local: string; prefixlen: number }> }>;
+      expect(eth0[0]!.address).toBe(eni.MacAddress.toLowerCase());
+      expect(eth0[0]!.addr_info).toContainEqual(expect.objectContaining({ local: pod.status!.podIP, prefixlen: 24 }));
+      expect(await linkMacs(node.ns)).not.toContain(eni.MacAddress.toLowerCase());
+      const name = netns.split('/').pop()!;
+      expect(await pings(name, GATEWAY), `${pod.metadata!.name} pings the gateway`).toBe(true);
+      expect(await pings(name, shared!.status!.podIP!), `${pod.metadata!.name} pings the shared-ENI pod`).toBe(true);
+      // Its traffic leaves by its own ENI: the fabric receives the pings on that ENI's end (and an ENI's
+      // end carries only what its own addresses send: strict reverse-path filtering drops the rest).
+      const fabricEnd = lab.fabric.linkOf(eni.NetworkInterfaceId)!;
+      const before = await rxPackets(fabricEnd);
+      await run('ip', ['netns', 'exec', name, 'ping', '-c', '5', '-i', '0.2', '-W', '1', GATEWAY]);
+      expect((await rxPackets(fabricEnd)) - before).toBeGreaterThanOrEqual(5);
+    }
+    // The NEC shows each whole ENI and its pod; the pool refilled its spare one on each node used.
+    for (const node of new Set(pods.map((p) => p.spec!.nodeName!))) {
+      const listed = ((await nec(node)).status?.enis as Array<{ type: string; ips: Array<{ podName?: string }> }> | undefined)?.filter((e) => e.type === 'direct');
+      expect(listed?.some((e) => e.ips.some((ip) => ip.podName?.startsWith('busybox-direct-')))).toBe(true);
+    }
+  }, 120_000);
+
+  it('leaves a pod asking for more whole ENIs than any node can attach Pending, with a FailedScheduling event', async () => {
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'greedy', annotations: { 'tke.cloud.tencent.com/networks': 'tke-direct-eni' } },
+        spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { 'tke.cloud.tencent.com/direct-eni': '3' }, limits: { 'tke.cloud.tencent.com/direct-eni': '3' } } }] },
+      },
+    });
+    const events = await until('FailedScheduling for greedy', async () => (await clients.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=greedy' })).items, (items) => items.some((e) => e.reason === 'FailedScheduling'), 30_000);
+    expect(events.find((e) => e.reason === 'FailedScheduling')!.message).toContain('tke.cloud.tencent.com/direct-eni');
+    expect((await clients.core.readNamespacedPod({ name: 'greedy', namespace: 'default' })).status?.phase).toBe('Pending');
+    await kubectl('delete', 'pod', 'greedy', '--wait=false');
+  }, 60_000);
+
+  it('brings the ENIs back to their nodes when the pods go, and gives the spare ones above the target back', async () => {
+    const pods = running(await podsOf('k8s-app=busybox-direct'));
+    const macs = pods.map((p) => lab.emulator.state().networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === p.status!.podIP))!);
+    await kubectl('delete', 'statefulset', 'busybox-direct');
+    await until('the whole-ENI pods gone', () => podsOf('k8s-app=busybox-direct'), (p) => p.length === 0, 30_000);
+    // Each link is back in its node's namespace (an ENI given back meanwhile is detached: its link goes).
+    for (const [i, pod] of pods.entries()) {
+      const node = lab.nodes.find((n) => n.name === pod.spec!.nodeName)!;
+      const eni = macs[i]!;
+      await until(`${eni.NetworkInterfaceId} back on ${node.name} or given back`, async () => ({ macs: await linkMacs(node.ns), attached: lab.emulator.state().networkInterfaces.find((e) => e.NetworkInterfaceId === eni.NetworkInterfaceId)?.Attachment?.InstanceId }), (s) => s.macs.includes(eni.MacAddress.toLowerCase()) || s.attached !== node.instanceId, 20_000);
+    }
+    // No pod holds a whole ENI now: each node converges to pods + max, one spare, slowly (one per period).
+    for (const node of lab.nodes) {
+      await until(`one spare whole ENI on ${node.name}`, () => directEnis(node.name), (e) => e.length === 1, 45_000);
+      expect(node.agent!.allocations().filter((a) => a.direct)).toEqual([]);
+    }
+    await kubectl('delete', 'pod', 'shared');
+  }, 120_000);
+});
