@@ -820,6 +820,7 @@ describe("the programs' flags", () => {
     expect(AGENT.command).toEqual(['/opt/eni-cni/bin/eni-agent']);
     const config = await parseAgent(expandedArgs(AGENT, SETTINGS));
     expect(config.quickRelease).toBe(SETTINGS.data['enable-quick-release'] === 'true');
+    expect(config.directEni).toBe(SETTINGS.data['enable-direct-eni'] === 'true');
     expect(config.logLevel).toBe(SETTINGS.data['log-level']);
     expect(config.credentials).toBeUndefined();
     expect(config.standalone).toBe(false);
