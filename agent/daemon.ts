@@ -261,6 +261,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     cniConf?.keep();
     agent.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
     void pool.kick();
+    direct?.pool.changed();
   }, config.gcIntervalMs);
 
   return {

@@ -106,6 +106,49 @@ describe('whole-ENI mode (tke-direct-eni)', () => {
     }
   }, 120_000);
 
+  it('passes CNI CHECK for a whole-ENI pod, and fails it naming the ENI when its interface is down', async () => {
+    const [pod] = running(await podsOf('statefulset.kubernetes.io/pod-name=busybox-direct-0'));
+    const node = lab.nodes.find((n) => n.name === pod!.spec!.nodeName)!;
+    const held = node.agent!.allocations().find((a) => a.direct && a.pod?.name === 'busybox-direct-0')!;
+    const netns = await lab.podNetns('default', 'busybox-direct-0');
+    const conf = { ...node.agent!.netConf(), prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: netns }], ips: [{ address: `${held.address}/24`, interface: 0 }] } };
+    const env = { containerId: held.containerId, netns, ifName: 'eth0' };
+    expect((await node.agent!.cni('CHECK', env, conf)).code).toBe(0);
+    await run('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'eth0', 'down']);
+    try {
+      const broken = await node.agent!.cni('CHECK', env, conf);
+      expect(broken.result).toMatchObject({ code: 5 });
+      expect(String(broken.result!.msg)).toContain('is down');
+    } finally {
+      await run('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'eth0', 'up']);
+      await run('nsenter', [`--net=${netns}`, 'ip', 'route', 'replace', 'default', 'via', GATEWAY, 'dev', 'eth0']);
+    }
+    expect((await node.agent!.cni('CHECK', env, conf)).code).toBe(0);
+  }, 30_000);
+
+  it('strands no ENI when the agent is killed and a pod goes meanwhile: the ENI is given back and the pool refilled', async () => {
+    const [pod] = running(await podsOf('statefulset.kubernetes.io/pod-name=busybox-direct-1'));
+    const node = lab.nodes.find((n) => n.name === pod!.spec!.nodeName)!;
+    const eni = lab.emulator.state().networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.PrivateIpAddress === pod!.status!.podIP))!;
+    await node.agent!.stop('SIGKILL');
+    // The pod goes while no agent runs: the plugin's DEL leaves a note, its namespace is removed with the
+    // ENI's link inside (the lab's ENI links are veths; a real NIC would come back to the host instead).
+    await kubectl('delete', 'pod', 'busybox-direct-1', '--wait=false');
+    await until('busybox-direct-1 gone from the node', () => node.runner!.netnsOf(pod!.metadata!.uid!), (ns) => ns === undefined, 30_000);
+    await node.agent!.start();
+    // The agent frees the pod's allocation, finds the ENI's link gone, and gives the ENI back; ipamd
+    // deletes it, and the StatefulSet's new pod gets another whole ENI.
+    await until(`${eni.NetworkInterfaceId} given back`, () => lab.emulator.state().networkInterfaces.some((e) => e.NetworkInterfaceId === eni.NetworkInterfaceId), (there) => !there, 45_000).catch((err: Error) => {
+      err.message += `\n${node.agent!.log().split('\n').filter((l) => l.includes(eni.NetworkInterfaceId) || l.includes('direct') || l.includes('busybox-direct-1')).join('\n')}`;
+      throw err;
+    });
+    const [again] = running(await runningPods('statefulset.kubernetes.io/pod-name=busybox-direct-1', 1));
+    expect(again!.metadata!.uid).not.toBe(pod!.metadata!.uid);
+    expect(again!.status!.podIP).not.toBe(pod!.status!.podIP);
+    const heldNow = lab.nodes.flatMap((n) => n.agent!.allocations()).filter((a) => a.direct);
+    expect(heldNow.map((a) => a.pod?.name).sort()).toEqual(['busybox-direct-0', 'busybox-direct-1']);
+  }, 120_000);
+
   it('leaves a pod asking for more whole ENIs than any node can attach Pending, with a FailedScheduling event', async () => {
     await clients.core.createNamespacedPod({
       namespace: 'default',

@@ -159,7 +159,8 @@ export class DirectPool {
     const lost = spare.filter((e) => (this.missingSince.get(e.eniId) ?? Infinity) <= this.clock.now() - LINK_GRACE_MS);
     const surplus = spare.length - lost.length - max;
     const release = [...lost];
-    const healthy = () => spare.filter((e) => !release.includes(e));
+    // Those whose link is missing go first: the others are ready for the next pod.
+    const healthy = () => spare.filter((e) => !release.includes(e)).sort((a, b) => Number(this.missingSince.has(b.eniId)) - Number(this.missingSince.has(a.eniId)));
     // Above the most the node may attach (direct-eni-max-attach lowered): the idle excess goes at once.
     const over = bound + spare.length - lost.length - most;
     if (over > 0) release.push(...healthy().slice(0, over));
