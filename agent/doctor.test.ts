@@ -98,4 +98,19 @@ describe('doctor', () => {
     const reservation: Allocation = { ...pod, containerId: 'claim:shop/web-1', ifName: 'claim', reserved: true, claim: { namespace: 'shop', name: 'web-1' } };
     expect((await diagnose(sources(healthyHost(), reservation), 'shop/web-1')).broken?.says).toMatch(/10\.0\.1\.12 is reserved here for it/);
   });
+
+  it("checks a whole-ENI pod's own interface: the ENI by MAC, up, in its subnet, routed by the gateway", async () => {
+    const whole: Allocation = { ...pod, address: '10.0.1.20', eniId: 'eni-bbb', hostIf: '', table: 0, direct: { mac: '20:90:6f:00:00:02', prefix: 24, gateway: '10.0.1.1', hostName: 'eth2' } };
+    const h = healthyHost();
+    h.links.set('p1:eth0', { name: 'eth0', up: true, mac: '20:90:6f:00:00:02', addresses: ['10.0.1.20/24'] });
+    h.routes.set('p1:main', [{ dst: 'default', gateway: '10.0.1.1', dev: 'eth0' }]);
+    const d = await diagnose(sources(h, whole), 'shop/web-1');
+    expect(d.broken, JSON.stringify(d.broken)).toBeUndefined();
+    expect(d.findings.map((f) => f.check)).toEqual(['pod namespace', 'pod interface', 'pod default route']);
+    h.links.get('p1:eth0')!.mac = '0a:58:0a:00:01:14';
+    expect((await diagnose(sources(h, whole), 'shop/web-1')).broken?.says).toMatch(/is not eni-bbb/);
+    h.links.get('p1:eth0')!.mac = '20:90:6f:00:00:02';
+    h.routes.set('p1:main', []);
+    expect((await diagnose(sources(h, whole), 'shop/web-1')).broken?.check).toBe('pod default route');
+  });
 });

@@ -76,9 +76,45 @@ export async function diagnose(sources: DoctorSources, query: string): Promise<D
     const finding = { check: 'address', ok: false, says, command: 'eni-cnictl status' };
     return { pod: query, findings: [finding], broken: finding };
   }
+  if (a.direct) {
+    const findings = [...(await wholeEni(sources, a, a.direct)), ...(await claims(sources, a))];
+    const broken = findings.find((f) => !f.ok);
+    return { pod: nameOf(a), address: a.address, eniId: a.eniId, findings, ...(broken ? { broken } : {}) };
+  }
   const findings = [...(await podSide(sources, a)), ...(await hostSide(sources, a)), ...(await eniSide(sources, a)), await masquerade(sources, a), await cloud(sources, a), ...(await claims(sources, a))];
   const broken = findings.find((f) => !f.ok);
   return { pod: nameOf(a), address: a.address, eniId: a.eniId, findings, ...(broken ? { broken } : {}) };
+}
+
+/** A whole-ENI pod: its ENI is its interface (found by MAC), addressed in its subnet, routed by the subnet's gateway; nothing of it is on the node. */
+async function wholeEni(s: DoctorSources, a: Allocation, d: NonNullable<Allocation['direct']>): Promise<Finding[]> {
+  const inPod = ipIn(a.netns).join(' ');
+  const problem = s.netnsProblem(a.netns);
+  const namespace = { check: 'pod namespace', ok: !problem, says: problem ? `CNI_NETNS ${problem.why}` : `${a.netns} is a network namespace`, command: `ls -l ${a.netns}` };
+  if (problem) return [namespace];
+  const link = await s.probe.link(a.ifName, a.netns);
+  const cidr = `${a.address}/${d.prefix}`;
+  const iface = !link
+    ? { ok: false, says: `there is no ${a.ifName} in the pod's namespace: ${a.eniId} (${d.mac}) is not its interface` }
+    : link.mac.toLowerCase() !== d.mac.toLowerCase()
+      ? { ok: false, says: `${a.ifName} in the pod's namespace is not ${a.eniId}: its MAC is ${link.mac}, the ENI's ${d.mac}` }
+      : !link.up
+        ? { ok: false, says: `${a.ifName} (${a.eniId}) in the pod's namespace is down` }
+        : !link.addresses.includes(cidr)
+          ? { ok: false, says: `${a.ifName} (${a.eniId}) in the pod's namespace does not have ${cidr} (has ${link.addresses.join(', ') || 'no address'})` }
+          : { ok: true, says: `${a.ifName} is ${a.eniId}, up with ${cidr}` };
+  const routes = await s.probe.routes('main', a.netns);
+  const viaGateway = routes.some((r) => r.dst === 'default' && r.gateway === d.gateway && r.dev === a.ifName);
+  return [
+    namespace,
+    { check: 'pod interface', ...iface, command: `${inPod} address show dev ${a.ifName}` },
+    {
+      check: 'pod default route',
+      ok: viaGateway,
+      says: viaGateway ? `the pod's default route is via the subnet's gateway ${d.gateway} on ${a.ifName}` : `the pod has no default route via ${d.gateway} on ${a.ifName}`,
+      command: `${inPod} route show`,
+    },
+  ];
 }
 
 async function podSide(s: DoctorSources, a: Allocation): Promise<Finding[]> {
