@@ -14,7 +14,7 @@ import { NETWORK_MODES, POD_ANNOTATIONS } from '../shared/tke.ts';
 import type { Eips } from './eips.ts';
 import type { FixedIps } from './fixed-ips.ts';
 import { deletePolicyOf, type DeletePolicy } from './k8s/claims.ts';
-import { eipRequestOf } from './k8s/eip-claims.ts';
+import { eipRequestOf, type EipRequest } from './k8s/eip-claims.ts';
 import type { Checkpoint } from './pool/checkpoint.ts';
 import type { Pool } from './pool/pool.ts';
 import { allocationKey, type Allocation, type PoolStore } from './pool/store.ts';
@@ -123,10 +123,10 @@ export class Agent {
       // Other ADDs may wait too: whoever wakes to find the freed address taken waits again, until the deadline.
       const deadline = this.clock.now() + this.o.addWaitMs;
       if (mode === 'direct') {
-        if (policy === 'Never' || eip) {
-          return refuse('unsupported-mode', `${podName(req)}: a fixed IP (${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: Never) or an EIP for a whole-ENI (${NETWORK_MODES.directEni}) pod is not served by this node yet`);
+        if (policy === 'Never') {
+          return refuse('unsupported-mode', `${podName(req)}: a fixed IP (${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: Never) for a whole-ENI (${NETWORK_MODES.directEni}) pod is not served by this node yet`);
         }
-        return this.addDirect(details, deadline);
+        return this.addDirect(details, deadline, eip);
       }
       const takeWarm = async () => {
         let taken = store.take(details);
@@ -216,16 +216,28 @@ export class Agent {
     return refuse('unsupported-mode', why);
   }
 
-  /** A whole-ENI pod's ADD: a spare ENI of the node (waiting for one until the deadline), made its interface. */
-  private async addDirect(details: Omit<Allocation, 'address' | 'eniId' | 'table'>, deadline: number): Promise<Response> {
+  /**
+   * A whole-ENI pod's ADD: a spare ENI of the node (waiting for one until the deadline), made its
+   * interface; with an EIP asked for, the pod starts once the EIP is bound to the ENI's address.
+   */
+  private async addDirect(details: Omit<Allocation, 'address' | 'eniId' | 'table'>, deadline: number, eip: EipRequest | undefined): Promise<Response> {
     const { pool } = this.o.direct!;
     const allocation = await pool.take(details, deadline);
     if (!allocation) {
       const why = pool.problem() ? `: ${pool.problem()}` : '';
       return refuse('no-address', `no whole ENI for ${podName(details)} within ${this.o.addWaitMs} ms${why}`);
     }
+    if (eip) allocation.eip = true;
     this.save();
-    return this.plumbDirect(allocation);
+    const answer = await this.plumbDirect(allocation);
+    if (answer.ok && eip) {
+      const refusal = await this.o.eips!.bind(details.pod!, eip, allocation.address, allocation.eniId, deadline);
+      if (refusal) {
+        await this.free(allocation, 'its EIP could not be bound');
+        return refusal;
+      }
+    }
+    return answer;
   }
 
   private async plumbDirect(allocation: Allocation): Promise<Response> {
@@ -367,6 +379,9 @@ export class Agent {
   /** A whole ENI back from its pod to the node, and to the pool. */
   private async freeDirect(allocation: Allocation, why: string): Promise<void> {
     const { pool, links } = this.o.direct!;
+    // The ENI goes to no other pod before the EIP is off its address.
+    const eipOff = allocation.eip && allocation.pod && this.o.eips ? (await this.o.eips.unbind(allocation.pod, allocation.address)).off : undefined;
+    if (eipOff) pool.holdUntil(allocation.eniId, eipOff);
     await links.detach({ ...allocation, direct: allocation.direct! }).catch((err: Error) => {
       // Left in the pod's namespace: the pool sees its link missing and gives the ENI back to ipamd.
       this.o.log.warn({ container: allocation.containerId, eni: allocation.eniId, err: err.message }, 'moving the ENI back to the node failed');

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Nec } from '../agent/k8s/nec.ts';
-import { kubeClients, Lab, pings } from '../hack/lab/lab.ts';
+import { kubeClients, Lab, pings, whoamiFrom } from '../hack/lab/lab.ts';
 import { run } from '../hack/lab/sh.ts';
 import { until } from './eventually.ts';
 
@@ -148,6 +148,25 @@ describe('whole-ENI mode (tke-direct-eni)', () => {
     const heldNow = lab.nodes.flatMap((n) => n.agent!.allocations()).filter((a) => a.direct);
     expect(heldNow.map((a) => a.pod?.name).sort()).toEqual(['busybox-direct-0', 'busybox-direct-1']);
   }, 120_000);
+
+  it("binds an EIP to a whole-ENI pod's address (eip-attributes): the internet sees the pod come from it; it goes with the pod", async () => {
+    await clients.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'direct-eip', labels: { app: 'direct-eip' }, annotations: { 'tke.cloud.tencent.com/networks': 'tke-direct-eni', 'tke.cloud.tencent.com/eip-attributes': '{"Bandwidth":"10","ISP":"BGP"}' } },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { 'tke.cloud.tencent.com/direct-eni': '1' }, limits: { 'tke.cloud.tencent.com/direct-eni': '1' } } }] },
+      },
+    });
+    const [pod] = await runningPods('app=direct-eip', 1);
+    const claim = await until('its EIPClaim bound', () => clients.custom.getNamespacedCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'eipclaims', namespace: 'default', name: 'direct-eip' }) as Promise<{ status?: { phase?: string; publicIP?: string; boundIP?: string } }>, (c) => c.status?.phase === 'Bound', 30_000);
+    expect(claim.status!.boundIP).toBe(pod!.status!.podIP);
+    const eni = lab.emulator.state().networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.Primary && ip.PrivateIpAddress === pod!.status!.podIP))!;
+    expect(lab.emulator.state().addresses.find((a) => a.AddressIp === claim.status!.publicIP)).toMatchObject({ NetworkInterfaceId: eni.NetworkInterfaceId, PrivateAddressIp: pod!.status!.podIP });
+    const netns = (await lab.podNetns('default', 'direct-eip')).split('/').pop()!;
+    expect(await whoamiFrom(netns)).toBe(claim.status!.publicIP);
+    await kubectl('delete', 'pod', 'direct-eip', '--wait=true');
+    await until('its EIP released', () => lab.emulator.state().addresses.some((a) => a.AddressIp === claim.status!.publicIP), (there) => !there, 30_000);
+  }, 90_000);
 
   it('leaves a pod asking for more whole ENIs than any node can attach Pending, with a FailedScheduling event', async () => {
     await clients.core.createNamespacedPod({

@@ -32,6 +32,8 @@ export class DirectPool {
   private annotations: Record<string, string> = {};
   /** ENIs offered back by this agent, not given to pods from then on */
   private readonly offering = new Set<string>();
+  /** ENIs a pod let go that no other pod may have yet (see holdUntil) */
+  private readonly held = new Set<string>();
   /** ADDs waiting for a spare ENI */
   private waiting = 0;
   private readonly waiters = new Set<() => void>();
@@ -59,7 +61,17 @@ export class DirectPool {
 
   spare(): NecIpamdEni[] {
     const bound = this.bound();
-    return this.enis().filter((e) => !bound.has(e.eniId));
+    return this.enis().filter((e) => !bound.has(e.eniId) && !this.held.has(e.eniId));
+  }
+
+  /** Keeps an ENI its pod let go from every other pod until `done` settles (its EIP being unbound). */
+  holdUntil(eniId: string, done: Promise<unknown>): void {
+    this.held.add(eniId);
+    const release = () => {
+      this.held.delete(eniId);
+      this.changed();
+    };
+    done.then(release, release);
   }
 
   /** The whole ENIs the node can attach for pods: its quota less the primary and the shared ENIs, or the override. */
