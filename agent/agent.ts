@@ -92,7 +92,7 @@ export class Agent {
     return this.locked(req.containerId, req.ifName, async () => {
       const { store, datapath, log } = this.o;
       const existing = store.get(req.containerId, req.ifName);
-      if (existing?.direct && existing.netns === req.netns) return this.plumbDirect(existing);
+      if (existing?.direct && existing.netns === req.netns) return this.plumbDirect(existing, true);
       if (existing && existing.netns === req.netns) {
         const problem = await datapath.checkPod({ ...existing, netns: req.netns });
         if (!problem) return ok({ attachment: attachmentOf(existing) });
@@ -229,7 +229,7 @@ export class Agent {
     }
     if (eip) allocation.eip = true;
     this.save();
-    const answer = await this.plumbDirect(allocation);
+    const answer = await this.plumbDirect(allocation, false);
     if (answer.ok && eip) {
       const refusal = await this.o.eips!.bind(details.pod!, eip, allocation.address, allocation.eniId, deadline);
       if (refusal) {
@@ -240,11 +240,12 @@ export class Agent {
     return answer;
   }
 
-  private async plumbDirect(allocation: Allocation): Promise<Response> {
+  /** Makes the allocation's ENI the pod's interface; `repeated`: an ADD again, which finds it done or mends it. */
+  private async plumbDirect(allocation: Allocation, repeated: boolean): Promise<Response> {
     const { pool, links } = this.o.direct!;
     const target = { ...allocation, direct: allocation.direct! };
     try {
-      if ((await links.check(target)) === undefined) return ok({ attachment: attachmentOf(allocation) });
+      if (repeated && (await links.check(target)) === undefined) return ok({ attachment: attachmentOf(allocation) });
       allocation.direct!.hostName = await links.attach(target);
     } catch (err) {
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());

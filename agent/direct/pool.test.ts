@@ -21,7 +21,7 @@ function setup(o: { enis: number; shared?: number; quickRelease?: boolean; links
     until: async () => nec,
     patchStatus: async (status) => {
       writes.push(status);
-      const s = status as { demand?: object; release?: Record<string, string> };
+      const s = status as { demand?: object; release?: Record<string, "offered" | "releasing"> };
       nec = { ...nec, status: { ...nec.status, demand: { ...nec.status!.demand!, ...s.demand }, release: { ...nec.status!.release, ...s.release } } };
     },
   };

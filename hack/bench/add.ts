@@ -4,7 +4,8 @@
 //  - an empty standalone Node executable built like the plugin: the start-up floor a Node plugin pays;
 //  - RunPodSandbox through containerd with each plugin: the cost a user feels per pod;
 //  - where the plugin's time goes: VERSION (start-up and loading), STATUS (plus the socket), and the
-//    agent's own part of each ADD (its request histogram); the agent's memory with a full node.
+//    agent's own part of each ADD (its request histogram); the agent's memory with a full node;
+//  - a warm whole-ENI (tke-direct-eni) ADD and DEL, on a lab cluster: a spare ENI made the pod's eth0.
 // Every executable runs under `nsenter --net=<node>` without NODE_EXTRA_CA_CERTS, as a runtime on that node
 // would run it, iterations interleaved so that machine noise falls on all alike. Ends with one JSON line.
 // The agent keeps at least 5 addresses warm and no cool-down, so the pool stays quiet while we measure:
@@ -13,7 +14,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { build, TARGETS } from '../build/build.ts';
 import { startContainerd } from '../cri/containerd.ts';
-import { Lab } from '../lab/lab.ts';
+import type { Nec } from '../../agent/k8s/nec.ts';
+import { kubeClients, Lab } from '../lab/lab.ts';
 import { httpGetIn } from '../lab/sh.ts';
 import { median, timed } from './timing.ts';
 
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
   }
   const lab = await Lab.up({ nodes: 1, taskMs: 50, agents: { minWarm: 5, maxWarm: 40, cooldown: '0s' } });
   const work = mkdtempSync(`${tmpdir()}/eni-cni-bench-`);
+  let figures: Record<string, number>;
   try {
     const node = lab.nodes[0]!;
     const agent = node.agent!;
@@ -101,8 +104,7 @@ async function main(): Promise<void> {
     console.log(`\nRunPodSandbox through containerd, median of ${SANDBOXES} (ms):`);
     console.log(`  eni-cni                       ${f(sandbox.ours)}`);
     console.log(`  ptp + host-local              ${f(sandbox.reference)}   eni-cni is ${(sandbox.ours / sandbox.reference).toFixed(2)}x`);
-    console.log(
-      JSON.stringify({
+    figures = {
         add_ms: round(m.add),
         del_ms: round(m.del),
         ref_add_ms: round(m.refAdd),
@@ -118,10 +120,58 @@ async function main(): Promise<void> {
         status_ms: round(m.status),
         agent_rss_mb: round(full.fullMb),
         agent_idle_rss_mb: round(full.idleMb),
-      }),
-    );
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
+    await lab.down();
+  }
+  const direct = await wholeEni();
+  const f = (n: number) => n.toFixed(1).padStart(6);
+  console.log(`\nwhole-ENI (tke-direct-eni) pods on a lab cluster, a spare ENI warm, medians of ${RUNS} (ms):`);
+  console.log(`  eni-cni ADD                   ${f(direct.add)}   (the agent's part ${direct.agentAdd.toFixed(1)})`);
+  console.log(`  eni-cni DEL                   ${f(direct.del)}`);
+  console.log(JSON.stringify({ ...figures, direct_add_ms: round(direct.add), direct_del_ms: round(direct.del), direct_agent_add_ms: round(direct.agentAdd) }));
+}
+
+/**
+ * ADD and DEL of whole-ENI pods, one at a time, each with a spare ENI ready: the pod objects exist (with
+ * the networks annotation) but are never scheduled, so that only the plugin runs their network.
+ */
+async function wholeEni(): Promise<{ add: number; del: number; agentAdd: number }> {
+  const lab = await Lab.up({ nodes: 1, taskMs: 50, cluster: true, agents: { minWarm: 1, maxWarm: 2, cooldown: '0s', directEni: true, releasePeriod: '10m' } });
+  try {
+    const node = lab.nodes[0]!;
+    const agent = node.agent!;
+    const { core, custom } = kubeClients(lab.kubeconfigFile('admin'));
+    const spare = async () => {
+      const nec = (await custom.getClusterCustomObject({ group: 'networking.tke.cloud.tencent.com', version: 'v1', plural: 'nodeeniconfigs', name: node.name })) as Nec;
+      const held = new Set(agent.allocations().filter((a) => a.direct).map((a) => a.direct!.mac));
+      return (nec.status?.ipamd?.directEnis ?? []).filter((e) => !held.has(e.mac)).length;
+    };
+    const conf = JSON.stringify(agent.netConf('1.1.0'));
+    const samples = { add: [] as number[], del: [] as number[], agentAdd: [] as number[] };
+    for (let i = 0; i < RUNS; i++) {
+      const name = `whole${i}`;
+      await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name, annotations: { 'tke.cloud.tencent.com/networks': 'tke-direct-eni' } }, spec: { schedulerName: 'nobody', containers: [{ name: 'c', image: 'busybox' }] } } });
+      const pod = await lab.addPod(name);
+      for (let t = 0; t < 300 && (await spare()) < 1; t++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 150));
+      const env = (cmd: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: `w${i}`, CNI_NETNS: `/var/run/netns/${pod}`, CNI_IFNAME: 'eth0', CNI_PATH: REFERENCE, CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name}` });
+      const before = await agentSums(node.ns);
+      const add = await timed(node.ns, `${agent.binDir}/eni-cni`, env('ADD'), conf);
+      const after = await agentSums(node.ns);
+      if (add.code !== 0 || !add.out.includes('"mac"')) throw new Error(`whole-ENI ADD failed: ${add.out}`);
+      await new Promise((r) => setTimeout(r, 150));
+      const del = await timed(node.ns, `${agent.binDir}/eni-cni`, env('DEL'), conf);
+      if (del.code !== 0) throw new Error(`whole-ENI DEL failed: ${del.out}`);
+      samples.add.push(add.ms);
+      samples.del.push(del.ms);
+      samples.agentAdd.push((after.add - before.add) * 1000);
+      await lab.removePod(pod);
+      await core.deleteNamespacedPod({ namespace: 'default', name });
+    }
+    return { add: median(samples.add), del: median(samples.del), agentAdd: median(samples.agentAdd) };
+  } finally {
     await lab.down();
   }
 }
