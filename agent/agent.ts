@@ -42,7 +42,7 @@ export interface AgentOptions {
   /** EIPs per pod (EIPClaim), when the agent has an API server */
   eips?: Eips;
   /** whole-ENI pods (tke-direct-eni): the node's whole ENIs and how one becomes a pod's interface (with ipamd only) */
-  direct?: { pool: DirectPool; links: DirectDatapath };
+  direct?: { pool: DirectPool; links: DirectDatapath; fixedIps?: FixedIps };
   /** told after every change of an allocation */
   onChange?: () => void;
   /** How long the two halves of a successful ADD took: taking an address (checkpoint included), then plumbing it. */
@@ -122,12 +122,7 @@ export class Agent {
       };
       // Other ADDs may wait too: whoever wakes to find the freed address taken waits again, until the deadline.
       const deadline = this.clock.now() + this.o.addWaitMs;
-      if (mode === 'direct') {
-        if (policy === 'Never') {
-          return refuse('unsupported-mode', `${podName(req)}: a fixed IP (${POD_ANNOTATIONS.vpcIpClaimDeletePolicy}: Never) for a whole-ENI (${NETWORK_MODES.directEni}) pod is not served by this node yet`);
-        }
-        return this.addDirect(details, deadline, eip);
-      }
+      if (mode === 'direct') return this.addDirect(details, deadline, eip, policy);
       const takeWarm = async () => {
         let taken = store.take(details);
         while (!taken && (await this.o.pool.waitForFree(deadline - this.clock.now()))) taken = store.take(details);
@@ -220,9 +215,14 @@ export class Agent {
    * A whole-ENI pod's ADD: a spare ENI of the node (waiting for one until the deadline), made its
    * interface; with an EIP asked for, the pod starts once the EIP is bound to the ENI's address.
    */
-  private async addDirect(details: Omit<Allocation, 'address' | 'eniId' | 'table'>, deadline: number, eip: EipRequest | undefined): Promise<Response> {
-    const { pool } = this.o.direct!;
-    const allocation = await pool.take(details, deadline);
+  private async addDirect(details: Omit<Allocation, 'address' | 'eniId' | 'table'>, deadline: number, eip: EipRequest | undefined, policy: DeletePolicy): Promise<Response> {
+    const { pool, fixedIps } = this.o.direct!;
+    const spare = () => pool.take(details, deadline);
+    // A fixed IP (Never): the claim's whole ENI, here already or brought here by ipamd; or a spare one and a claim for it.
+    const fixed = policy === 'Never' && details.pod && fixedIps;
+    const got = fixed ? await fixedIps.take(details.pod!, details, deadline, spare) : await spare();
+    if (got && 'ok' in got) return got;
+    const allocation = got;
     if (!allocation) {
       const why = pool.problem() ? `: ${pool.problem()}` : '';
       return refuse('no-address', `no whole ENI for ${podName(details)} within ${this.o.addWaitMs} ms${why}`);
@@ -230,6 +230,9 @@ export class Agent {
     if (eip) allocation.eip = true;
     this.save();
     const answer = await this.plumbDirect(allocation, false);
+    if (answer.ok && !fixed && details.pod && fixedIps) {
+      void fixedIps.record(details.pod, allocation, policy).catch((err: Error) => this.o.log.warn({ pod: details.pod, address: allocation.address, err: err.message }, "could not write the pod's VpcIPClaim"));
+    }
     if (answer.ok && eip) {
       const refusal = await this.o.eips!.bind(details.pod!, eip, allocation.address, allocation.eniId, deadline);
       if (refusal) {
@@ -315,6 +318,7 @@ export class Agent {
       }
     }
     await this.o.fixedIps?.check().catch((err: Error) => this.o.log.warn({ err: err.message }, 'checking the reserved fixed addresses failed'));
+    await this.o.direct?.fixedIps?.check().catch((err: Error) => this.o.log.warn({ err: err.message }, 'checking the reserved whole ENIs failed'));
     return released;
   }
 
@@ -388,9 +392,11 @@ export class Agent {
       this.o.log.warn({ container: allocation.containerId, eni: allocation.eniId, err: err.message }, 'moving the ENI back to the node failed');
     });
     this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
+    // A fixed IP's ENI: reserved for its claim on this node, or, the claim gone, a spare one again.
+    const outcome = allocation.claim && this.o.direct!.fixedIps ? await this.o.direct!.fixedIps.released(allocation) : undefined;
     this.save();
     pool.changed();
-    this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'whole ENI back from its pod');
+    this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why, ...(outcome ? { outcome } : {}) }, 'whole ENI back from its pod');
   }
 
   /** Writes the checkpoint (the fixed IPs' reservations change it too). */

@@ -11,7 +11,7 @@ import type { AgentConfig } from './config.ts';
 import { Metadata } from './cloud/metadata.ts';
 import { DirectLinks } from './datapath/direct-link.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
-import { DirectPool } from './direct/pool.ts';
+import { directPlaces, DirectPool } from './direct/pool.ts';
 import { NetlinkPods } from './datapath/netlink-pod.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
@@ -27,6 +27,7 @@ import { AgentMetrics } from './metrics.ts';
 import { Kube } from './k8s/kube.ts';
 import { NodeSync } from './k8s/node-sync.ts';
 import { pendingDelDir } from '../shared/protocol.ts';
+import { NETWORK_MODES } from '../shared/tke.ts';
 import type { RequestBody } from '../shared/requests.ts';
 
 function loadKube(config: AgentConfig, log: Logger): Kube {
@@ -125,10 +126,15 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // defaults replace these.
   const directLinks = new DirectLinks();
   if (config.directEni && !nec) log.warn('--enable-direct-eni needs tke-eni-ipamd (a cluster, not --standalone): whole-ENI pods are refused');
-  const direct = nec && config.directEni
+  const directPool = nec && config.directEni
+    ? new DirectPool({ nec, store, warm: { min: 1, max: 1 }, quickRelease: config.quickRelease, releasePeriodMs: config.releasePeriodMs, hasLink: (mac) => directLinks.hasLink(mac), log: say })
+    : undefined;
+  const direct = directPool
     ? {
-        pool: new DirectPool({ nec, store, warm: { min: 1, max: 1 }, quickRelease: config.quickRelease, releasePeriodMs: config.releasePeriodMs, hasLink: (mac) => directLinks.hasLink(mac), log: say }),
+        pool: directPool,
         links: directLinks,
+        // A whole ENI let go by its claim is a spare one again: the pool's law gives back what is above max.
+        fixedIps: new FixedIps({ kube: kube!, store, giveBack: async () => directPool.changed(), nodeName: config.nodeName!, save: () => agent.saveCheckpoint(), log, places: directPlaces(directPool, store) }),
       }
     : undefined;
   // With an API server the agent reads pods and its NEC, and publishes status, resources and events.
@@ -205,7 +211,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // node's informers twice.
   const startClaimWatch = (): void => {
     const onClaim = (type: 'add' | 'update' | 'delete', claim: VpcIpClaim) =>
-      void fixedIps!.claimChanged(type, claim).catch((err: Error) => log.warn({ claim: `${claim.metadata.namespace}/${claim.metadata.name}`, err: err.message }, 'acting on a VpcIPClaim failed'));
+      void (claim.spec?.networkMode === NETWORK_MODES.directEni && direct ? direct.fixedIps : fixedIps!).claimChanged(type, claim).catch((err: Error) => log.warn({ claim: `${claim.metadata.namespace}/${claim.metadata.name}`, err: err.message }, 'acting on a VpcIPClaim failed'));
     kube!.watchClaims(onClaim).catch((err: Error) => {
       log.warn(`kubernetes: cannot watch VpcIPClaims (${err.message}); retrying in 5 s`);
       setTimeout(startClaimWatch, 5000).unref();

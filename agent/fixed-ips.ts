@@ -27,6 +27,38 @@ export interface FixedIpsOptions {
   clock?: { now(): number };
   /** how often a waiting ADD reads its claim again (default 100 ms: a pod coming from another node waits on it) */
   pollMs?: number;
+  /** where this kind of pod's fixed addresses live on the node: the shared pool's ENIs by default, or the whole ENIs */
+  places?: FixedPlaces;
+}
+
+/**
+ * Where fixed addresses live on the node, for one network mode: the shared pool's ENIs (an address among
+ * an ENI's secondary ones) or the node's whole ENIs (an ENI's primary address, the ENI the pod's interface).
+ */
+export interface FixedPlaces {
+  networkMode: (typeof NETWORK_MODES)[keyof typeof NETWORK_MODES];
+  /** the ENI of this node holding `address`, ready for a pod */
+  eniOf(address: string): { id: string; subnetId: string } | undefined;
+  /** the subnet of an ENI of this node */
+  subnetOf(eniId: string): string | undefined;
+  /** an allocation of `address` on `eniId` for a pod */
+  allocation(details: Omit<Allocation, 'address' | 'eniId' | 'table'>, address: string, eniId: string): Allocation;
+  /** holds `address` for the claim alone, recorded in the store */
+  reserve(claim: { namespace: string; name: string }, address: string, now: number): Allocation;
+  /** whether an allocation or reservation is of this kind */
+  owns(allocation: Allocation): boolean;
+}
+
+/** The shared pool's ENIs: a fixed address is a secondary address of one of them. */
+export function sharedPlaces(store: PoolStore): FixedPlaces {
+  return {
+    networkMode: NETWORK_MODES.sharedEni,
+    eniOf: (address) => store.eniOf(address),
+    subnetOf: (eniId) => store.enis.get(eniId)?.subnetId,
+    allocation: (details, address, eniId) => ({ ...details, address, eniId, table: store.enis.get(eniId)!.table! }),
+    reserve: (claim, address, now) => store.reserve(claim, address, now),
+    owns: (a) => !a.direct,
+  };
 }
 
 export interface PodRef {
@@ -39,9 +71,11 @@ type Details = Omit<Allocation, 'address' | 'eniId' | 'table'>;
 
 export class FixedIps {
   private readonly clock: { now(): number };
+  private readonly places: FixedPlaces;
 
   constructor(private readonly o: FixedIpsOptions) {
     this.clock = o.clock ?? Date;
+    this.places = o.places ?? sharedPlaces(o.store);
   }
 
   /**
@@ -86,7 +120,7 @@ export class FixedIps {
       await this.o.giveBack(allocation.address).catch((err: Error) => this.o.log.warn({ address: allocation.address, err: err.message }, 'giving a fixed address back failed; the pool keeps it'));
       return 'given-back';
     }
-    this.o.store.reserve(ref, allocation.address, this.clock.now());
+    this.places.reserve(ref, allocation.address, this.clock.now());
     this.o.save();
     if (claim !== 'unknown' && claim.status?.nodeName === this.o.nodeName) {
       await this.o.kube.patchClaimStatus(claim, { phase: 'Released' }).catch((err: Error) => this.o.log.warn({ claim: ref, err: err.message }, 'could not mark the VpcIPClaim Released'));
@@ -100,8 +134,8 @@ export class FixedIps {
     if (type !== 'delete' && !claim.metadata.deletionTimestamp) return;
     const ref = { namespace: claim.metadata.namespace, name: claim.metadata.name };
     const reservation = this.o.store.reservation(ref);
-    if (reservation) await this.giveBack(reservation, `its VpcIPClaim ${ref.namespace}/${ref.name} was deleted`);
-    const held = this.o.store.allocations().find((a) => !a.reserved && a.claim?.namespace === ref.namespace && a.claim.name === ref.name);
+    if (reservation && this.places.owns(reservation)) await this.giveBack(reservation, `its VpcIPClaim ${ref.namespace}/${ref.name} was deleted`);
+    const held = this.o.store.allocations().find((a) => !a.reserved && this.places.owns(a) && a.claim?.namespace === ref.namespace && a.claim.name === ref.name);
     if (held) {
       // The seed's warning: deleting the claim of a running pod. Its network keeps working; at its DEL the
       // claim is found gone and the address goes back to the cloud.
@@ -112,7 +146,7 @@ export class FixedIps {
 
   /** The periodic check: reservations whose claim is gone, or has moved elsewhere, are let go. */
   async check(): Promise<void> {
-    for (const reservation of this.o.store.allocations().filter((a) => a.reserved)) {
+    for (const reservation of this.o.store.allocations().filter((a) => a.reserved && this.places.owns(a))) {
       const ref = reservation.claim!;
       const claim = await this.o.kube.getClaim(ref.namespace, ref.name).catch(() => 'unknown' as const);
       if (claim === 'unknown') continue;
@@ -124,8 +158,8 @@ export class FixedIps {
 
   /** The ledger of a pod without Never: its claim says which address it holds. Best effort, after its ADD. */
   async record(pod: PodRef, allocation: Allocation, policy: DeletePolicy): Promise<void> {
-    const eni = this.o.store.enis.get(allocation.eniId);
-    const spec = { deletePolicy: policy, networkMode: NETWORK_MODES.sharedEni, ip: allocation.address, ...(eni ? { subnetId: eni.subnetId } : {}) };
+    const subnetId = this.places.subnetOf(allocation.eniId);
+    const spec = { deletePolicy: policy, networkMode: this.places.networkMode, ip: allocation.address, ...(subnetId ? { subnetId } : {}) };
     const status = this.boundStatus(pod, allocation);
     try {
       await this.o.kube.createClaim({ apiVersion: 'networking.tke.cloud.tencent.com/v1', kind: 'VpcIPClaim', metadata: { name: pod.name, namespace: pod.namespace, labels: { [CLAIM_NODE_LABEL]: this.o.nodeName } }, spec, status });
@@ -138,11 +172,11 @@ export class FixedIps {
   }
 
   private boundStatus(pod: PodRef, allocation: Allocation): Record<string, unknown> {
-    const eni = this.o.store.enis.get(allocation.eniId);
+    const subnetId = this.places.subnetOf(allocation.eniId);
     return {
       phase: 'Bound',
       ip: allocation.address,
-      ...(eni ? { subnetId: eni.subnetId } : {}),
+      ...(subnetId ? { subnetId } : {}),
       nodeName: this.o.nodeName,
       eniId: allocation.eniId,
       podUID: pod.uid ?? '',
@@ -158,8 +192,7 @@ export class FixedIps {
     const who = `pod ${pod.namespace}/${pod.name}`;
     const allocation = await takeWarm();
     if (!allocation) return refuse('no-address', `no free address for ${who}`);
-    const eni = this.o.store.enis.get(allocation.eniId)!;
-    const spec = { deletePolicy: 'Never' as const, networkMode: NETWORK_MODES.sharedEni, subnetId: eni.subnetId, ip: allocation.address };
+    const spec = { deletePolicy: 'Never' as const, networkMode: this.places.networkMode, subnetId: this.places.subnetOf(allocation.eniId)!, ip: allocation.address };
     try {
       if (existing) {
         // A ledger claim left by an earlier pod of this name without Never: it becomes this pod's fixed claim.
@@ -196,10 +229,10 @@ export class FixedIps {
     // still show it while the cloud has moved it, so only ipamd's word that it is here again counts.
     const leaving = Boolean(claim.status?.targetNode) && claim.status?.targetNode !== this.o.nodeName;
     let asked = false;
-    if (claim.status?.nodeName !== this.o.nodeName || !this.o.store.eniOf(ip) || leaving) {
+    if (claim.status?.nodeName !== this.o.nodeName || !this.places.eniOf(ip) || leaving) {
       // Elsewhere, or on no ENI of this node: ask ipamd to bring it here; hold it from now, so that when it
       // arrives no other pod takes it.
-      if (!holder) this.o.store.reserve(ref, ip, this.clock.now());
+      if (!holder) this.places.reserve(ref, ip, this.clock.now());
       this.o.save();
       if (claim.status?.targetNode !== this.o.nodeName || claim.status.targetPodUID !== (pod.uid ?? '')) {
         claim = await this.o.kube.patchClaimStatus(claim, { targetNode: this.o.nodeName, targetPodUID: pod.uid ?? '', refusedPodUID: null, message: `wanted on ${this.o.nodeName}` });
@@ -210,7 +243,7 @@ export class FixedIps {
     // Wait for the address to be here: on an ENI of this node, the claim saying so. A refusal of this ask
     // counts even when the claim still names this node: that may be a move away not yet recorded.
     for (;;) {
-      const eni = this.o.store.eniOf(ip);
+      const eni = this.places.eniOf(ip);
       const refused = claim.status?.refusedPodUID === (pod.uid ?? '') && claim.status?.targetNode !== this.o.nodeName;
       if (!(asked && refused) && claim.status?.nodeName === this.o.nodeName && eni && !claim.status.targetNode) break;
       if (refused || (claim.status?.targetNode !== this.o.nodeName && claim.status?.nodeName !== this.o.nodeName)) {
@@ -225,17 +258,17 @@ export class FixedIps {
       claim = (await this.o.kube.getClaim(pod.namespace, pod.name)) ?? claim;
       if (claim.metadata.deletionTimestamp) return refuse('fixed-ip-unavailable', `${who}: its VpcIPClaim is being deleted`);
     }
-    const eni = this.o.store.eniOf(ip)!;
+    const eni = this.places.eniOf(ip)!;
     const reservation = this.o.store.reservation(ref);
     if (reservation) this.o.store.release(reservation.containerId, reservation.ifName, this.clock.now());
-    const allocation: Allocation = { ...details, address: ip, eniId: eni.id, table: eni.table!, claim: ref };
+    const allocation: Allocation = { ...this.places.allocation(details, ip, eni.id), claim: ref };
     this.o.store.record(allocation);
     try {
       await this.o.kube.patchClaimStatus(claim, this.boundStatus(pod, allocation));
     } catch (err) {
       // Not bound: back to the reservation it was, for the next try.
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
-      this.o.store.reserve(ref, ip, this.clock.now());
+      this.places.reserve(ref, ip, this.clock.now());
       throw err;
     }
     this.o.log.info({ claim: ref, address: ip, eni: eni.id }, 'fixed address back with its pod');
@@ -254,6 +287,6 @@ export class FixedIps {
     this.o.store.release(reservation.containerId, reservation.ifName, this.clock.now());
     this.o.save();
     this.o.log.info({ claim: reservation.claim, address: reservation.address }, `reserved address let go: ${why}`);
-    if (this.o.store.eniOf(reservation.address)) await this.o.giveBack(reservation.address).catch((err: Error) => this.o.log.warn({ address: reservation.address, err: err.message }, 'giving the address back failed; the pool keeps it'));
+    if (this.places.eniOf(reservation.address)) await this.o.giveBack(reservation.address).catch((err: Error) => this.o.log.warn({ address: reservation.address, err: err.message }, 'giving the address back failed; the pool keeps it'));
   }
 }

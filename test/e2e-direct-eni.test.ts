@@ -10,6 +10,7 @@ import type { Nec } from '../agent/k8s/nec.ts';
 import { kubeClients, Lab, pings, whoamiFrom } from '../hack/lab/lab.ts';
 import { run } from '../hack/lab/sh.ts';
 import { until } from './eventually.ts';
+import { fixedIpPod } from './fixed-ip-pod.ts';
 
 const DIRECT_STATEFULSET = fileURLToPath(new URL('../hack/examples/busybox-direct-eni-statefulset.yaml', import.meta.url));
 const GATEWAY = '10.0.16.1';
@@ -200,4 +201,29 @@ describe('whole-ENI mode (tke-direct-eni)', () => {
     }
     await kubectl('delete', 'pod', 'shared');
   }, 120_000);
+
+  it("keeps a whole-ENI pod's fixed IP (Never): its ENI waits on its node, then follows it to another node", async () => {
+    const fixed = fixedIpPod(lab, 'fixed-direct', { networks: 'tke-direct-eni' });
+    const address = await fixed.on('node-1');
+    const eni = fixed.inCloud(address)!;
+    expect(eni.PrivateIpAddressSet.find((ip) => ip.PrivateIpAddress === address)?.Primary).toBe(true);
+    expect((await fixed.claim()).spec).toMatchObject({ deletePolicy: 'Never', networkMode: 'tke-direct-eni', ip: address });
+    await fixed.gone();
+    // Kept for the claim on node-1: still attached there, given to no other pod.
+    expect(fixed.inCloud(address)?.Attachment?.InstanceId).toBe(fixed.instanceOf('node-1'));
+    expect(lab.nodes[0]!.agent!.allocations().find((a) => a.address === address)).toMatchObject({ reserved: true });
+    // The next pod of the name on node-2: ipamd moves the whole ENI there, and it is the pod's eth0 again.
+    expect(await fixed.on('node-2')).toBe(address);
+    expect(fixed.inCloud(address)).toMatchObject({ NetworkInterfaceId: eni.NetworkInterfaceId, Attachment: { InstanceId: fixed.instanceOf('node-2') } });
+    const netns = await lab.podNetns('default', 'fixed-direct');
+    const eth0 = JSON.parse(await run('nsenter', [`--net=${netns}`, 'ip', '-j', 'link', 'show', 'dev', 'eth0'])) as Array<{ address: string }>;
+    expect(eth0[0]!.address).toBe(eni.MacAddress.toLowerCase());
+    expect(await pings(netns.split('/').pop()!, GATEWAY)).toBe(true);
+    await until('node-1 holds it no more', async () => lab.nodes[0]!.agent!.allocations(), (a) => !a.some((x) => x.address === address), 30_000);
+    // The claim deleted with the pod: the ENI is a spare one again, and the pool gives back what is above max.
+    await kubectl('delete', 'pod', 'fixed-direct', '--wait=true');
+    await kubectl('delete', 'vipc', 'fixed-direct');
+    await until('no whole ENI held on node-2', async () => lab.nodes[1]!.agent!.allocations(), (a) => !a.some((x) => x.direct), 30_000);
+    await until('one spare whole ENI on node-2', () => directEnis('node-2'), (e) => e.length === 1, 45_000);
+  }, 150_000);
 });

@@ -7,7 +7,8 @@ import { run } from '../hack/lab/sh.ts';
 import type { VpcIpClaim } from '../agent/k8s/claims.ts';
 import { until } from './eventually.ts';
 
-export function fixedIpPod(lab: Lab, name: string) {
+/** `networks`: the pod's network mode (shared-ENI by default, tke-direct-eni for a whole-ENI pod). */
+export function fixedIpPod(lab: Lab, name: string, o: { networks?: string } = {}) {
   const clients = kubeClients(lab.kubeconfigFile('admin'));
   const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', lab.kubeconfigFile('admin'), ...args]);
   const vpc = () => vpcClient(lab.emulator);
@@ -42,7 +43,7 @@ export function fixedIpPod(lab: Lab, name: string) {
       return clients.core.createNamespacedPod({
         namespace: 'default',
         body: {
-          metadata: { name, annotations: { 'tke.cloud.tencent.com/networks': 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } },
+          metadata: { name, annotations: { 'tke.cloud.tencent.com/networks': o.networks ?? 'tke-route-eni', 'tke.cloud.tencent.com/vpc-ip-claim-delete-policy': 'Never' } },
           spec: { nodeName: node, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
         },
       });

@@ -58,6 +58,8 @@ export interface Cloud {
   /** assigns `count` (at most 10) new secondary addresses; returns them */
   assignIps(eniId: string, count: number): Promise<string[]>;
   unassignIps(eniId: string, addresses: string[]): Promise<void>;
+  /** moves a whole ENI, attached to `fromInstance`, to `toInstance` of the same zone (a whole-ENI pod's fixed IP following it) */
+  migrateEni(eniId: string, fromInstance: string, toInstance: string): Promise<void>;
   /** moves a secondary address to another ENI of the same subnet (a fixed IP following its pod) */
   migrateIp(fromEniId: string, toEniId: string, address: string): Promise<void>;
   /** The ENI holding an address of a subnet, if any; `ready` false while the address is still changing there (moving, being assigned) */

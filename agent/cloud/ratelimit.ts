@@ -18,6 +18,7 @@ export const TENCENT_RATE_LIMITS: Readonly<Record<string, number>> = {
   AssignPrivateIpAddresses: 100,
   UnassignPrivateIpAddresses: 100,
   MigratePrivateIpAddress: 50,
+  MigrateNetworkInterface: 100,
   AllocateAddresses: 10,
   AssociateAddress: 10,
   DisassociateAddress: 10,

@@ -159,6 +159,17 @@ export class TencentCloud implements Cloud, EipCloud {
     if (r) await this.waitTask(r.RequestId!, `unassigning ${addresses.join(',')} from ${eniId}`);
   }
 
+  async migrateEni(eniId: string, fromInstance: string, toInstance: string): Promise<void> {
+    // No ClientToken in this action: a retry after a lost answer finds the ENI on the destination (not
+    // attached to the source any more), which the caller sees when it reads where the ENI is.
+    const r = await this.call(
+      `MigrateNetworkInterface ${eniId} from ${fromInstance} to ${toInstance}`,
+      () => this.vpc.MigrateNetworkInterface({ NetworkInterfaceId: eniId, SourceInstanceId: fromInstance, DestinationInstanceId: toInstance }),
+      { doneIf: (code) => code === 'UnsupportedOperation.AttachmentNotFound' },
+    );
+    if (r) await this.waitTask(r.RequestId!, `moving ${eniId} from ${fromInstance} to ${toInstance}`);
+  }
+
   async migrateIp(fromEniId: string, toEniId: string, address: string): Promise<void> {
     // A retry after a lost answer finds the address gone from the source: the caller reads where it is.
     const r = await this.call(

@@ -6,7 +6,9 @@
 // checkpoint, DEL, GC and the periodic check treat whole-ENI pods as any other.
 import { directEnisOf, type NecIpamdEni } from '../k8s/nec.ts';
 import type { NecPort } from '../supply/nec-supply.ts';
+import type { FixedPlaces } from '../fixed-ips.ts';
 import type { Allocation, PoolStore } from '../pool/store.ts';
+import { NETWORK_MODES } from '../../shared/tke.ts';
 import { nthAddress, parseCidr } from '../../shared/ip.ts';
 import { applyDirectOverrides, type DirectLimits } from './limits.ts';
 
@@ -61,7 +63,7 @@ export class DirectPool {
 
   spare(): NecIpamdEni[] {
     const bound = this.bound();
-    return this.enis().filter((e) => !bound.has(e.eniId) && !this.held.has(e.eniId));
+    return this.enis().filter((e) => !bound.has(e.eniId) && !this.held.has(e.eniId) && !this.o.store.holderOf(e.primaryIP));
   }
 
   /** Keeps an ENI its pod let go from every other pod until `done` settles (its EIP being unbound). */
@@ -112,14 +114,7 @@ export class DirectPool {
       for (;;) {
         const eni = this.spare().find((e) => !this.missingSince.has(e.eniId));
         if (eni) {
-          const cidr = parseCidr(eni.subnetCIDR);
-          const allocation: Allocation = {
-            ...details,
-            address: eni.primaryIP,
-            eniId: eni.eniId,
-            table: 0,
-            direct: { mac: eni.mac, prefix: cidr.prefix, gateway: nthAddress(cidr, 1), hostName: '' },
-          };
+          const allocation: Allocation = { ...details, address: eni.primaryIP, eniId: eni.eniId, table: 0, direct: partOf(eni) };
           this.o.store.record(allocation);
           return allocation;
         }
@@ -215,4 +210,31 @@ export class DirectPool {
       else if (!this.missingSince.has(eni.eniId)) this.missingSince.set(eni.eniId, now);
     }
   }
+}
+
+/** The node's whole ENIs as places of fixed addresses (../fixed-ips.ts): a whole-ENI pod's address is its ENI's primary one. */
+export function directPlaces(pool: DirectPool, store: PoolStore): FixedPlaces {
+  const byAddress = (address: string) => pool.enis().find((e) => e.primaryIP === address);
+  return {
+    networkMode: NETWORK_MODES.directEni,
+    eniOf: (address) => {
+      const eni = byAddress(address);
+      return eni ? { id: eni.eniId, subnetId: eni.subnetId } : undefined;
+    },
+    subnetOf: (eniId) => pool.enis().find((e) => e.eniId === eniId)?.subnetId,
+    allocation: (details, address, eniId) => ({ ...details, address, eniId, table: 0, direct: partOf(pool.enis().find((e) => e.eniId === eniId)!) }),
+    reserve: (claim, address, now) => {
+      // Whole-ENI kind from the start, the ENI named once it is here: no spare-ENI count ever takes it.
+      const eni = byAddress(address);
+      const reservation: Allocation = { ...store.reserve(claim, address, now), table: 0, eniId: eni?.eniId ?? '', direct: eni ? partOf(eni) : { mac: '', prefix: 32, gateway: '', hostName: '' } };
+      store.record(reservation);
+      return reservation;
+    },
+    owns: (a) => Boolean(a.direct),
+  };
+}
+
+function partOf(eni: NecIpamdEni): NonNullable<Allocation['direct']> {
+  const cidr = parseCidr(eni.subnetCIDR);
+  return { mac: eni.mac, prefix: cidr.prefix, gateway: nthAddress(cidr, 1), hostName: '' };
 }

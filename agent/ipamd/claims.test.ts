@@ -68,7 +68,12 @@ async function running(cloud: CloudPort, podNode: string, status: Record<string,
   controller = new ClaimsController({
     kc,
     pods,
-    cloud,
+    cloud: {
+      migrateEni: async () => {
+        throw new Error('not expected: a shared-ENI claim');
+      },
+      ...cloud,
+    },
     budget: new Budget({ clusterQps: 50, actionQps: TENCENT_RATE_LIMITS }),
     nec: (node) => necs[node],
     subnetZone: async () => 'ap-guangzhou-3',

@@ -10,10 +10,12 @@
 //     claim's subnet, or assigned there by address when it is on no ENI; a node without an ENI in that
 //     subnet gets one first; a node in another zone, or an address now held outside the cluster's ENIs,
 //     gets a clear message on the claim and an event on the pod instead;
+//   - a whole-ENI pod's claim (networkMode tke-direct-eni): its address is its ENI's primary one, so the
+//     whole ENI follows the pod, moved with MigrateNetworkInterface to the target node;
 //   - a claim being deleted whose node is gone: its finalizer goes (the holder's agent removes it otherwise).
 import * as k8s from '@kubernetes/client-node';
-import { CRD_GROUP, CRD_VERSION } from '../../shared/tke.ts';
-import { OWNER_TAG, type Cloud } from '../cloud/cloud.ts';
+import { CRD_GROUP, CRD_VERSION, NETWORK_MODES } from '../../shared/tke.ts';
+import { isDirectEni, OWNER_TAG, type Cloud } from '../cloud/cloud.ts';
 import { CLAIM_FINALIZER, CLAIM_NODE_LABEL, CLAIM_PLURAL, CLAIM_SEEN_ANNOTATION, VPCIP_PLURAL, type VpcIp, type VpcIpClaim } from '../k8s/claims.ts';
 import type { Nec } from '../k8s/nec.ts';
 import type { Budget } from './budget.ts';
@@ -24,7 +26,7 @@ import { WorkQueue } from './queue.ts';
 export interface ClaimsOptions {
   kc: k8s.KubeConfig;
   pods: PodWatch;
-  cloud: Pick<Cloud, 'migrateIp' | 'findAddress' | 'assignAddress'>;
+  cloud: Pick<Cloud, 'migrateIp' | 'migrateEni' | 'findAddress' | 'assignAddress'>;
   budget: Budget;
   nec: (node: string) => Nec | undefined;
   /** the zone of each subnet ipamd knows */
@@ -210,6 +212,7 @@ export class ClaimsController {
       await this.patchStatus(claim, { message: `waiting for pod ${claim.metadata.namespace}/${claim.metadata.name} on ${from} to let ${ip} go` });
       return 2000;
     }
+    if (claim.spec.networkMode === NETWORK_MODES.directEni) return this.moveWholeEni(claim, target, targetNec.spec.instanceId);
     const destination = (targetNec.status?.ipamd?.enis ?? []).find((e) => e.subnetId === subnetId && e.ips.length < Math.max(0, (targetNec.spec?.quota?.ipsPerEni ?? 0) - 1));
     const found = await this.o.budget.as(target, 'pod', () => this.o.cloud.findAddress(subnetId, ip));
     if (!destination) {
@@ -251,6 +254,39 @@ export class ClaimsController {
     }
     this.o.log('info', `${who}: ${done} ${ip} to ${destination.eniId} (${target})`);
     return this.arrived(claim, target, destination.eniId, from);
+  }
+
+  /** A whole-ENI pod's address: its ENI, wherever in the cluster it is, moved whole to the target node. */
+  private async moveWholeEni(claim: ClaimObj, target: string, targetInstance: string): Promise<number | undefined> {
+    const ip = (claim.spec.ip ?? claim.status?.ip)!;
+    const subnetId = claim.spec.subnetId ?? claim.status?.subnetId ?? '';
+    const from = claim.status?.nodeName ?? '';
+    const found = await this.o.budget.as(target, 'pod', () => this.o.cloud.findAddress(subnetId, ip));
+    if (!found) return this.refuseMove(claim, target, `no ENI holds ${ip} any more: the whole ENI of the claim is gone`);
+    const eni = found.eni;
+    if (eni.attachedTo === targetInstance && eni.state === 'AVAILABLE') return this.arrived(claim, target, eni.id, from);
+    if (!found.ready || eni.state !== 'AVAILABLE') {
+      await this.patchStatus(claim, { message: `${eni.id} of ${ip} is still changing (${eni.state})` });
+      return 1000;
+    }
+    // Only a whole ENI the cluster made, attached to one of its nodes: never someone else's.
+    if (!isDirectEni(eni) || eni.primaryIp !== ip || !eni.tags[OWNER_TAG] || !eni.attachedTo) {
+      return this.refuseMove(claim, target, `address ${ip} is held by ${eni.id}${eni.attachedTo ? ` of ${eni.attachedTo}` : ''}, not by a whole ENI of the cluster: it was taken while its pod was away`);
+    }
+    const how = `moving the whole ENI ${eni.id} (${ip}) from ${eni.attachedTo} to ${target} (${targetInstance})`;
+    claim = await this.patchStatus(claim, { phase: 'Pending', message: how });
+    try {
+      await this.o.budget.as(target, 'pod', () => this.o.cloud.migrateEni(eni.id, eni.attachedTo!, targetInstance));
+    } catch (err) {
+      await this.patchStatus(claim, { message: `${how} failed: ${(err as Error).message}` });
+      await this.podEvent(claim, 'FixedIPMoveFailed', `${how} failed: ${(err as Error).message}`);
+      return 5000;
+    }
+    if (from) this.o.nodeChanged(from);
+    const landed = await this.o.budget.as(target, 'pod', () => this.o.cloud.findAddress(subnetId, ip));
+    if (landed?.eni.attachedTo !== targetInstance || landed.eni.state !== 'AVAILABLE') return 1000;
+    this.o.log('info', `VpcIPClaim ${claim.metadata.namespace}/${claim.metadata.name}: moved the whole ENI ${eni.id} (${ip}) to ${target}`);
+    return this.arrived(claim, target, eni.id, from);
   }
 
   /**

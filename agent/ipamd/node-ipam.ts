@@ -125,7 +125,11 @@ export class NodeIpam {
   /** Detaches and deletes every ENI made for an instance whose node has left. */
   async cleanUp(node: string, instanceId: string): Promise<void> {
     await this.o.budget.as(node, 'release', async () => {
-      for (const eni of await this.o.cloud.enisTagged(OWNER_TAG, instanceId)) {
+      const made = await this.o.cloud.enisTagged(OWNER_TAG, instanceId);
+      // Whole ENIs made here that went with their pod to another node are that node's now; and those that
+      // came here with theirs go with this node.
+      const came = (this.seen.get(node)?.enis ?? []).filter((e) => isDirectEni(e) && e.tags[OWNER_TAG] !== instanceId);
+      for (const eni of [...made.filter((e) => !e.attachedTo || e.attachedTo === instanceId), ...came]) {
         if (eni.attachedTo) await this.o.cloud.detachEni(eni.id, eni.attachedTo);
         await this.o.cloud.deleteEni(eni.id);
         this.o.log('info', `ipamd: node ${node} left; deleted ${eni.id} (${eni.primaryIp}) of ${instanceId}`);
@@ -343,6 +347,13 @@ export class NodeIpam {
     const { cloud } = this.o;
     const tagged = await cloud.enisTagged(OWNER_TAG, instanceId);
     const enis = tagged.filter((e) => e.attachedTo === instanceId && !e.primary);
+    // A whole ENI that came here with its pod (a fixed IP) keeps the tag of the node that made it: where it
+    // is attached says whose it is. Looked for only on nodes that serve whole-ENI pods.
+    if (this.o.necs.nec(node)?.status?.demand?.directENIs !== undefined) {
+      for (const e of await cloud.enisOf(instanceId)) {
+        if (isDirectEni(e) && e.tags[OWNER_TAG] && e.tags[OWNER_TAG] !== instanceId && !enis.some((x) => x.id === e.id)) enis.push(e);
+      }
+    }
     for (const left of tagged.filter((e) => !e.attachedTo && e.state === 'AVAILABLE')) {
       try {
         await cloud.deleteEni(left.id);
