@@ -76,6 +76,11 @@ export class DirectPool {
     done.then(release, release);
   }
 
+  /** The pod ENIs the instance may hold, of both kinds: its quota less the primary. */
+  quota(): number {
+    return Math.max(0, (this.o.nec.current()?.spec?.quota?.enis ?? 0) - 1);
+  }
+
   /** The whole ENIs the node can attach for pods: its quota less the primary and the shared ENIs, or the override. */
   capacity(): number {
     const nec = this.o.nec.current();

@@ -167,7 +167,7 @@ export class NodeSync {
       enis: [...enis, ...directEnis],
       conditions,
     };
-    const advertised: Record<string, string> = { [EXTENDED_RESOURCES.eniIp]: String(pool.capacity()) };
+    const advertised: Record<string, string> = { [EXTENDED_RESOURCES.eniIp]: String(direct ? sharedRoom(pool.capacity(), limits, direct.quota(), direct.enis().length) : pool.capacity()) };
     if (direct) advertised[EXTENDED_RESOURCES.directEni] = String(direct.capacity());
     if (this.cpus !== undefined) advertised[EXTENDED_RESOURCES.eip] = String(eipsPerNode(this.cpus));
     const resources = { capacity: advertised, allocatable: advertised };
@@ -185,6 +185,14 @@ export class NodeSync {
     await kube.patchNodeStatus(resources);
     this.lastWritten = content;
   }
+}
+
+/**
+ * The addresses shared-ENI pods may have when whole ENIs take part of the node's ENI quota (`quota`: pod ENIs
+ * the instance may hold): the shared pool's most, or what the ENIs left to it hold, whichever is less.
+ */
+export function sharedRoom(capacity: number, limits: { maxEnis: number; maxIpsPerEni: number }, quota: number, wholeEnis: number): number {
+  return Math.min(capacity, Math.max(0, Math.min(limits.maxEnis, quota - wholeEnis)) * limits.maxIpsPerEni);
 }
 
 /**
