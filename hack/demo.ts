@@ -3,7 +3,8 @@
 // an agent, containerd and a node runner), then does what a user of Tencent's documentation does: applies
 // a StatefulSet in the seed's shape with kubectl, looks at its pods, their addresses and ENIs, the pools
 // (`kubectl get nec`), pings between pods, asks the internet who it sees, scales down, deletes the set,
-// and shows what remains. Exits non-zero if any check fails; the lab is removed either way.
+// and shows what remains; then fixed IPs (seed 000) and whole-ENI pods (tke-direct-eni). Exits non-zero if any
+// check fails; the lab is removed either way.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
@@ -14,6 +15,7 @@ import { run } from './lab/sh.ts';
 
 const STATEFULSET = fileURLToPath(new URL('./examples/busybox-statefulset.yaml', import.meta.url));
 const FIXED_STATEFULSET = fileURLToPath(new URL('./examples/fixed-ip-statefulset.yaml', import.meta.url));
+const DIRECT_STATEFULSET = fileURLToPath(new URL('./examples/busybox-direct-eni-statefulset.yaml', import.meta.url));
 const GATEWAY = '10.0.16.1';
 
 let failures = 0;
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     await build(TARGETS.filter((t) => t.name !== 'empty-node'));
   }
   console.log('bringing up the lab cluster: emulated Tencent Cloud, VPC, internet, Kubernetes API, tke-eni-ipamd, 2 nodes (agent, containerd, node runner)…');
-  const lab = await Lab.up({ nodes: 2, taskMs: 100, cluster: true, agents: { minWarm: 3, maxWarm: 6 } });
+  const lab = await Lab.up({ nodes: 2, taskMs: 100, cluster: true, agents: { minWarm: 3, maxWarm: 6, directEni: true } });
   const kubeconfig = lab.kubeconfigFile('admin');
   const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args]).catch((err: Error) => `kubectl failed: ${err.message}`);
   const { core } = kubeClients(kubeconfig);
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
     show('kubectl get nec   (what remains: each node keeps its warm pool, between min and max warm)', await kubectl('get', 'nec'));
 
     await fixedIps(lab, kubectl, core);
+    await wholeEnis(lab, kubectl, core);
   } finally {
     await lab.down();
   }
@@ -151,6 +154,31 @@ async function fixedIps(lab: Lab, kubectl: (...args: string[]) => Promise<string
   const gone = await waitFor('every claim and VpcIP is gone', async () => `${await kubectl('get', 'vipc', '-o', 'name')}${await kubectl('get', 'vip', '-o', 'name')}`, (out) => out.trim() === '');
   const inCloud = () => lab.emulator.state().networkInterfaces.flatMap((e) => e.PrivateIpAddressSet.map((ip) => ip.PrivateIpAddress)).filter((a) => fixed.includes(a));
   if (gone !== undefined) check(`the fixed addresses (${fixed.join(', ')}) went back to the subnet`, (await waitFor('no fixed address on any ENI', async () => inCloud(), (held) => held.length === 0)) !== undefined);
+}
+
+/** Whole-ENI pods (seed 000's note): each owns an ENI of its node, moved into its namespace as eth0. */
+async function wholeEnis(lab: Lab, kubectl: (...args: string[]) => Promise<string>, core: ReturnType<typeof kubeClients>['core']): Promise<void> {
+  console.log('\nwhole-ENI pods: the StatefulSet with tke.cloud.tencent.com/networks: "tke-direct-eni" and the direct-eni resource');
+  const list = async () => (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'k8s-app=busybox-direct' })).items;
+  show(`kubectl apply -f ${DIRECT_STATEFULSET.replace(/^.*\/hack\//, 'hack/')}`, await kubectl('apply', '-f', DIRECT_STATEFULSET));
+  const up = await waitFor('two whole-ENI pods run', list, (items) => items.filter((p) => p.status?.phase === 'Running' && p.status.podIP).length === 2);
+  show('kubectl get pods -l k8s-app=busybox-direct -o wide', await kubectl('get', 'pods', '-l', 'k8s-app=busybox-direct', '-o', 'wide'));
+  if (!up) return;
+  for (const pod of up) {
+    const node = lab.nodes.find((n) => n.name === pod.spec!.nodeName)!;
+    const eni = lab.emulator.state().networkInterfaces.find((e) => e.PrivateIpAddressSet.some((ip) => ip.Primary && ip.PrivateIpAddress === pod.status!.podIP));
+    const netns = await lab.podNetns('default', pod.metadata!.name!);
+    const eth0 = await run('nsenter', [`--net=${netns}`, 'ip', '-br', 'link', 'show', 'dev', 'eth0']).catch((e: Error) => e.message);
+    show(`nsenter --net=<${pod.metadata!.name}> ip -br link show dev eth0`, eth0);
+    check(`${pod.metadata!.name}'s eth0 is ${eni?.NetworkInterfaceId}, attached to ${node.name}, with its MAC`, Boolean(eni && eni.Attachment?.InstanceId === node.instanceId && eth0.toLowerCase().includes(eni.MacAddress.toLowerCase())));
+    check(`${pod.metadata!.name} pings the gateway by its own ENI`, await pings(netns.split('/').pop()!, GATEWAY));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  show('kubectl get nodes -o custom-columns=…', await kubectl('get', 'nodes', '-o', 'custom-columns=NAME:.metadata.name,DIRECT-ENI:.status.allocatable.tke\\.cloud\\.tencent\\.com/direct-eni'));
+  show(`kubectl delete -f ${DIRECT_STATEFULSET.replace(/^.*\/hack\//, 'hack/')}`, await kubectl('delete', '-f', DIRECT_STATEFULSET));
+  await waitFor('every whole-ENI pod is gone', list, (items) => items.length === 0);
+  const held = () => lab.nodes.flatMap((n) => n.agent!.allocations().filter((a) => a.direct));
+  check('their ENIs went back to the nodes\' pools', (await waitFor('no whole ENI held', async () => held(), (h) => h.length === 0)) !== undefined);
 }
 
 main()
