@@ -124,7 +124,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   });
   // Whole-ENI pods (--enable-direct-eni): ipamd attaches their ENIs, so only in a cluster. ipamd's warm
   // defaults replace these.
-  const directLinks = new DirectLinks();
+  const directLinks = new DirectLinks(netlinkPods instanceof Error ? undefined : netlinkPods);
   if (config.directEni && !nec) log.warn('--enable-direct-eni needs tke-eni-ipamd (a cluster, not --standalone): whole-ENI pods are refused');
   const directPool = nec && config.directEni
     ? new DirectPool({ nec, store, warm: { min: 1, max: 1 }, quickRelease: config.quickRelease, releasePeriodMs: config.releasePeriodMs, hasLink: (mac) => directLinks.hasLink(mac), log: say })

@@ -2,8 +2,10 @@
 // moved into the pod's namespace under the name the runtime asks (eth0), with the ENI's primary address in
 // its subnet, and the subnet's gateway as the default route; nothing on the node routes to the pod, whose
 // traffic leaves by its own ENI. DEL moves the link back under the name it had. A link is always found by
-// its MAC, never by name alone: a name in the pod's namespace may be another interface's.
+// its MAC, never by name alone: a name in the pod's namespace may be another interface's. Over netlink in
+// the agent's process (netlink-pod.ts) when its natives are there, else by spawning ip.
 import { execa } from 'execa';
+import type { NetlinkPods } from './netlink-pod.ts';
 import type { DirectPart } from '../pool/store.ts';
 import { ipBatch, ipIn } from './ip-batch.ts';
 
@@ -47,11 +49,15 @@ const byMac = (all: LinkJson[], mac: string) => all.find((l) => l.address?.toLow
 const fallbackName = (eniId: string) => `d${eniId.replace(/^eni-/, '')}`.slice(0, 15);
 
 export class DirectLinks implements DirectDatapath {
+  constructor(private readonly netlink?: NetlinkPods) {}
+
   async hasLink(mac: string): Promise<boolean> {
+    if (this.netlink) return (await this.netlink.hostLinkByMac(mac)) !== undefined;
     return byMac(await links(undefined), mac) !== undefined;
   }
 
   async attach(t: DirectTarget, timeoutMs = 10_000): Promise<string> {
+    if (this.netlink) return this.attachOverNetlink(this.netlink, t, timeoutMs);
     const who = `${t.eniId} (${t.direct.mac}) for container ${t.containerId}`;
     const deadline = Date.now() + timeoutMs;
     let hostName = t.direct.hostName;
@@ -83,7 +89,42 @@ export class DirectLinks implements DirectDatapath {
     return hostName;
   }
 
+  private async attachOverNetlink(nl: NetlinkPods, t: DirectTarget, timeoutMs: number): Promise<string> {
+    const target = { ...t, ...t.direct };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const onNode = await nl.hostLinkByMac(t.direct.mac);
+      // Not on the node: moved already (an ADD cut short, then repeated), or not come yet.
+      const moved = onNode ? undefined : await nl.moveIn(target, undefined).then(() => true, (err: Error) => err);
+      if (moved === true) return t.direct.hostName;
+      if (onNode) {
+        try {
+          await nl.moveIn(target, onNode.index);
+        } catch (err) {
+          // Never left half-made in a namespace that may go: the ENI goes back to the node.
+          await nl.moveOut(target, onNode.name).catch(() => undefined);
+          throw err;
+        }
+        return onNode.name;
+      }
+      if (Date.now() > deadline) throw new Error(`${t.eniId} (${t.direct.mac}) for container ${t.containerId}: no link with the ENI's MAC on the node within ${timeoutMs} ms (${(moved as Error).message})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   async detach(t: DirectTarget): Promise<void> {
+    if (this.netlink) {
+      const namesOnNode = await this.netlink.hostLinkNames();
+      const wanted = t.direct.hostName || fallbackName(t.eniId);
+      const name = namesOnNode.includes(wanted) ? fallbackName(t.eniId) : wanted;
+      try {
+        await this.netlink.moveOut({ ...t, ...t.direct }, name);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // the namespace is gone, and what was in it
+        throw err;
+      }
+      return;
+    }
     let inPod: LinkJson | undefined;
     try {
       inPod = byMac(await links(t.netns), t.direct.mac);

@@ -2,7 +2,8 @@
 // agent's namespace with its peer put straight into the pod's, then the peer brought up, addressed and
 // routed through a netlink socket opened inside the pod's namespace (a socket stays in the namespace it
 // was made in; setns is a native addon, native/setns.c). About 0.7 ms where one `ip -n <ns> -batch` costs
-// about 2.5 ms, most of it process start and ip's own namespace mounts.
+// about 2.5 ms, most of it process start and ip's own namespace mounts. Whole ENIs (tke-direct-eni) move
+// in and out of pods' namespaces here too (moveIn, moveOut).
 import { closeSync, openSync } from 'node:fs';
 import type * as Netlink from 'netlink';
 import { loadNative } from './native/load.ts';
@@ -117,6 +118,75 @@ export class NetlinkPods {
     await quietly('deleting the route to', () => this.host.delRoute({ family: AF_INET, dstLen: 32, table: MAIN_TABLE, scope: 'NOWHERE' }, { dst: ipv4(p.address) }));
   }
 
+  /** The names of the links in the agent's namespace. */
+  async hostLinkNames(): Promise<string[]> {
+    return (await this.host.getLinks()).map((l) => l.attrs.ifname ?? '');
+  }
+
+  /** The link with this MAC in the agent's namespace: its index and name. */
+  async hostLinkByMac(mac: string): Promise<{ index: number; name: string } | undefined> {
+    return byMac(await this.host.getLinks(), mac);
+  }
+
+  /**
+   * A whole ENI made the pod's interface: its link (`index` on the node) moved into the pod's namespace as
+   * `ifName`, then up, addressed `address/prefix` and routed by `gateway` from there. When the link is in
+   * the pod's namespace already (an ADD cut short, then repeated) only the pod's side is done.
+   */
+  async moveIn(t: { netns: string; ifName: string; address: string; prefix: number; gateway: string; mac: string; containerId: string }, index: number | undefined): Promise<void> {
+    const { nl } = this;
+    const step = stepFor(t, t.netns);
+    const podNetns = openSync(t.netns, 'r');
+    try {
+      if (index !== undefined) {
+        await step(`setting the ENI's link down on the node`, () => this.host.setLink({ index, change: { up: true }, flags: {} }));
+        await step(`moving the ENI's link into the pod as ${t.ifName}`, () => this.host.setLink({ index }, { netNsFd: podNetns, ifname: t.ifName }));
+      }
+      const pod = this.socketIn(podNetns);
+      try {
+        const link = byMac(await pod.getLinks(), t.mac);
+        if (!link || link.name !== t.ifName) throw new Error(`the ENI's link (${t.mac}) is ${link ? `${link.name}, not ${t.ifName},` : 'not'} in ${t.netns}`);
+        const route = { family: AF_INET, table: MAIN_TABLE, protocol: 'BOOT', type: 'UNICAST' } as const;
+        const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE };
+        await Promise.all([
+          step(`adding ${t.address}/${t.prefix} to ${t.ifName}`, () => pod.newAddress({ family: AF_INET, prefixlen: t.prefix, index: link.index }, { local: ipv4(t.address), address: ipv4(t.address) }, replace)),
+          step(`setting ${t.ifName} up`, () => pod.setLink({ index: link.index, change: { up: true }, flags: { up: true } })),
+          step(`adding the default route via ${t.gateway}`, () => pod.newRoute({ ...route, dstLen: 0, scope: 'UNIVERSE' }, { gateway: ipv4(t.gateway), oif: link.index }, replace)),
+        ]);
+      } finally {
+        pod.socket.close();
+      }
+    } finally {
+      closeSync(podNetns);
+    }
+  }
+
+  /**
+   * A whole ENI back from a pod: its link (by MAC) down, unaddressed and moved to the agent's namespace as
+   * `hostName`. False when the pod's namespace has no such link (gone with its namespace, or never moved).
+   */
+  async moveOut(t: { netns: string; address: string; prefix: number; mac: string; containerId: string }, hostName: string): Promise<boolean> {
+    const step = stepFor(t, t.netns);
+    const podNetns = openSync(t.netns, 'r');
+    try {
+      const pod = this.socketIn(podNetns);
+      try {
+        const link = byMac(await pod.getLinks(), t.mac);
+        if (!link) return false;
+        await step(`setting the ENI's link ${link.name} down`, () => pod.setLink({ index: link.index, change: { up: true }, flags: {} }));
+        await pod.delAddress({ family: AF_INET, prefixlen: t.prefix, index: link.index }, { local: ipv4(t.address), address: ipv4(t.address) }).catch((err: Error) => {
+          if (!GONE.test(err.message) && !/EADDRNOTAVAIL/.test(err.message)) throw err;
+        });
+        await step(`moving the ENI's link back to the node as ${hostName}`, () => pod.setLink({ index: link.index }, { netNsFd: this.ownNetns, ifname: hostName }));
+        return true;
+      } finally {
+        pod.socket.close();
+      }
+    } finally {
+      closeSync(podNetns);
+    }
+  }
+
   /**
    * A netlink socket inside the namespace `netns` refers to. The main thread is in that namespace only for
    * the synchronous socket() call: nothing else runs meanwhile, and no thread is started there.
@@ -135,6 +205,13 @@ export class NetlinkPods {
       }
     }
   }
+}
+
+/** The link of a MAC among those a dump answered. */
+function byMac(links: Netlink.rt.LinkMessage[], mac: string): { index: number; name: string } | undefined {
+  const want = mac.toLowerCase();
+  const link = links.find((l) => l.attrs.address && [...l.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') === want);
+  return link ? { index: link.data.index!, name: link.attrs.ifname ?? '' } : undefined;
 }
 
 /** Runs one netlink request, its error naming what it was for. */
