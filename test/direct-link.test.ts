@@ -79,3 +79,11 @@ describe.each([
     await expect(make().attach({ ...t, direct: { ...t.direct, mac: '20:90:6f:aa:bb:99' } }, 300)).rejects.toThrow(/eni-tdirect1 .*no link with the ENI's MAC/);
   });
 });
+
+describe('the netlink datapath under concurrent looks', () => {
+  it('answers many lookups of the node\'s links at once (one dump at a time on its socket)', async () => {
+    await setup();
+    const found = await Promise.all(Array.from({ length: 20 }, () => netlink.hostLinkByMac(MAC)));
+    expect(found.every((l) => l?.name === ENI)).toBe(true);
+  });
+});

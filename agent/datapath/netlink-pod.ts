@@ -20,6 +20,9 @@ const ipv4 = (address: string) => Buffer.from(address.split('.').map(Number));
 const macBytes = (mac: string) => Buffer.from(mac.replace(/:/g, ''), 'hex');
 
 export class NetlinkPods {
+  /** the host socket's dump under way, if any */
+  private dumping: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly nl: typeof Netlink,
     private readonly setns: (fd: number) => void,
@@ -120,12 +123,19 @@ export class NetlinkPods {
 
   /** The names of the links in the agent's namespace. */
   async hostLinkNames(): Promise<string[]> {
-    return (await this.host.getLinks()).map((l) => l.attrs.ifname ?? '');
+    return (await this.hostLinks()).map((l) => l.attrs.ifname ?? '');
   }
 
   /** The link with this MAC in the agent's namespace: its index and name. */
   async hostLinkByMac(mac: string): Promise<{ index: number; name: string } | undefined> {
-    return byMac(await this.host.getLinks(), mac);
+    return byMac(await this.hostLinks(), mac);
+  }
+
+  /** Every link of the agent's namespace. One dump at a time: the kernel refuses a second on the same socket (EBUSY). */
+  private hostLinks(): Promise<Netlink.rt.LinkMessage[]> {
+    const dump = this.dumping.then(() => this.host.getLinks());
+    this.dumping = dump.then(() => undefined, () => undefined);
+    return dump;
   }
 
   /**
