@@ -92,6 +92,7 @@ export class Agent {
     return this.locked(req.containerId, req.ifName, async () => {
       const { store, datapath, log } = this.o;
       const existing = store.get(req.containerId, req.ifName);
+      if (existing?.direct && !this.o.direct) return refuse('unsupported-mode', `${podName(req)} holds a whole ENI (${existing.eniId}), which this agent no longer serves (--enable-direct-eni is off)`);
       if (existing?.direct && existing.netns === req.netns) return this.plumbDirect(existing, true);
       if (existing && existing.netns === req.netns) {
         const problem = await datapath.checkPod({ ...existing, netns: req.netns });
@@ -252,9 +253,11 @@ export class Agent {
       allocation.direct!.hostName = await links.attach(target);
     } catch (err) {
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
+      // A fixed IP's ENI stays its claim's, for the next try.
+      if (allocation.claim) await this.o.direct!.fixedIps?.released(allocation).catch(() => undefined);
       this.save();
       pool.changed();
-      this.o.log.error({ container: allocation.containerId, pod: allocation.pod, eni: allocation.eniId, err: (err as Error).message }, 'making the ENI the pod\'s interface failed; the ENI is back in the pool');
+      this.o.log.error({ container: allocation.containerId, pod: allocation.pod, eni: allocation.eniId, err: (err as Error).message }, allocation.claim ? "making the ENI the pod's interface failed; the ENI stays reserved for its claim" : "making the ENI the pod's interface failed; the ENI is back in the pool");
       return refuse('datapath', (err as Error).message);
     }
     this.save();
@@ -352,6 +355,12 @@ export class Agent {
   private async free(allocation: Allocation, why: string): Promise<void> {
     const { store } = this.o;
     if (allocation.direct && this.o.direct) return this.freeDirect(allocation, why);
+    if (allocation.direct) {
+      store.release(allocation.containerId, allocation.ifName, this.clock.now());
+      this.save();
+      this.o.log.warn({ container: allocation.containerId, pod: allocation.pod, eni: allocation.eniId, why }, 'a whole-ENI pod let go while --enable-direct-eni is off: its ENI is not moved back nor given back by this agent');
+      return;
+    }
     // An EIP's address goes to no other pod before the EIP is off it.
     const eipOff = allocation.eip && allocation.pod && this.o.eips ? (await this.o.eips.unbind(allocation.pod, allocation.address)).off : Promise.resolve();
     const { linkGone } = await this.o.datapath.removePod(allocation);
@@ -391,9 +400,18 @@ export class Agent {
       // Left in the pod's namespace: the pool sees its link missing and gives the ENI back to ipamd.
       this.o.log.warn({ container: allocation.containerId, eni: allocation.eniId, err: err.message }, 'moving the ENI back to the node failed');
     });
+    // A fixed IP's ENI: reserved for its claim on this node, or, the claim gone, a spare one again. Kept
+    // from every other pod and from release while its claim is read.
+    let settled = () => {};
+    if (allocation.claim) pool.holdUntil(allocation.eniId, new Promise<void>((resolve) => (settled = resolve)));
     this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
-    // A fixed IP's ENI: reserved for its claim on this node, or, the claim gone, a spare one again.
-    const outcome = allocation.claim && this.o.direct!.fixedIps ? await this.o.direct!.fixedIps.released(allocation) : undefined;
+    pool.returned(allocation.eniId);
+    let outcome: string | undefined;
+    try {
+      outcome = allocation.claim && this.o.direct!.fixedIps ? await this.o.direct!.fixedIps.released(allocation) : undefined;
+    } finally {
+      settled();
+    }
     this.save();
     pool.changed();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why, ...(outcome ? { outcome } : {}) }, 'whole ENI back from its pod');

@@ -9,8 +9,8 @@ import { PoolStore } from './pool/store.ts';
 
 const ADDRESS = '10.0.16.20';
 
-function setup(status: VpcIpClaim['status']) {
-  let claim: VpcIpClaim = { metadata: { name: 'web-0', namespace: 'default', resourceVersion: '1' }, spec: { deletePolicy: 'Never', ip: ADDRESS, subnetId: 'subnet-pod3a' }, status };
+function setup(status: VpcIpClaim['status'], spec: Partial<VpcIpClaim['spec']> = {}) {
+  let claim: VpcIpClaim = { metadata: { name: 'web-0', namespace: 'default', resourceVersion: '1' }, spec: { deletePolicy: 'Never', ip: ADDRESS, subnetId: 'subnet-pod3a', ...spec }, status };
   const patches: Array<Record<string, unknown>> = [];
   const kube = {
     getClaim: async () => structuredClone(claim),
@@ -65,5 +65,12 @@ describe("a Never pod's address on its node", () => {
     setStatus({ targetNode: undefined, targetPodUID: undefined, refusedPodUID: 'uid-2', message: 'address 10.0.16.20 is held by eni-one of ins-1, not by an ENI of node node-2' });
     const got = await taking;
     expect(got).toMatchObject({ ok: false, error: { code: 'fixed-ip-unavailable', message: expect.stringContaining('held by eni-one') } });
+  });
+
+  it('refuses a pod whose claim keeps its address for the other network mode, naming both', async () => {
+    const { fixed, patches } = setup({ phase: 'Released', ip: ADDRESS, nodeName: 'node-2', eniId: 'eni-two' }, { networkMode: 'tke-direct-eni' });
+    const got = await fixed.take(pod, details, Date.now() + 500, async () => undefined);
+    expect(got).toMatchObject({ ok: false, error: { code: 'fixed-ip-unavailable', message: expect.stringMatching(/tke-direct-eni pods; the pod asks for tke-route-eni/) } });
+    expect(patches).toEqual([]);
   });
 });

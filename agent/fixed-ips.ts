@@ -92,6 +92,9 @@ export class FixedIps {
         return refuse('fixed-ip-pending', `${who}: cannot read its VpcIPClaim: ${(err as Error).message}`);
       }
       try {
+        if (claim?.spec.deletePolicy === 'Never' && claim.spec.networkMode && claim.spec.networkMode !== this.places.networkMode) {
+          return refuse('fixed-ip-unavailable', `${who}: its VpcIPClaim keeps an address for ${claim.spec.networkMode} pods; the pod asks for ${this.places.networkMode} (delete the claim to change the pod's mode)`);
+        }
         if (!claim || claim.spec.deletePolicy !== 'Never' || !(claim.spec.ip ?? claim.status?.ip)) return await this.claimNew(pod, claim, takeWarm);
         return await this.claimed(pod, details, claim, deadline);
       } catch (err) {

@@ -74,6 +74,12 @@ describe.each([
     await expect(links.detach(t)).resolves.toBeUndefined();
   });
 
+  it('refuses a namespace path that would break its ip batch line, touching nothing', async () => {
+    const t = await setup();
+    await expect(make().attach({ ...t, netns: `${t.netns}\nlink del lo` })).rejects.toThrow(/whitespace or control characters/);
+    expect(await make().hasLink(MAC)).toBe(true);
+  });
+
   it('says which ENI it waited for when its link never comes', async () => {
     const t = await setup();
     await expect(make().attach({ ...t, direct: { ...t.direct, mac: '20:90:6f:aa:bb:99' } }, 300)).rejects.toThrow(/eni-tdirect1 .*no link with the ENI's MAC/);

@@ -139,61 +139,55 @@ export class NetlinkPods {
   }
 
   /**
-   * A whole ENI made the pod's interface: its link (`index` on the node) moved into the pod's namespace as
-   * `ifName`, then up, addressed `address/prefix` and routed by `gateway` from there. When the link is in
-   * the pod's namespace already (an ADD cut short, then repeated) only the pod's side is done.
+   * A whole ENI made the pod's interface, its link moved into the pod's namespace already as `ifName`: up,
+   * addressed `address/prefix` and routed by `gateway`. (The move itself is left to a process of its own:
+   * the kernel takes 20-30 ms over a namespace change, which a netlink request would hold the agent for.)
    */
-  async moveIn(t: { netns: string; ifName: string; address: string; prefix: number; gateway: string; mac: string; containerId: string }, index: number | undefined): Promise<void> {
+  async configureIn(t: { netns: string; ifName: string; address: string; prefix: number; gateway: string; mac: string; containerId: string }): Promise<void> {
     const { nl } = this;
     const step = stepFor(t, t.netns);
-    const podNetns = openSync(t.netns, 'r');
-    try {
-      if (index !== undefined) {
-        await step(`setting the ENI's link down on the node`, () => this.host.setLink({ index, change: { up: true }, flags: {} }));
-        await step(`moving the ENI's link into the pod as ${t.ifName}`, () => this.host.setLink({ index }, { netNsFd: podNetns, ifname: t.ifName }));
-      }
-      const pod = this.socketIn(podNetns);
-      try {
-        const link = byMac(await pod.getLinks(), t.mac);
-        if (!link || link.name !== t.ifName) throw new Error(`the ENI's link (${t.mac}) is ${link ? `${link.name}, not ${t.ifName},` : 'not'} in ${t.netns}`);
-        const route = { family: AF_INET, table: MAIN_TABLE, protocol: 'BOOT', type: 'UNICAST' } as const;
-        const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE };
-        await Promise.all([
-          step(`adding ${t.address}/${t.prefix} to ${t.ifName}`, () => pod.newAddress({ family: AF_INET, prefixlen: t.prefix, index: link.index }, { local: ipv4(t.address), address: ipv4(t.address) }, replace)),
-          step(`setting ${t.ifName} up`, () => pod.setLink({ index: link.index, change: { up: true }, flags: { up: true } })),
-          step(`adding the default route via ${t.gateway}`, () => pod.newRoute({ ...route, dstLen: 0, scope: 'UNIVERSE' }, { gateway: ipv4(t.gateway), oif: link.index }, replace)),
-        ]);
-      } finally {
-        pod.socket.close();
-      }
-    } finally {
-      closeSync(podNetns);
-    }
+    await this.inPod(t.netns, async (pod) => {
+      const link = byMac(await pod.getLinks(), t.mac);
+      if (!link || link.name !== t.ifName) throw new Error(`the ENI's link (${t.mac}) is ${link ? `${link.name}, not ${t.ifName},` : 'not'} in ${t.netns}`);
+      const route = { family: AF_INET, table: MAIN_TABLE, protocol: 'BOOT', type: 'UNICAST' } as const;
+      const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE };
+      await Promise.all([
+        step(`adding ${t.address}/${t.prefix} to ${t.ifName}`, () => pod.newAddress({ family: AF_INET, prefixlen: t.prefix, index: link.index }, { local: ipv4(t.address), address: ipv4(t.address) }, replace)),
+        step(`setting ${t.ifName} up`, () => pod.setLink({ index: link.index, change: { up: true }, flags: { up: true } })),
+        step(`adding the default route via ${t.gateway}`, () => pod.newRoute({ ...route, dstLen: 0, scope: 'UNIVERSE' }, { gateway: ipv4(t.gateway), oif: link.index }, replace)),
+      ]);
+    });
   }
 
   /**
-   * A whole ENI back from a pod: its link (by MAC) down, unaddressed and moved to the agent's namespace as
-   * `hostName`. False when the pod's namespace has no such link (gone with its namespace, or never moved).
+   * A whole ENI leaving a pod: its link (by MAC) down and unaddressed; answers its name in the pod's
+   * namespace, or undefined when the namespace has no such link (gone with it, or never moved).
    */
-  async moveOut(t: { netns: string; address: string; prefix: number; mac: string; containerId: string }, hostName: string): Promise<boolean> {
+  async unconfigureIn(t: { netns: string; address: string; prefix: number; mac: string; containerId: string }): Promise<string | undefined> {
     const step = stepFor(t, t.netns);
-    const podNetns = openSync(t.netns, 'r');
+    return this.inPod(t.netns, async (pod) => {
+      const link = byMac(await pod.getLinks(), t.mac);
+      if (!link) return undefined;
+      await step(`setting the ENI's link ${link.name} down`, () => pod.setLink({ index: link.index, change: { up: true }, flags: {} }));
+      await pod.delAddress({ family: AF_INET, prefixlen: t.prefix, index: link.index }, { local: ipv4(t.address), address: ipv4(t.address) }).catch((err: Error) => {
+        if (!GONE.test(err.message) && !/EADDRNOTAVAIL/.test(err.message)) throw err;
+      });
+      return link.name;
+    });
+  }
+
+  /** Runs `work` with a netlink socket in the namespace at `path`. */
+  private async inPod<T>(path: string, work: (pod: Netlink.RtNetlinkSocket) => Promise<T>): Promise<T> {
+    const fd = openSync(path, 'r');
     try {
-      const pod = this.socketIn(podNetns);
+      const pod = this.socketIn(fd);
       try {
-        const link = byMac(await pod.getLinks(), t.mac);
-        if (!link) return false;
-        await step(`setting the ENI's link ${link.name} down`, () => pod.setLink({ index: link.index, change: { up: true }, flags: {} }));
-        await pod.delAddress({ family: AF_INET, prefixlen: t.prefix, index: link.index }, { local: ipv4(t.address), address: ipv4(t.address) }).catch((err: Error) => {
-          if (!GONE.test(err.message) && !/EADDRNOTAVAIL/.test(err.message)) throw err;
-        });
-        await step(`moving the ENI's link back to the node as ${hostName}`, () => pod.setLink({ index: link.index }, { netNsFd: this.ownNetns, ifname: hostName }));
-        return true;
+        return await work(pod);
       } finally {
         pod.socket.close();
       }
     } finally {
-      closeSync(podNetns);
+      closeSync(fd);
     }
   }
 

@@ -16,10 +16,12 @@ function setup(o: { enis: number; shared?: number; quickRelease?: boolean; links
     status: { ipamd: { enis: Array.from({ length: o.shared ?? 1 }, (_, i) => ({ ...eni(9 - i), eniId: `eni-s${i}` })), directEnis: Array.from({ length: o.enis }, (_, i) => eni(i + 1)) } },
   };
   const writes: Array<Record<string, unknown>> = [];
+  let failing = false;
   const port: NecPort = {
     current: () => nec,
     until: async () => nec,
     patchStatus: async (status) => {
+      if (failing) throw new Error('API server away');
       writes.push(status);
       const s = status as { demand?: object; release?: Record<string, "offered" | "releasing"> };
       nec = { ...nec, status: { ...nec.status, demand: { ...nec.status!.demand!, ...s.demand }, release: { ...nec.status!.release, ...s.release } } };
@@ -41,6 +43,7 @@ function setup(o: { enis: number; shared?: number; quickRelease?: boolean; links
       pool.changed();
     },
     advance: (ms: number) => (offset += ms),
+    failWrites: (on: boolean) => (failing = on),
   };
 }
 
@@ -121,5 +124,48 @@ describe('the whole-ENI pool', () => {
     // eni-d1's link is gone (left in a namespace that went): it is the one offered, above max.
     expect(offered(t.nec())).toEqual(['eni-d1']);
     expect((await t.pool.take(details('a'), Date.now() + 100))?.eniId).toBe('eni-d2');
+  });
+
+  it('takes direct-eni-max-attach=0 as none: every spare ENI goes at once', async () => {
+    const t = setup({ enis: 2 });
+    expect(t.pool.setOverrides({ 'tke.cloud.tencent.com/direct-eni-max-attach': '0' })).toEqual([]);
+    expect(t.pool.capacity()).toBe(0);
+    await t.pool.reconcile();
+    expect(offered(t.nec())).toEqual(['eni-d1', 'eni-d2']);
+    expect(t.nec().status?.demand?.directENIs).toBe(0);
+  });
+
+  it('offers again what it could not write as offered', async () => {
+    const t = setup({ enis: 3, quickRelease: true });
+    t.failWrites(true);
+    await expect(t.pool.reconcile()).rejects.toThrow(/API server away/);
+    expect(t.pool.enis()).toHaveLength(3);
+    t.failWrites(false);
+    await t.pool.reconcile();
+    expect(offered(t.nec())).toHaveLength(2);
+  });
+
+  it('never gives an ENI held for a moment (its claim being read, its EIP coming off) to a pod, nor offers it', async () => {
+    const t = setup({ enis: 2, quickRelease: true });
+    let done = () => {};
+    t.pool.holdUntil('eni-d1', new Promise<void>((r) => (done = r)));
+    await t.pool.reconcile();
+    expect(offered(t.nec())).toEqual([]);
+    expect((await t.pool.take(details('a'), Date.now() + 100))?.eniId).toBe('eni-d2');
+    expect(await t.pool.take(details('b'), Date.now() + 100)).toBeUndefined();
+    done();
+    await new Promise((r) => setTimeout(r, 10));
+    expect((await t.pool.take(details('b'), Date.now() + 100))?.eniId).toBe('eni-d1');
+  });
+
+  it('gives an ENI whose link it never saw a long time before taking it for lost, and one back from a pod a short one', async () => {
+    const t = setup({ enis: 1, links: new Set() });
+    await t.pool.reconcile();
+    t.advance(11_000);
+    await t.pool.reconcile();
+    expect(offered(t.nec())).toEqual([]);
+    t.pool.returned('eni-d1');
+    await t.pool.reconcile();
+    expect(offered(t.nec())).toEqual(['eni-d1']);
   });
 });

@@ -25,8 +25,13 @@ export interface DirectPoolOptions {
   clock?: { now(): number };
 }
 
-/** How long an ENI's link may be missing from the node before the ENI is given back as lost. */
+/**
+ * How long an ENI's link may be missing from the node before the ENI is given back as lost: short for one
+ * this agent has seen on the node or taken back from a pod (its link went with a namespace), long for one
+ * it never has (a link late to come, or one in a running pod's namespace the checkpoint does not know).
+ */
 const LINK_GRACE_MS = 10_000;
+const UNKNOWN_LINK_GRACE_MS = 300_000;
 
 export class DirectPool {
   private limits: DirectLimits;
@@ -42,18 +47,24 @@ export class DirectPool {
   private lastRelease = 0;
   /** since when each spare ENI's link has been missing */
   private readonly missingSince = new Map<string, number>();
+  /** ENIs whose link this agent has seen on the node, or taken back from a pod */
+  private readonly known = new Set<string>();
   private writing: Promise<void> = Promise.resolve();
   private readonly clock: { now(): number };
 
   constructor(private readonly o: DirectPoolOptions) {
     this.clock = o.clock ?? Date;
     this.defaults = { ...o.warm };
-    this.limits = { warm: { ...o.warm }, maxAttach: 0 };
+    this.limits = { warm: { ...o.warm }, maxAttach: Infinity };
   }
 
   /** The whole ENIs the node has for pods, as ipamd last said, less those offered back. */
   enis(): NecIpamdEni[] {
-    return directEnisOf(this.o.nec.current()).filter((e) => !this.offering.has(e.eniId));
+    const nec = this.o.nec.current();
+    // Once the NEC carries an offer, the handshake speaks for it: if ipamd keeps the ENI (a claim holds it)
+    // and drops the entry, the ENI is the pool's again.
+    for (const id of this.offering) if (nec?.status?.release?.[id]) this.offering.delete(id);
+    return directEnisOf(nec).filter((e) => !this.offering.has(e.eniId));
   }
 
   /** ENI ids pods hold. */
@@ -86,11 +97,17 @@ export class DirectPool {
     const nec = this.o.nec.current();
     const quota = Math.max(0, (nec?.spec?.quota?.enis ?? 0) - 1);
     const shared = nec?.status?.ipamd?.enis?.length ?? 0;
-    return Math.max(0, Math.min(this.limits.maxAttach || quota, quota - shared));
+    return Math.max(0, Math.min(this.limits.maxAttach, quota - shared));
   }
 
+  /** The limits in force; maxAttach is the quota's unless direct-eni-max-attach says less (0 included). */
   currentLimits(): DirectLimits {
-    return { warm: { ...this.limits.warm }, maxAttach: this.limits.maxAttach || Math.max(0, (this.o.nec.current()?.spec?.quota?.enis ?? 0) - 1) };
+    return { warm: { ...this.limits.warm }, maxAttach: Math.min(this.limits.maxAttach, this.quota()) };
+  }
+
+  /** A pod let its ENI go: its link is known to have been here, so a missing one is lost, not late. */
+  returned(eniId: string): void {
+    this.known.add(eniId);
   }
 
   /** The NEC's annotations and ipamd's defaults; answers the refusals. */
@@ -99,7 +116,8 @@ export class DirectPool {
     this.annotations = annotations;
     const quota = Math.max(0, (this.o.nec.current()?.spec?.quota?.enis ?? 0) - 1);
     const result = applyDirectOverrides(annotations, {
-      defaults: { warm: this.defaults, maxAttach: quota },
+      // No direct-eni-max-attach: no limit but the quota's (capacity() applies it as the quota changes).
+      defaults: { warm: this.defaults, maxAttach: Infinity },
       current: this.limits,
       quota,
       inUse: this.bound().size,
@@ -168,7 +186,7 @@ export class DirectPool {
     const spare = this.spare();
     const { min, max } = this.limits.warm;
     const most = this.capacity();
-    const lost = spare.filter((e) => (this.missingSince.get(e.eniId) ?? Infinity) <= this.clock.now() - LINK_GRACE_MS);
+    const lost = spare.filter((e) => (this.missingSince.get(e.eniId) ?? Infinity) <= this.clock.now() - (this.known.has(e.eniId) ? LINK_GRACE_MS : UNKNOWN_LINK_GRACE_MS));
     const surplus = spare.length - lost.length - max;
     const release = [...lost];
     // Those whose link is missing go first: the others are ready for the next pod.
@@ -183,13 +201,19 @@ export class DirectPool {
     }
     for (const eni of release) {
       this.offering.add(eni.eniId);
-      const why = lost.includes(eni) ? `its link has been missing from the node for ${LINK_GRACE_MS / 1000} s` : over > 0 ? `above the ${most} whole ENIs the node may attach` : `above the ${max} spare whole ENIs to keep`;
+      const why = lost.includes(eni) ? `its link has been missing from the node for ${(this.known.has(eni.eniId) ? LINK_GRACE_MS : UNKNOWN_LINK_GRACE_MS) / 1000} s` : over > 0 ? `above the ${most} whole ENIs the node may attach` : `above the ${max} spare whole ENIs to keep`;
       this.o.log('info', `direct ENIs: offering ${eni.eniId} (${eni.primaryIP}) back: ${why}`);
     }
     // Waiting ADDs each take one; what is left of the spare ones is kept between min and max.
     const kept = spare.length - release.length;
     const want = Math.min(most, bound + this.waiting + Math.min(max, Math.max(min, kept - this.waiting)));
-    await this.writeDemand(want, release.map((e) => e.eniId));
+    try {
+      await this.writeDemand(want, release.map((e) => e.eniId));
+    } catch (err) {
+      // Not offered after all: they may be offered, or given to pods, again.
+      for (const eni of release) this.offering.delete(eni.eniId);
+      throw err;
+    }
   }
 
   /** Writes the demand (and offers) when they change; writes are one at a time. */
@@ -211,7 +235,10 @@ export class DirectPool {
     const spare = this.spare();
     for (const id of this.missingSince.keys()) if (!spare.some((e) => e.eniId === id)) this.missingSince.delete(id);
     for (const eni of spare) {
-      if (await this.o.hasLink(eni.mac)) this.missingSince.delete(eni.eniId);
+      if (await this.o.hasLink(eni.mac)) {
+        this.missingSince.delete(eni.eniId);
+        this.known.add(eni.eniId);
+      }
       else if (!this.missingSince.has(eni.eniId)) this.missingSince.set(eni.eniId, now);
     }
   }

@@ -128,7 +128,7 @@ export class NodeIpam {
       const made = await this.o.cloud.enisTagged(OWNER_TAG, instanceId);
       // Whole ENIs made here that went with their pod to another node are that node's now; and those that
       // came here with theirs go with this node.
-      const came = (this.seen.get(node)?.enis ?? []).filter((e) => isDirectEni(e) && e.tags[OWNER_TAG] !== instanceId);
+      const came = (await this.o.cloud.enisOf(instanceId)).filter((e) => isDirectEni(e) && e.tags[OWNER_TAG] && e.tags[OWNER_TAG] !== instanceId);
       for (const eni of [...made.filter((e) => !e.attachedTo || e.attachedTo === instanceId), ...came]) {
         if (eni.attachedTo) await this.o.cloud.detachEni(eni.id, eni.attachedTo);
         await this.o.cloud.deleteEni(eni.id);
@@ -206,6 +206,10 @@ export class NodeIpam {
         this.o.log('info', `ipamd: unassigned ${leaving.join(', ')} from ${eni.id} of node ${node}, as its agent offered`);
       }
       if (!keys.has(eni.id)) continue;
+      if (isDirectEni(eni) && this.o.heldForClaim?.(node, eni.primaryIp)) {
+        this.o.log('warn', `ipamd: node ${node} offered the whole ENI ${eni.id}, whose address ${eni.primaryIp} a fixed-IP claim holds there; keeping it`);
+        continue;
+      }
       if ((this.keptFor.get(eni.id) ?? 0) > this.clock.now()) {
         this.o.log('info', `ipamd: keeping ${eni.id} of node ${node}, offered while a fixed IP is on its way to it`);
         continue;
