@@ -41,46 +41,48 @@ export function applyOverrides(annotations: Record<string, string>, { defaults, 
   const limits: PoolLimits = { warm: { ...defaults.warm }, maxEnis: defaults.maxEnis, maxIpsPerEni: defaults.maxIpsPerEni };
   const refusals: string[] = [];
   const { routeEniIpMinWarmTarget: minKey, routeEniIpMaxWarmTarget: maxKey, routeEniMaxAttach: enisKey, maxIpPerRouteEni: ipsKey } = NEC_ANNOTATIONS;
-  const refuse = (why: string, keep: () => void) => {
-    refusals.push(`${why}; keeping what was in force`);
-    keep();
+  const apply = <T>(result: T | Refused | undefined, set: (value: T) => void, keep: () => void) => {
+    if (result instanceof Refused) {
+      refusals.push(`${result.message}; keeping what was in force`);
+      keep();
+    } else if (result !== undefined) set(result);
   };
-
-  const minText = annotations[minKey];
-  const maxText = annotations[maxKey];
-  if (minText !== undefined || maxText !== undefined) {
-    const min = count(minText);
-    const max = count(maxText);
-    const keep = () => (limits.warm = { ...current.warm });
-    if (minText === undefined || maxText === undefined) refuse(`${minKey} and ${maxKey} must be set together`, keep);
-    else if (min === undefined || max === undefined) refuse(`${minKey}="${minText}" and ${maxKey}="${maxText}" must be whole numbers ≥ 0`, keep);
-    else if (min > max) refuse(`${minKey} (${min}) is above ${maxKey} (${max})`, keep);
-    else limits.warm = { min, max };
-  }
-
-  const enisText = annotations[enisKey];
-  if (enisText !== undefined) {
-    const n = count(enisText);
-    const keep = () => (limits.maxEnis = current.maxEnis);
-    if (n === undefined) refuse(`${enisKey}="${enisText}" must be a whole number ≥ 0`, keep);
-    else if (n < inUse.enis) refuse(`${enisKey}=${n} is below the ${inUse.enis} ENIs in use`, keep);
-    else if (n > quota.maxEnis) refuse(`${enisKey}=${n} is above the instance's quota of ${quota.maxEnis} pod ENIs`, keep);
-    else limits.maxEnis = n;
-  }
-
-  const ipsText = annotations[ipsKey];
-  if (ipsText !== undefined) {
-    const n = count(ipsText);
-    const keep = () => (limits.maxIpsPerEni = current.maxIpsPerEni);
-    if (n === undefined) refuse(`${ipsKey}="${ipsText}" must be a whole number ≥ 0`, keep);
-    else if (n < inUse.ipsOnBusiestEni) refuse(`${ipsKey}=${n} is below the ${inUse.ipsOnBusiestEni} addresses in use on one ENI`, keep);
-    else if (n > quota.maxIpsPerEni) refuse(`${ipsKey}=${n} is above the instance's quota of ${quota.maxIpsPerEni} addresses per ENI`, keep);
-    else limits.maxIpsPerEni = n;
-  }
+  apply(warmOverride(annotations, minKey, maxKey), (w) => (limits.warm = w), () => (limits.warm = { ...current.warm }));
+  apply(maxOverride(annotations, enisKey, { n: inUse.enis, what: 'ENIs in use' }, { n: quota.maxEnis, what: 'pod ENIs' }), (n) => (limits.maxEnis = n), () => (limits.maxEnis = current.maxEnis));
+  apply(maxOverride(annotations, ipsKey, { n: inUse.ipsOnBusiestEni, what: 'addresses in use on one ENI' }, { n: quota.maxIpsPerEni, what: 'addresses per ENI' }), (n) => (limits.maxIpsPerEni = n), () => (limits.maxIpsPerEni = current.maxIpsPerEni));
   return { limits, refusals };
 }
 
-export function count(text: string | undefined): number | undefined {
+/** Why an override is refused. */
+export class Refused {
+  constructor(readonly message: string) {}
+}
+
+/** A pair of warm-target annotations: absent (undefined), refused, or the targets; together, whole numbers, 0 ≤ min ≤ max. */
+export function warmOverride(annotations: Record<string, string>, minKey: string, maxKey: string): { min: number; max: number } | Refused | undefined {
+  const minText = annotations[minKey];
+  const maxText = annotations[maxKey];
+  if (minText === undefined && maxText === undefined) return undefined;
+  const min = count(minText);
+  const max = count(maxText);
+  if (minText === undefined || maxText === undefined) return new Refused(`${minKey} and ${maxKey} must be set together`);
+  if (min === undefined || max === undefined) return new Refused(`${minKey}="${minText}" and ${maxKey}="${maxText}" must be whole numbers ≥ 0`);
+  if (min > max) return new Refused(`${minKey} (${min}) is above ${maxKey} (${max})`);
+  return { min, max };
+}
+
+/** A maximum's annotation: absent (undefined), refused, or the number; not below what is in use, nor above the quota. */
+export function maxOverride(annotations: Record<string, string>, key: string, inUse: { n: number; what: string }, quota: { n: number; what: string }): number | Refused | undefined {
+  const text = annotations[key];
+  if (text === undefined) return undefined;
+  const n = count(text);
+  if (n === undefined) return new Refused(`${key}="${text}" must be a whole number ≥ 0`);
+  if (n < inUse.n) return new Refused(`${key}=${n} is below the ${inUse.n} ${inUse.what}`);
+  if (n > quota.n) return new Refused(`${key}=${n} is above the instance's quota of ${quota.n} ${quota.what}`);
+  return n;
+}
+
+function count(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
   return Number(text.trim());
 }
