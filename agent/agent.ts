@@ -81,7 +81,8 @@ export class Agent {
     const { store, log } = this.o;
     const pooled = new Set([...store.enis.values()].flatMap((e) => [...e.addresses]));
     for (const a of store.allocations()) {
-      if (pooled.has(a.address)) continue;
+      // A whole-ENI pod's address is its own ENI's, never on the shared pool's.
+      if (pooled.has(a.address) || a.direct) continue;
       log.warn({ address: a.address, eni: a.eniId, container: a.containerId, pod: a.pod }, `${a.address} of ${a.pod ? `pod ${a.pod.namespace}/${a.pod.name}` : `container ${a.containerId}`} is on no ENI of the pool (${a.eniId} is not attached here or not taken over yet)`);
     }
   }
