@@ -104,12 +104,32 @@ async function tearDownWithoutAgent(conf: NetConf, cni: CniEnv): Promise<void> {
   const hostIf = hostIfName(cni.containerId, cni.ifName);
   const shown = spawnSync('ip', ['-j', '-d', 'link', 'show', 'dev', hostIf], { encoding: 'utf8' });
   if (shown.status === 0 && isVeth(shown.stdout)) spawnSync('ip', ['link', 'del', hostIf], { stdio: 'ignore' });
+  else {
+    // A whole-ENI pod (its ADD answered no host interface): the ENI's link goes back to the node before
+    // its namespace does, named by its MAC, for the agent to find; only the link of the MAC that answer gave.
+    const mac = wholeEniMac(conf.prevResult, cni.ifName);
+    const inPod = (...args: string[]) => spawnSync('nsenter', [`--net=${cni.netns}`, 'ip', ...args], { encoding: 'utf8' });
+    if (mac && cni.netns && inPod('-j', 'link', 'show', 'dev', cni.ifName).stdout?.toLowerCase().includes(`"address":"${mac}"`)) {
+      inPod('link', 'set', 'dev', cni.ifName, 'down');
+      inPod('link', 'set', 'dev', cni.ifName, 'netns', String(process.pid), 'name', `d${mac.replace(/:/g, '')}`);
+    }
+  }
   // The agent makes this directory when it starts: without it, no agent ever held an address here.
   if (!existsSync(pendingDelDir(conf.agentSocket))) return;
   // Written whole, then renamed, so that the agent never reads half a note.
   const note = pendingDelFile(conf.agentSocket, cni.containerId, cni.ifName);
   writeFileSync(`${note}.tmp`, JSON.stringify({ containerId: cni.containerId, ifName: cni.ifName, at: Date.now() }));
   renameSync(`${note}.tmp`, note);
+}
+
+/** The MAC of the pod interface `ifName` when prevResult is a whole-ENI pod's (every interface in the sandbox, none on the host). */
+export function wholeEniMac(prevResult: unknown, ifName: string): string | undefined {
+  const interfaces = (prevResult as { interfaces?: unknown } | undefined)?.interfaces;
+  if (!Array.isArray(interfaces) || interfaces.length === 0) return undefined;
+  const all = interfaces as Array<{ name?: unknown; mac?: unknown; sandbox?: unknown }>;
+  if (all.some((i) => typeof i?.sandbox !== 'string' || i.sandbox === '')) return undefined;
+  const mac = all.find((i) => i.name === ifName)?.mac;
+  return typeof mac === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac) ? mac.toLowerCase() : undefined;
 }
 
 function isVeth(ipJson: string): boolean {
