@@ -52,68 +52,52 @@ export class DirectLinks implements DirectDatapath {
   constructor(private readonly netlink?: NetlinkPods) {}
 
   async hasLink(mac: string): Promise<boolean> {
-    if (this.netlink) return (await this.netlink.hostLinkByMac(mac)) !== undefined;
-    return byMac(await links(undefined), mac) !== undefined;
+    return (await this.onNode(mac)) !== undefined;
   }
 
   async attach(t: DirectTarget, timeoutMs = 10_000): Promise<string> {
     // The path goes into an `ip -batch` line: a space or a newline in it would be a command of its own.
     if (/[\s\0]/.test(t.netns)) throw new Error(`container ${t.containerId}: CNI_NETNS ${JSON.stringify(t.netns)} has whitespace or control characters; it cannot be given to ip`);
-    if (this.netlink) return this.attachOverNetlink(this.netlink, t, timeoutMs);
     const who = `${t.eniId} (${t.direct.mac}) for container ${t.containerId}`;
     const deadline = Date.now() + timeoutMs;
-    let hostName = t.direct.hostName;
     for (;;) {
-      const onNode = byMac(await links(undefined), t.direct.mac);
+      const onNode = await this.onNode(t.direct.mac);
       if (onNode) {
-        hostName = onNode.ifname;
-        await ipBatch(['ip'], [`link set dev ${onNode.ifname} down`, `link set dev ${onNode.ifname} netns ${t.netns} name ${t.ifName}`], `moving ${who} into ${t.netns}`);
-        break;
-      }
-      // Moved already (an ADD cut short, then repeated): only the pod's side is left to do.
-      const inPod = byMac(await links(t.netns), t.direct.mac);
-      if (inPod?.ifname === t.ifName) break;
-      if (inPod) throw new Error(`${who}: the ENI's link is in ${t.netns} as ${inPod.ifname}, not ${t.ifName}`);
-      if (Date.now() > deadline) throw new Error(`${who}: no link with the ENI's MAC on the node within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    try {
-      await ipBatch(
-        ipIn(t.netns),
-        [`address replace ${t.address}/${t.direct.prefix} dev ${t.ifName}`, `link set ${t.ifName} up`, `route replace default via ${t.direct.gateway} dev ${t.ifName}`],
-        `addressing ${t.address} on ${t.ifName} (${t.eniId}) in ${t.netns}`,
-      );
-    } catch (err) {
-      // Never left half-made in a namespace that may go: the ENI goes back to the node.
-      await this.detach({ ...t, direct: { ...t.direct, hostName } }).catch(() => undefined);
-      throw err;
-    }
-    return hostName;
-  }
-
-  private async attachOverNetlink(nl: NetlinkPods, t: DirectTarget, timeoutMs: number): Promise<string> {
-    const target = { ...t, ...t.direct };
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const onNode = await nl.hostLinkByMac(t.direct.mac);
-      if (onNode) {
-        // The move in a process of its own (the kernel takes 20-30 ms over it), the rest over netlink.
-        await ipBatch(['ip'], [`link set dev ${onNode.name} down`, `link set dev ${onNode.name} netns ${t.netns} name ${t.ifName}`], `moving ${t.eniId} (${t.direct.mac}) into ${t.netns} for container ${t.containerId}`);
+        // The move in a process of its own (the kernel takes 20-30 ms over it), then the pod's side.
+        await ipBatch(['ip'], [`link set dev ${onNode} down`, `link set dev ${onNode} netns ${t.netns} name ${t.ifName}`], `moving ${who} into ${t.netns}`);
         try {
-          await nl.configureIn(target);
+          await this.configure(t);
         } catch (err) {
           // Never left half-made in a namespace that may go: the ENI goes back to the node.
-          await this.detach({ ...t, direct: { ...t.direct, hostName: onNode.name } }).catch(() => undefined);
+          await this.detach({ ...t, direct: { ...t.direct, hostName: onNode } }).catch(() => undefined);
           throw err;
         }
-        return onNode.name;
+        return onNode;
       }
       // Not on the node: moved already (an ADD cut short, then repeated), or not come yet.
-      const done: true | Error = await nl.configureIn(target).then(() => true as const, (err: Error) => err);
+      const done: true | Error = await this.configure(t).then(() => true as const, (err: Error) => err);
       if (done === true) return t.direct.hostName;
-      if (Date.now() > deadline) throw new Error(`${t.eniId} (${t.direct.mac}) for container ${t.containerId}: no link with the ENI's MAC on the node within ${timeoutMs} ms (${done.message})`);
+      if (Date.now() > deadline) throw new Error(`${who}: no link with the ENI's MAC on the node within ${timeoutMs} ms (${done.message})`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** The name of the link with this MAC in the agent's namespace, if it is there. */
+  private async onNode(mac: string): Promise<string | undefined> {
+    if (this.netlink) return (await this.netlink.hostLinkByMac(mac))?.name;
+    return byMac(await links(undefined), mac)?.ifname;
+  }
+
+  /** The pod's side of a whole ENI whose link is in its namespace as ifName: addressed, up, routed. */
+  private async configure(t: DirectTarget): Promise<void> {
+    if (this.netlink) return this.netlink.configureIn({ ...t, ...t.direct });
+    const inPod = byMac(await links(t.netns), t.direct.mac);
+    if (inPod?.ifname !== t.ifName) throw new Error(`the ENI's link (${t.direct.mac}) is ${inPod ? `${inPod.ifname}, not ${t.ifName},` : 'not'} in ${t.netns}`);
+    await ipBatch(
+      ipIn(t.netns),
+      [`address replace ${t.address}/${t.direct.prefix} dev ${t.ifName}`, `link set ${t.ifName} up`, `route replace default via ${t.direct.gateway} dev ${t.ifName}`],
+      `addressing ${t.address} on ${t.ifName} (${t.eniId}) in ${t.netns}`,
+    );
   }
 
   async detach(t: DirectTarget): Promise<void> {

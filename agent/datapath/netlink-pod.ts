@@ -2,8 +2,8 @@
 // agent's namespace with its peer put straight into the pod's, then the peer brought up, addressed and
 // routed through a netlink socket opened inside the pod's namespace (a socket stays in the namespace it
 // was made in; setns is a native addon, native/setns.c). About 0.7 ms where one `ip -n <ns> -batch` costs
-// about 2.5 ms, most of it process start and ip's own namespace mounts. Whole ENIs (tke-direct-eni) move
-// in and out of pods' namespaces here too (moveIn, moveOut).
+// about 2.5 ms, most of it process start and ip's own namespace mounts. A whole ENI's side in a pod's
+// namespace (tke-direct-eni) is made and undone here too (configureIn, unconfigureIn).
 import { closeSync, openSync } from 'node:fs';
 import type * as Netlink from 'netlink';
 import { loadNative } from './native/load.ts';
