@@ -139,4 +139,27 @@ describe("ipamd's fixed-IP moves", () => {
     expect((await claim()).status).toMatchObject({ nodeName: 'node-1', eniId: 'eni-one', phase: 'Released' });
     expect((await claim()).status?.targetNode ?? null).toBeNull();
   });
+
+  it('leaves a claim alone whose arrival was recorded and whose pod holds the address meanwhile (a stale look)', async () => {
+    // ipamd looks at a claim that still asks for node-2 while, at the API server, the arrival was recorded
+    // and the pod there bound it: its look is stale, and must not turn Bound back into Released.
+    let looked = 0;
+    const cloud: CloudPort = {
+      migrateIp: async () => {
+        throw new Error('not expected: the address is on node-2 already');
+      },
+      findAddress: async () => {
+        if (looked++ === 0) await patchClaimStatus({ phase: 'Bound', nodeName: 'node-2', eniId: 'eni-two', podUID: 'uid-1', targetNode: null, targetPodUID: null, message: '' });
+        return { eni: eni('eni-two', 'ins-2'), ready: true };
+      },
+      assignAddress: async () => {
+        throw new Error('not expected');
+      },
+    };
+    const warnings = await running(cloud, 'node-2', { phase: 'Released', nodeName: 'node-1', eniId: 'eni-one', podUID: 'uid-0', targetNode: 'node-2', targetPodUID: 'uid-1' });
+    await eventually(() => looked > 0, 3000);
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await claim()).status).toMatchObject({ phase: 'Bound', nodeName: 'node-2' });
+    expect(warnings).toEqual([]);
+  });
 });

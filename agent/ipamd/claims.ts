@@ -293,7 +293,7 @@ export class ClaimsController {
    * The address is on `eniId` of the target node: the claim says so, and both nodes read their ENIs again.
    * Written however the claim changed during the move — an agent may have asked for the address elsewhere
    * meanwhile, and that ask is kept for the next round — since a claim naming the node the address left
-   * would have it taken for someone else's.
+   * would have it taken for someone else's; unless no move is asked any more (recorded already).
    */
   private async arrived(claim: ClaimObj, target: string, eniId: string, from: string): Promise<undefined> {
     for (let attempt = 1; ; attempt++) {
@@ -311,6 +311,9 @@ export class ClaimsController {
       } catch (err) {
         const latest = (err as { code?: number }).code === 409 && attempt < 5 ? await this.objects.get(claim) : undefined;
         if (!latest) throw err;
+        // No move asked any more: the arrival is recorded already (its pod may hold the address by now,
+        // Bound), or the ask was withdrawn; this look was at a claim gone stale, and writes nothing.
+        if (!latest.status?.targetNode) return undefined;
         claim = latest;
       }
     }
