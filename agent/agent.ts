@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { ok, refuse, type Response } from '../shared/protocol.ts';
 import type { AddRequest, CheckRequest, DelRequest, GcRequest } from '../shared/requests.ts';
 import type { DirectDatapath } from './datapath/direct-link.ts';
+import { hostDrift } from './datapath/drift.ts';
 import type { Datapath } from './datapath/linux.ts';
 import type { DirectPool } from './direct/pool.ts';
 import { POD_GATEWAY, podMac } from './datapath/plan.ts';
@@ -33,6 +34,8 @@ export interface AgentOptions {
   gcGraceMs: number;
   /** how long an address freed by DEL rests before it is given out again */
   cooldownMs: number;
+  /** whether the periodic check mends pods' host sides that drifted (--mend-datapath) */
+  mendDatapath?: boolean;
   /** the pod's annotations, when the agent has an API server (undefined: not known there) */
   podAnnotations?: (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
   /** the pods the API server says run on this node (namespace/name), when known */
@@ -321,9 +324,31 @@ export class Agent {
         released += await this.freeIfStale(allocation, `pod ${key} is no longer on this node`, () => !pods.has(key));
       }
     }
+    await this.mendHostSides().catch((err: Error) => this.o.log.warn({ err: err.message }, "checking the pods' host side failed"));
     await this.o.fixedIps?.check().catch((err: Error) => this.o.log.warn({ err: err.message }, 'checking the reserved fixed addresses failed'));
     await this.o.direct?.fixedIps?.check().catch((err: Error) => this.o.log.warn({ err: err.message }, 'checking the reserved whole ENIs failed'));
     return released;
+  }
+
+  /**
+   * The host side of the pods as planned, mended where it drifted (a rule or route someone deleted or
+   * changed): the rules and routes read once, compared as facts (drift.ts), each pod mended under its own
+   * lock and only while it still holds the same address, so that no DEL in between gets its rules back.
+   */
+  private async mendHostSides(): Promise<void> {
+    const { datapath, store, log } = this.o;
+    if (!this.o.mendDatapath || !datapath.hostFacts || !datapath.mendHost) return;
+    const settled = (a: Allocation) => !a.reserved && !a.direct && a.hostIf && !this.locks.has(allocationKey(a.containerId, a.ifName)) && this.clock.now() - a.allocatedAt >= this.o.gcGraceMs;
+    const pods = store.allocations().filter(settled);
+    if (pods.length === 0) return;
+    for (const drift of hostDrift(pods, await datapath.hostFacts())) {
+      const a = pods.find((p) => p.containerId === drift.pod.containerId && p.address === drift.pod.address)!;
+      await this.locked(a.containerId, a.ifName, async () => {
+        if (store.get(a.containerId, a.ifName)?.address !== a.address) return;
+        await datapath.mendHost!(drift.mend, `mending the host side of ${a.address}`);
+        log.warn({ container: a.containerId, pod: a.pod, address: a.address, found: drift.found }, "mended the host side of a pod: it had drifted from the plan");
+      });
+    }
   }
 
   private async freeIfStale(allocation: Allocation, why: string, stale: (a: Allocation) => boolean, options: { graceMs?: number } = {}): Promise<number> {

@@ -19,6 +19,8 @@ export interface AgentConfig {
   ipMaxWarmTarget: number;
   addWaitMs: number;
   gcIntervalMs: number;
+  /** whether the periodic check mends a pod's host side that drifted (a rule or route deleted behind its back) */
+  mendDatapath: boolean;
   gcGraceMs: number;
   cooldownMs: number;
   quickRelease: boolean;
@@ -85,6 +87,7 @@ export function agentCommand(run: (config: AgentConfig) => Promise<void>): Comma
     .option('--ip-min-warm-target <n>', 'standalone: free addresses kept ready at least (in a cluster, tke-eni-ipamd\'s)', count('--ip-min-warm-target'), 5)
     .option('--ip-max-warm-target <n>', 'standalone: free addresses kept at most (in a cluster, tke-eni-ipamd\'s)', count('--ip-max-warm-target'), 5)
     .option('--add-wait <duration>', 'how long an ADD waits for a free address', duration('--add-wait'), 30_000)
+    .option('--mend-datapath [bool]', "mend a pod's host rules and route at each gc interval when they drifted from the plan", bool('--mend-datapath'), true)
     .option('--gc-interval <duration>', 'how often addresses no pod holds are looked for', duration('--gc-interval'), 60_000)
     .option('--gc-grace <duration>', 'allocations younger than this are never cleaned up', duration('--gc-grace'), 30_000)
     .option('--ip-cooldown <duration>', 'how long an address freed by DEL rests before it is given out again', duration('--ip-cooldown'), 5_000)
@@ -153,6 +156,7 @@ function toConfig(o: Record<string, unknown>, given: (key: string) => boolean): 
     ipMaxWarmTarget: max,
     addWaitMs: o.addWait as number,
     gcIntervalMs: o.gcInterval as number,
+    mendDatapath: o.mendDatapath as boolean,
     gcGraceMs: o.gcGrace as number,
     cooldownMs: o.ipCooldown as number,
     quickRelease: o.enableQuickRelease as boolean,

@@ -166,6 +166,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     addWaitMs: config.addWaitMs,
     gcGraceMs: config.gcGraceMs,
     cooldownMs: config.cooldownMs,
+    mendDatapath: config.mendDatapath,
     addPhases: (allocate, plumb) => metrics.addPhased(allocate, plumb),
     ...(kube
       ? {

@@ -12,7 +12,7 @@ let node: LabNode;
 const ctl = (...args: string[]) => execa('ip', ['netns', 'exec', node.ns, `${REPO}dist/bin/eni-cnictl`, '--socket', node.agent!.socket, ...args], { reject: false });
 
 beforeAll(async () => {
-  lab = await Lab.up({ nodes: 1, taskMs: 30, agents: { minWarm: 2, maxWarm: 4 } });
+  lab = await Lab.up({ nodes: 1, taskMs: 30, agents: { minWarm: 2, maxWarm: 4, noMend: true } });
   node = lab.nodes[0]!;
   for (const name of ['web-0', 'web-1', 'web-2', 'web-3', 'web-4']) {
     const ns = await lab.addPod(name);

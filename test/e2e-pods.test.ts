@@ -33,7 +33,7 @@ async function snapshot(ns: string) {
 }
 
 beforeAll(async () => {
-  lab = await Lab.up({ nodes: 2, taskMs: 30, agents: { minWarm: 3, maxWarm: 8, gcGrace: '2s' } });
+  lab = await Lab.up({ nodes: 2, taskMs: 30, agents: { minWarm: 3, maxWarm: 8, gcGrace: '2s', noMend: true } });
   [a, b] = lab.nodes as [LabNode, LabNode];
 });
 

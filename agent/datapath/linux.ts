@@ -2,8 +2,10 @@
 // and keeps the sysctls pod networking depends on.
 import { existsSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
+import type { HostFacts } from './drift.ts';
 import { ipBatch, ipIn } from './ip-batch.ts';
 import { IpSession } from './ip-session.ts';
+import { IpProbe } from './probe.ts';
 import type { NetlinkPods } from './netlink-pod.ts';
 import { ENI_TABLE_BASE, eniLinkCommands, hostSideCommands, hostUnrouteCommands, podSideCommands, type EniLink, type PodPlumbing } from './plan.ts';
 
@@ -22,6 +24,10 @@ export interface Datapath {
   removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }>;
   /** A description of what is wrong with a pod's plumbing, or undefined when it is as planned. */
   checkPod(pod: PodTarget): Promise<string | undefined>;
+  /** The node's rules and main routes, read once for every pod (drift.ts compares them with the pods). */
+  hostFacts?(): Promise<HostFacts>;
+  /** Runs host commands that mend a pod's host side (what exists already is fine). */
+  mendHost?(lines: string[], what: string): Promise<void>;
   /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. Returns what could not be set. */
   keepSysctls(eniLinks: string[]): string[];
   /**
@@ -117,6 +123,16 @@ export class LinuxDatapath implements Datapath {
     const rules = await execa('ip', ['rule', 'show', 'from', `${pod.address}/32`], { reject: false });
     if (!rules.stdout.includes(`lookup ${pod.table}`)) return `the rule sending ${pod.address} to table ${pod.table} is missing`;
     return undefined;
+  }
+
+  async hostFacts(): Promise<HostFacts> {
+    const probe = new IpProbe();
+    const [rules, routes] = await Promise.all([probe.rules(), probe.routes('main')]);
+    return { rules, routes };
+  }
+
+  async mendHost(lines: string[], what: string): Promise<void> {
+    await this.onHost(lines, what, { force: true });
   }
 
   keepSysctls(eniLinks: string[]): string[] {

@@ -20,6 +20,8 @@ export interface AgentSettings {
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   cooldown?: string;
   quickRelease?: boolean;
+  /** leave drifted host rules and routes alone (--mend-datapath=false), for tests that break them on purpose */
+  noMend?: boolean;
   /** serve whole-ENI pods (--enable-direct-eni) */
   directEni?: boolean;
   releasePeriod?: string;
@@ -100,6 +102,7 @@ export class NodeAgent {
       '--ip-cooldown', s.cooldown ?? '5s',
       ...(s.quickRelease ? ['--enable-quick-release'] : []),
       ...(s.directEni ? ['--enable-direct-eni'] : []),
+      ...(s.noMend ? ['--mend-datapath=false'] : []),
       ...(s.releasePeriod ? ['--release-period', s.releasePeriod] : []),
       ...(s.poolCheckInterval ? ['--pool-check-interval', s.poolCheckInterval] : []),
       ...(s.poolResyncInterval ? ['--pool-resync-interval', s.poolResyncInterval] : []),
