@@ -36,6 +36,8 @@ export interface AgentOptions {
   cooldownMs: number;
   /** whether the periodic check mends pods' host sides that drifted (--mend-datapath) */
   mendDatapath?: boolean;
+  /** told of each pod whose host side was mended */
+  onMend?: () => void;
   /** the pod's annotations, when the agent has an API server (undefined: not known there) */
   podAnnotations?: (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
   /** the pods the API server says run on this node (namespace/name), when known */
@@ -346,6 +348,7 @@ export class Agent {
       await this.locked(a.containerId, a.ifName, async () => {
         if (store.get(a.containerId, a.ifName)?.address !== a.address) return;
         await datapath.mendHost!(drift.mend, `mending the host side of ${a.address}`);
+        this.o.onMend?.();
         log.warn({ container: a.containerId, pod: a.pod, address: a.address, found: drift.found }, "mended the host side of a pod: it had drifted from the plan");
       });
     }

@@ -54,6 +54,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     enis: () => store.enis.size,
     capacity: () => pool.capacity(),
     exemptions: () => masq.exempted().length,
+    direct: () => (direct ? { inUse: store.allocations().filter((a) => a.direct && !a.reserved).length, spare: direct.pool.spare().length, capacity: direct.pool.capacity() } : undefined),
   });
   const health = await serveHealth(config.healthHost, config.healthPort, {
     ready: () => {
@@ -167,6 +168,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     gcGraceMs: config.gcGraceMs,
     cooldownMs: config.cooldownMs,
     mendDatapath: config.mendDatapath,
+    onMend: () => metrics.mended(),
     addPhases: (allocate, plumb) => metrics.addPhased(allocate, plumb),
     ...(kube
       ? {

@@ -9,6 +9,9 @@
 //   eni_cni_pool_capacity_addresses                      the most addresses the node can bind
 //   eni_cni_checkpoint_writes_total                      checkpoint writes
 //   eni_cni_eip_exemptions                               pods exempted from masquerade by their EIP
+//   eni_cni_direct_enis{state}                           whole ENIs (--enable-direct-eni): in_use (a pod's interface), spare
+//   eni_cni_direct_capacity_enis                         the most whole ENIs the node can attach for pods
+//   eni_cni_datapath_mends_total                         pods' host sides mended after they drifted
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { cniCodeOf } from '../shared/cni-codes.ts';
 import type { Response } from '../shared/protocol.ts';
@@ -20,6 +23,8 @@ export interface PoolView {
   enis(): number;
   capacity(): number;
   exemptions(): number;
+  /** whole ENIs, when the node serves whole-ENI pods */
+  direct?(): { inUse: number; spare: number; capacity: number } | undefined;
 }
 
 /** Fast ADDs take a few ms; one that waits for a warm address or an EIP takes seconds. */
@@ -31,6 +36,7 @@ export class AgentMetrics {
   private readonly durations = new Histogram({ name: 'eni_cni_request_duration_seconds', help: "How long the agent took to answer the plugin's requests", labelNames: ['command'], buckets: BUCKETS, registers: [this.registry] });
   private readonly addPhases = new Histogram({ name: 'eni_cni_add_phase_seconds', help: "A successful ADD's two halves: allocate (an address taken and checkpointed), plumb (the pod's network made)", labelNames: ['phase'], buckets: BUCKETS, registers: [this.registry] });
   private readonly checkpointWrites = new Counter({ name: 'eni_cni_checkpoint_writes_total', help: 'Checkpoint writes', registers: [this.registry] });
+  private readonly mends = new Counter({ name: 'eni_cni_datapath_mends_total', help: "Pods' host sides (route, rules) mended after they drifted from the plan", registers: [this.registry] });
 
   constructor(pool: PoolView) {
     const registers = [this.registry];
@@ -63,6 +69,25 @@ export class AgentMetrics {
     new Gauge({ name: 'eni_cni_pool_enis', help: 'Pod ENIs on the node', registers, collect() { this.set(pool.enis()); } });
     new Gauge({ name: 'eni_cni_pool_capacity_addresses', help: 'The most addresses the node can bind (its quota, lowered by overrides)', registers, collect() { this.set(pool.capacity()); } });
     new Gauge({ name: 'eni_cni_eip_exemptions', help: 'Pods exempted from masquerade by their EIP', registers, collect() { this.set(pool.exemptions()); } });
+    if (pool.direct) {
+      const direct = pool.direct.bind(pool);
+      new Gauge({
+        name: 'eni_cni_direct_enis',
+        help: "The node's whole ENIs (tke-direct-eni) by state",
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const d = direct();
+          this.set({ state: 'in_use' }, d?.inUse ?? 0);
+          this.set({ state: 'spare' }, d?.spare ?? 0);
+        },
+      });
+      new Gauge({ name: 'eni_cni_direct_capacity_enis', help: 'The most whole ENIs the node can attach for pods', registers, collect() { this.set(direct()?.capacity ?? 0); } });
+    }
+  }
+
+  mended(): void {
+    this.mends.inc();
   }
 
   /** Counts and times one answer to the plugin. */

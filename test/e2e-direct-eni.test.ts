@@ -10,7 +10,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Nec } from '../agent/k8s/nec.ts';
 import { kubeClients, Lab, pings, whoamiFrom } from '../hack/lab/lab.ts';
-import { run } from '../hack/lab/sh.ts';
+import { httpGetIn, run } from '../hack/lab/sh.ts';
 import { until } from './eventually.ts';
 import { fixedIpPod } from './fixed-ip-pod.ts';
 
@@ -59,6 +59,11 @@ describe('whole-ENI mode (tke-direct-eni)', () => {
       expect(cloud.Attachment?.InstanceId).toBe(node.instanceId);
       await until(`the link of ${enis[0]!.eniId} on ${node.name}`, () => linkMacs(node.ns), (macs) => macs.includes(enis[0]!.mac));
     }
+    // The agent's gauges say the same: one spare, none in use, two at most.
+    const { body } = await httpGetIn(lab.nodes[0]!.ns, 'http://127.0.0.1:61678/metrics');
+    expect(body).toMatch(/^eni_cni_direct_enis\{state="spare"\} 1$/m);
+    expect(body).toMatch(/^eni_cni_direct_enis\{state="in_use"\} 0$/m);
+    expect(body).toMatch(/^eni_cni_direct_capacity_enis 2$/m);
     // Quota 4: less the primary and the one shared ENI, two whole ENIs each.
     const nodes = await until('direct-eni on both nodes', async () => (await clients.core.listNode()).items, (items) => items.length === 2 && items.every((n) => n.status?.allocatable?.['tke.cloud.tencent.com/direct-eni'] === '2'));
     expect(nodes).toHaveLength(2);

@@ -3,7 +3,7 @@
 // reaches the VPC again; a pod being deleted meanwhile gets nothing back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
-import { ip, run } from '../hack/lab/sh.ts';
+import { httpGetIn, ip, run } from '../hack/lab/sh.ts';
 import { until } from './eventually.ts';
 
 let lab: Lab;
@@ -39,6 +39,8 @@ describe("a pod's host side, drifted", () => {
     await until('the route back', () => run('ip', ['-n', node.ns, 'route', 'show', `${pod.address}/32`]), (r) => r.includes('dev eni'), 15_000);
     expect(await pings(pod.ns, gateway)).toBe(true);
     expect(node.agent!.log()).toContain('mended the host side of a pod');
+    const { body } = await httpGetIn(node.ns, 'http://127.0.0.1:61678/metrics');
+    expect(Number(/^eni_cni_datapath_mends_total (\d+)$/m.exec(body)?.[1])).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   it('points the rule from the pod back at its own ENI table', async () => {
