@@ -12,7 +12,7 @@ import { Metadata } from './cloud/metadata.ts';
 import { DirectLinks } from './datapath/direct-link.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
 import { directPlaces, DirectPool } from './direct/pool.ts';
-import { NetlinkPods } from './datapath/netlink-pod.ts';
+import { NetlinkDatapath } from './datapath/netlink.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
@@ -78,10 +78,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const vpcCidr = await metadata.get(`network/interfaces/macs/${node.mac}/vpc-cidr-block`);
   log.info({ instance: node.instanceId, zone: node.zone }, 'starting');
 
-  const netlinkPods = await NetlinkPods.load();
-  if (netlinkPods instanceof Error) log.warn(`pods are plumbed by spawning ip: the netlink datapath cannot be had (${netlinkPods.message})`);
-  else log.info('pods are plumbed over netlink');
-  const datapath = new LinuxDatapath(netlinkPods instanceof Error ? undefined : netlinkPods);
+  const netlink = await NetlinkDatapath.load();
+  if (netlink instanceof Error) throw new Error(`pods cannot be plumbed: the netlink datapath cannot be had (${netlink.message})`);
+  log.info('pods are plumbed over netlink');
+  const datapath = new LinuxDatapath(netlink);
   const store = new PoolStore();
   const keepSysctls = () => {
     for (const problem of datapath.keepSysctls([...store.enis.values()].flatMap((e) => (e.ifName ? [e.ifName] : [])))) log.warn(problem);
@@ -125,7 +125,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   });
   // Whole-ENI pods (--enable-direct-eni): ipamd attaches their ENIs, so only in a cluster. ipamd's warm
   // defaults replace these.
-  const directLinks = new DirectLinks(netlinkPods instanceof Error ? undefined : netlinkPods);
+  const directLinks = new DirectLinks(netlink);
   if (config.directEni && !nec) log.warn('--enable-direct-eni needs tke-eni-ipamd (a cluster, not --standalone): whole-ENI pods are refused');
   const directPool = nec && config.directEni
     ? new DirectPool({ nec, store, warm: { min: 1, max: 1 }, quickRelease: config.quickRelease, releasePeriodMs: config.releasePeriodMs, hasLink: (mac) => directLinks.hasLink(mac), log: say })

@@ -6,7 +6,7 @@ import type { VpcIp, VpcIpClaim } from './k8s/claims.ts';
 import type { NetnsProblem } from './datapath/linux.ts';
 import { MARK_CHAIN, MASQ_JUMPS } from './datapath/masq.ts';
 import { POD_GATEWAY, RULE_PREF } from './datapath/plan.ts';
-import { ipIn } from './datapath/ip-batch.ts';
+import { ipIn } from './datapath/probe.ts';
 import type { Probe } from './datapath/probe.ts';
 import type { Allocation, PoolEni } from './pool/store.ts';
 import type { CloudEniFact } from './supply/supply.ts';

@@ -66,7 +66,8 @@ describe('crashes and races', () => {
     expect(await pings(pods[0]!, addresses[11]!)).toBe(true);
 
     // Every pod gone: nothing stays allocated, no rule or veth is left behind.
-    await Promise.all(pods.map((ns, i) => agent.cni('DEL', env(ns, `c${i}`))));
+    const deleted = await Promise.all(pods.map((ns, i) => agent.cni('DEL', env(ns, `c${i}`))));
+    for (const r of deleted) expect(r.code, r.stdout).toBe(0);
     expect(node.agent!.allocations()).toEqual([]);
     expect(await ip(node.ns, 'rule', 'show')).not.toMatch(/10\.0\.1[67]\./);
     expect(await ip(node.ns, '-o', 'link', 'show')).not.toMatch(/: eni[0-9a-f]{11}@/);

@@ -126,7 +126,7 @@ describe('whole-ENI mode (tke-direct-eni)', () => {
     try {
       const broken = await node.agent!.cni('CHECK', env, conf);
       expect(broken.result).toMatchObject({ code: 5 });
-      expect(String(broken.result!.msg)).toContain('is down');
+      expect(String(broken.result!.msg)).toMatch(/eth0 \(eni-\w+\) in .* is not as planned: missing: link eth0 up/);
     } finally {
       await run('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'eth0', 'up']);
       await run('nsenter', [`--net=${netns}`, 'ip', 'route', 'replace', 'default', 'via', GATEWAY, 'dev', 'eth0']);

@@ -1,13 +1,13 @@
 // A whole ENI made a pod's interface (tke-direct-eni): its link, found by MAC in the agent's namespace, is
 // moved into the pod's namespace under the name the runtime asks (eth0), with the ENI's primary address in
-// its subnet, and the subnet's gateway as the default route; nothing on the node routes to the pod, whose
-// traffic leaves by its own ENI. DEL moves the link back under the name it had. A link is always found by
-// its MAC, never by name alone: a name in the pod's namespace may be another interface's. Over netlink in
-// the agent's process (netlink-pod.ts) when its natives are there, else by spawning ip.
-import { execa } from 'execa';
-import type { NetlinkPods } from './netlink-pod.ts';
+// its subnet, and the subnet's gateway as the default route (wholeEniPlan in plan.ts); nothing on the node
+// routes to the pod, whose traffic leaves by its own ENI. DEL moves the link back under the name it had. A
+// link is always found by its MAC, never by name alone: a name in the pod's namespace may be another
+// interface's. All over netlink (netlink.ts).
+import type { NetlinkDatapath } from './netlink.ts';
+import { wholeEniPlan } from './plan.ts';
+import { diff, explain } from './reconcile.ts';
 import type { DirectPart } from '../pool/store.ts';
-import { ipBatch, ipIn } from './ip-batch.ts';
 
 export interface DirectTarget {
   containerId: string;
@@ -29,50 +29,34 @@ export interface DirectDatapath {
   check(target: DirectTarget): Promise<string | undefined>;
 }
 
-interface LinkJson {
-  ifname: string;
-  address?: string;
-  flags?: string[];
-  addr_info?: Array<{ local: string; prefixlen: number }>;
-}
-
-async function links(inPod: string | undefined): Promise<LinkJson[]> {
-  const [cmd, ...args] = inPod ? ipIn(inPod) : ['ip'];
-  const shown = await execa(cmd!, [...args, '-j', 'address', 'show'], { reject: false });
-  if (shown.exitCode !== 0) throw new Error(shown.stderr.trim() || `ip exited with ${shown.exitCode}`);
-  return JSON.parse(shown.stdout || '[]') as LinkJson[];
-}
-
-const byMac = (all: LinkJson[], mac: string) => all.find((l) => l.address?.toLowerCase() === mac.toLowerCase());
-
 /** A name for a link given back whose old name is taken: "d" and the ENI id's suffix. */
 const fallbackName = (eniId: string) => `d${eniId.replace(/^eni-/, '')}`.slice(0, 15);
 
+const planOf = (t: DirectTarget) => wholeEniPlan({ ifName: t.ifName, address: t.address, prefix: t.direct.prefix, gateway: t.direct.gateway });
+
 export class DirectLinks implements DirectDatapath {
-  constructor(private readonly netlink?: NetlinkPods) {}
+  constructor(private readonly netlink: NetlinkDatapath) {}
 
   async hasLink(mac: string): Promise<boolean> {
-    return (await this.onNode(mac)) !== undefined;
+    return (await this.netlink.node.linkByMac(mac)) !== undefined;
   }
 
   async attach(t: DirectTarget, timeoutMs = 10_000): Promise<string> {
-    // The path goes into an `ip -batch` line: a space or a newline in it would be a command of its own.
-    if (/[\s\0]/.test(t.netns)) throw new Error(`container ${t.containerId}: CNI_NETNS ${JSON.stringify(t.netns)} has whitespace or control characters; it cannot be given to ip`);
     const who = `${t.eniId} (${t.direct.mac}) for container ${t.containerId}`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const onNode = await this.onNode(t.direct.mac);
+      const onNode = await this.netlink.node.linkByMac(t.direct.mac);
       if (onNode) {
-        // The move in a process of its own (the kernel takes 20-30 ms over it), then the pod's side.
-        await ipBatch(['ip'], [`link set dev ${onNode} down`, `link set dev ${onNode} netns ${t.netns} name ${t.ifName}`], `moving ${who} into ${t.netns}`);
+        await this.netlink.node.down(onNode, who);
+        await this.netlink.moveLink(onNode, { to: t.netns }, t.ifName, who);
         try {
           await this.configure(t);
         } catch (err) {
           // Never left half-made in a namespace that may go: the ENI goes back to the node.
-          await this.detach({ ...t, direct: { ...t.direct, hostName: onNode } }).catch(() => undefined);
+          await this.detach({ ...t, direct: { ...t.direct, hostName: onNode.name } }).catch(() => undefined);
           throw err;
         }
-        return onNode;
+        return onNode.name;
       }
       // Not on the node: moved already (an ADD cut short, then repeated), or not come yet.
       const done: true | Error = await this.configure(t).then(() => true as const, (err: Error) => err);
@@ -82,67 +66,48 @@ export class DirectLinks implements DirectDatapath {
     }
   }
 
-  /** The name of the link with this MAC in the agent's namespace, if it is there. */
-  private async onNode(mac: string): Promise<string | undefined> {
-    if (this.netlink) return (await this.netlink.hostLinkByMac(mac))?.name;
-    return byMac(await links(undefined), mac)?.ifname;
-  }
-
   /** The pod's side of a whole ENI whose link is in its namespace as ifName: addressed, up, routed. */
   private async configure(t: DirectTarget): Promise<void> {
-    if (this.netlink) return this.netlink.configureIn({ ...t, ...t.direct });
-    const inPod = byMac(await links(t.netns), t.direct.mac);
-    if (inPod?.ifname !== t.ifName) throw new Error(`the ENI's link (${t.direct.mac}) is ${inPod ? `${inPod.ifname}, not ${t.ifName},` : 'not'} in ${t.netns}`);
-    await ipBatch(
-      ipIn(t.netns),
-      [`address replace ${t.address}/${t.direct.prefix} dev ${t.ifName}`, `link set ${t.ifName} up`, `route replace default via ${t.direct.gateway} dev ${t.ifName}`],
-      `addressing ${t.address} on ${t.ifName} (${t.eniId}) in ${t.netns}`,
-    );
+    await this.netlink.in(t.netns, async (pod) => {
+      const link = await pod.linkByMac(t.direct.mac);
+      if (link?.name !== t.ifName) throw new Error(`the ENI's link (${t.direct.mac}) is ${link ? `${link.name}, not ${t.ifName},` : 'not'} in ${t.netns}`);
+      await pod.apply(planOf(t), `${t.eniId} of container ${t.containerId}`);
+    });
   }
 
   async detach(t: DirectTarget): Promise<void> {
-    let name: string | undefined;
-    let taken: (wanted: string) => Promise<boolean>;
-    if (this.netlink) {
-      try {
-        name = await this.netlink.unconfigureIn({ ...t, ...t.direct });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // the namespace is gone, and what was in it
-        throw err;
-      }
-      const names = await this.netlink.hostLinkNames();
-      taken = async (wanted) => names.includes(wanted);
-    } else {
-      let inPod: LinkJson | undefined;
-      try {
-        inPod = byMac(await links(t.netns), t.direct.mac);
-      } catch {
-        return; // the namespace is gone, and what was in it with it
-      }
-      name = inPod?.ifname;
-      taken = async (wanted) => (await links(undefined)).some((l) => l.ifname === wanted);
+    const about = `${t.eniId} (${t.address}) of container ${t.containerId}`;
+    let inPod;
+    try {
+      inPod = await this.netlink.in(t.netns, async (pod) => {
+        const link = await pod.linkByMac(t.direct.mac);
+        if (!link) return undefined;
+        await pod.down(link, about);
+        await pod.remove([{ kind: 'address', dev: link.name, local: t.address, prefix: t.direct.prefix }], about);
+        return link;
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // the namespace is gone, and what was in it
+      throw err;
     }
-    if (!name) return;
+    if (!inPod) return;
+    const names = new Set((await this.netlink.node.links()).map((l) => l.name));
     const wanted = t.direct.hostName || fallbackName(t.eniId);
-    const as = (await taken(wanted)) ? fallbackName(t.eniId) : wanted;
-    await ipBatch(ipIn(t.netns), [`link set dev ${name} down`, `address flush dev ${name}`, `link set dev ${name} netns ${process.pid} name ${as}`], `moving ${t.eniId} (${t.address}) of container ${t.containerId} back to the node`);
+    await this.netlink.moveLink(inPod, { from: t.netns }, names.has(wanted) ? fallbackName(t.eniId) : wanted, about);
   }
 
   async check(t: DirectTarget): Promise<string | undefined> {
-    let inPod: LinkJson | undefined;
     try {
-      inPod = byMac(await links(t.netns), t.direct.mac);
+      return await this.netlink.in(t.netns, async (pod) => {
+        const state = await pod.read(['up', 'address', 'route']);
+        const link = state.links.find((l) => l.mac === t.direct.mac.toLowerCase());
+        if (!link) return `the link of ${t.eniId} (${t.direct.mac}) is not in ${t.netns}`;
+        if (link.name !== t.ifName) return `the link of ${t.eniId} is ${link.name} in ${t.netns}, not ${t.ifName}`;
+        const wrong = explain(diff(planOf(t), state.objects));
+        return wrong.length > 0 ? `${t.ifName} (${t.eniId}) in ${t.netns} is not as planned: ${wrong.join('; ')}` : undefined;
+      });
     } catch (err) {
       return `cannot look into ${t.netns}: ${(err as Error).message}`;
     }
-    if (!inPod) return `the link of ${t.eniId} (${t.direct.mac}) is not in ${t.netns}`;
-    if (inPod.ifname !== t.ifName) return `the link of ${t.eniId} is ${inPod.ifname} in ${t.netns}, not ${t.ifName}`;
-    if (!inPod.flags?.includes('UP')) return `${t.ifName} (${t.eniId}) in ${t.netns} is down`;
-    if (!inPod.addr_info?.some((a) => a.local === t.address && a.prefixlen === t.direct.prefix)) return `${t.ifName} in ${t.netns} does not have ${t.address}/${t.direct.prefix}`;
-    const [cmd, ...args] = ipIn(t.netns);
-    const route = await execa(cmd!, [...args, '-j', 'route', 'show', 'default'], { reject: false });
-    const routes = JSON.parse(route.stdout || '[]') as Array<{ gateway?: string; dev?: string }>;
-    if (!routes.some((r) => r.gateway === t.direct.gateway && r.dev === t.ifName)) return `the default route via ${t.direct.gateway} on ${t.ifName} is missing in ${t.netns}`;
-    return undefined;
   }
 }

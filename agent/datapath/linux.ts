@@ -1,13 +1,10 @@
-// The host datapath on Linux: carries out plan.ts with `ip -batch` (one process per namespace touched)
-// and keeps the sysctls pod networking depends on.
+// The host datapath on Linux: carries out plan.ts over netlink (netlink.ts), compares the kernel's state with
+// the plan for CHECK and the periodic mend (reconcile.ts), and keeps the sysctls pod networking depends on.
 import { existsSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { execa } from 'execa';
 import type { HostFacts } from './drift.ts';
-import { ipBatch, ipIn } from './ip-batch.ts';
-import { IpSession } from './ip-session.ts';
-import { IpProbe } from './probe.ts';
-import type { NetlinkPods } from './netlink-pod.ts';
-import { ENI_TABLE_BASE, eniLinkCommands, hostSideCommands, hostUnrouteCommands, podSideCommands, type EniLink, type PodPlumbing } from './plan.ts';
+import type { NetlinkDatapath } from './netlink.ts';
+import { ENI_TABLE_BASE, eniLinkPlan, hostUnrouting, podPlan, type EniLink, type PodPlumbing } from './plan.ts';
+import { diff, explain, type Diff } from './reconcile.ts';
 
 export interface PodTarget extends PodPlumbing {
   netns: string;
@@ -24,10 +21,10 @@ export interface Datapath {
   removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }>;
   /** A description of what is wrong with a pod's plumbing, or undefined when it is as planned. */
   checkPod(pod: PodTarget): Promise<string | undefined>;
-  /** The node's rules and main routes, read once for every pod (drift.ts compares them with the pods). */
+  /** The node's links, rules and routes, read once for every pod (drift.ts compares them with the pods). */
   hostFacts?(): Promise<HostFacts>;
-  /** Runs host commands that mend a pod's host side (what exists already is fine). */
-  mendHost?(lines: string[], what: string): Promise<void>;
+  /** Mends a pod's host side: the wrong objects removed, the missing added. */
+  mendHost?(mend: Diff, what: string): Promise<void>;
   /** Sets the sysctls pod networking needs; called at start and periodically, so they stay set. Returns what could not be set. */
   keepSysctls(eniLinks: string[]): string[];
   /**
@@ -47,31 +44,20 @@ const NSFS_MAGIC = 0x6e736673;
 const PROC_SUPER_MAGIC = 0x9fa0;
 
 export class LinuxDatapath implements Datapath {
-  /** the agent's own namespace, through one long-lived ip process (see ip-session.ts) */
-  private readonly host = new IpSession();
-
-  /** `pods`: the pod side over netlink (netlink-pod.ts); without it, one `ip -n <ns> -batch` per pod. */
-  constructor(private readonly pods?: NetlinkPods) {}
-
-  /** Host-side commands addressing `links` by name; an error fails the batch unless `force`. */
-  private async onHost(lines: string[], what: string, options: { force?: boolean; links?: string[] } = {}): Promise<void> {
-    const errors = await this.host.run(lines, options.links);
-    if (errors && !options.force) throw new Error(`${what}: ${errors}`);
-  }
+  constructor(private readonly netlink: NetlinkDatapath) {}
 
   close(): void {
-    this.host.close();
-    this.pods?.close();
+    this.netlink.close();
   }
 
   async setupEni(eni: { id: string; mac: string; primaryIp: string; gateway: string }, timeoutMs = 30_000): Promise<EniLink> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const link = await this.linkByMac(eni.mac);
+      const link = await this.netlink.node.linkByMac(eni.mac);
       if (link) {
-        const setup: EniLink = { ifName: link.ifname, table: ENI_TABLE_BASE + link.ifindex, primaryIp: eni.primaryIp, gateway: eni.gateway };
-        await this.onHost(eniLinkCommands(setup), `setting up the link ${link.ifname} of ${eni.id}`, { links: [link.ifname] });
-        this.keepSysctls([link.ifname]);
+        const setup: EniLink = { ifName: link.name, table: ENI_TABLE_BASE + link.index, primaryIp: eni.primaryIp, gateway: eni.gateway };
+        await this.netlink.node.apply(eniLinkPlan(setup), `the link ${link.name} of ${eni.id}`);
+        this.keepSysctls([link.name]);
         return setup;
       }
       if (Date.now() > deadline) throw new Error(`no link with the MAC ${eni.mac} of ${eni.id} appeared within ${timeoutMs} ms`);
@@ -82,57 +68,49 @@ export class LinuxDatapath implements Datapath {
   async addPod(pod: PodTarget): Promise<void> {
     const problem = this.netnsProblem(pod.netns);
     if (problem) throw new Error(`container ${pod.containerId}: CNI_NETNS ${problem.why}`);
-    const podSide = this.pods
-      ? this.pods.plumb(pod)
-      : ipBatch(ipIn(pod.netns), podSideCommands(pod, process.pid), `plumbing ${pod.address} into ${pod.netns} for container ${pod.containerId}`);
-    await podSide.catch(async (err: Error) => {
+    const about = `${pod.address} of container ${pod.containerId}`;
+    const plan = podPlan(pod);
+    await this.netlink.createVeth(plan.veth, pod.netns, about);
+    try {
+      await this.netlink.in(pod.netns, (inPod) => inPod.apply(plan.inPod, about));
+      await this.netlink.node.apply(plan.onHost, about);
+    } catch (err) {
       // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its
       // host end (named for this container and interface) in the agent's namespace: deleting that end
       // deletes the pod's. The pod's interface is never deleted by name: a link of that name may be
-      // another container's, which is why the batch failed.
-      await ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing the half-made ${pod.hostIf} of ${pod.address}`, { force: true });
+      // another container's, which is why the ADD failed.
+      await (await this.removePod(pod)).linkGone.catch(() => undefined);
       throw err;
-    });
-    const hostSide = this.pods ? this.pods.route(pod) : this.onHost(hostSideCommands(pod), `routing ${pod.address} to ${pod.hostIf} for container ${pod.containerId}`, { links: [pod.hostIf] });
-    await hostSide.catch(async (err: Error) => {
-      await (await this.removePod(pod)).linkGone;
-      throw err;
-    });
+    }
   }
 
   async removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }> {
-    if (this.pods) await this.pods.unroute(pod);
-    else await this.onHost(hostUnrouteCommands(pod), `unrouting ${pod.address}`, { force: true });
-    // Its own process: deleting a veth waits for the kernel (an RCU grace period, ~20 ms), and neither the
-    // session nor the agent's netlink socket must wait with it: a netlink request is sent on the agent's
-    // main thread, which the kernel would hold for that long. Started
-    // on the next turn of the event loop, so that starting it (about 1 ms) does not delay the DEL's answer.
-    const linkGone = new Promise((next) => setImmediate(next)).then(() => ipBatch(['ip'], [`link del ${pod.hostIf}`], `removing ${pod.hostIf}`, { force: true }));
-    return { linkGone };
+    await this.netlink.node.remove(hostUnrouting(pod), `unrouting ${pod.address}`);
+    // Deleting a veth waits for the kernel (an RCU grace period, ~20 ms), which the DEL's answer need not:
+    // nothing routes to the pod any more. Waited for off the main thread (netlink.ts).
+    return { linkGone: this.netlink.deleteLink(pod.hostIf, `the veth of ${pod.address}`) };
   }
 
   async checkPod(pod: PodTarget): Promise<string | undefined> {
     const problem = this.netnsProblem(pod.netns);
     if (problem) return `CNI_NETNS ${problem.why}`;
-    const host = await execa('ip', ['-j', 'link', 'show', 'dev', pod.hostIf], { reject: false });
-    if (host.exitCode !== 0) return `the host interface ${pod.hostIf} of ${pod.address} is missing`;
-    const inside = await execa(ipIn(pod.netns)[0]!, [...ipIn(pod.netns).slice(1), '-j', 'address', 'show', 'dev', pod.ifName], { reject: false });
-    if (inside.exitCode !== 0) return `the interface ${pod.ifName} is missing in ${pod.netns}`;
-    const addresses = (JSON.parse(inside.stdout) as Array<{ addr_info: Array<{ local: string }> }>).flatMap((l) => l.addr_info.map((a) => a.local));
-    if (!addresses.includes(pod.address)) return `${pod.ifName} in ${pod.netns} does not have ${pod.address} (has ${addresses.join(', ') || 'nothing'})`;
-    const rules = await execa('ip', ['rule', 'show', 'from', `${pod.address}/32`], { reject: false });
-    if (!rules.stdout.includes(`lookup ${pod.table}`)) return `the rule sending ${pod.address} to table ${pod.table} is missing`;
-    return undefined;
+    const plan = podPlan(pod);
+    const host = await this.netlink.node.read(['up', 'route', 'rule']);
+    if (!host.links.some((l) => l.name === pod.hostIf)) return `the host interface ${pod.hostIf} of ${pod.address} is missing`;
+    const inside = await this.netlink.in(pod.netns, (ns) => ns.read(['up', 'address', 'route', 'neigh']));
+    if (!inside.links.some((l) => l.name === pod.ifName)) return `the interface ${pod.ifName} is missing in ${pod.netns}`;
+    const wrong = [...explain(diff(plan.inPod, inside.objects)).map((w) => `${w} in ${pod.netns}`), ...explain(diff(plan.onHost, host.objects)).map((w) => `${w} on the node`)];
+    return wrong.length > 0 ? `the plumbing of ${pod.address} is not as planned: ${wrong.join('; ')}` : undefined;
   }
 
   async hostFacts(): Promise<HostFacts> {
-    const probe = new IpProbe();
-    const [rules, routes] = await Promise.all([probe.rules(), probe.routes('main')]);
-    return { rules, routes };
+    const { objects, links } = await this.netlink.node.read(['up', 'route', 'rule']);
+    return { objects, links: links.map((l) => l.name) };
   }
 
-  async mendHost(lines: string[], what: string): Promise<void> {
-    await this.onHost(lines, what, { force: true });
+  async mendHost(mend: Diff, what: string): Promise<void> {
+    await this.netlink.node.remove(mend.wrong, what);
+    await this.netlink.node.apply(mend.missing, what);
   }
 
   keepSysctls(eniLinks: string[]): string[] {
@@ -176,11 +154,5 @@ export class LinuxDatapath implements Datapath {
       if (code === 'ENOENT' || code === 'ENOTDIR') return gone('does not exist');
       return { why: `${JSON.stringify(netns)} cannot be looked at: ${code ?? (err as Error).message}`, gone: false };
     }
-  }
-
-  private async linkByMac(mac: string): Promise<{ ifname: string; ifindex: number } | undefined> {
-    const { stdout } = await execa('ip', ['-j', 'link', 'show']);
-    const links = JSON.parse(stdout) as Array<{ ifname: string; ifindex: number; address?: string }>;
-    return links.find((l) => l.address?.toLowerCase() === mac.toLowerCase());
   }
 }

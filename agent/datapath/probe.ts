@@ -1,7 +1,14 @@
 // What the host and a pod's namespace look like now, read with `ip -j` and `iptables -S`: the facts
 // `eni-cnictl doctor` compares with what the agent planned. Reads only; never on the ADD or DEL path.
+import { basename, dirname } from 'node:path';
 import { execa } from 'execa';
-import { ipIn } from './ip-batch.ts';
+
+/** How to run `ip` inside a pod's namespace: by name when the runtime put it in /run/netns, else through nsenter. */
+export function ipIn(netns: string): string[] {
+  const dir = dirname(netns);
+  if (dir === '/var/run/netns' || dir === '/run/netns') return ['ip', '-n', basename(netns)];
+  return ['nsenter', `--net=${netns}`, 'ip'];
+}
 
 export interface LinkFact {
   name: string;

@@ -35,8 +35,8 @@ export interface Target {
  */
 export type Addon = { name: string; dir: string } | { name: string; prebuilt: string };
 
-/** setns(2) for the agent's netlink datapath (agent/datapath/netlink-pod.ts). */
-const SETNS: Addon = { name: 'setns', dir: 'agent/datapath/native' };
+/** setns(2) and netlink requests off the main thread, for the agent's netlink datapath (agent/datapath/netlink.ts). */
+const NETNS: Addon = { name: 'netns', dir: 'agent/datapath/native' };
 /** netlink@0.3.0's prebuilt N-API binary for this machine. */
 const NETLINK: Addon = { name: 'netlink', prebuilt: `node_modules/netlink/prebuilds/linux-${process.arch}/node.napi.node` };
 
@@ -68,7 +68,7 @@ export const TARGETS: Target[] = [
     entry: 'agent/main.ts',
     outfile: 'dist/bin/eni-agent',
     useCodeCache: true,
-    addons: [SETNS, NETLINK],
+    addons: [NETNS, NETLINK],
     alias: { 'node-gyp-build': './agent/datapath/native/node-gyp-build.cjs' },
   },
   { name: 'eni-ipamd', entry: 'agent/ipamd/main.ts', outfile: 'dist/bin/eni-ipamd', useCodeCache: false },

@@ -1,1 +1,1 @@
-{ "targets": [{ "target_name": "setns", "sources": ["setns.c"], "defines": ["NAPI_VERSION=8"] }] }
+{ "targets": [{ "target_name": "netns", "sources": ["netns.c"], "defines": ["NAPI_VERSION=8"] }] }

@@ -1,0 +1,148 @@
+// What Node lacks for the agent's netlink datapath (agent/datapath/netlink.ts), built by `npm run build` with
+// node-gyp against the local Node headers and loaded from beside the agent's executable:
+// - setns(fd): the main thread enters a pod's network namespace just long enough to open a netlink socket
+//   there (a socket stays in the namespace it was made in);
+// - socket(): a NETLINK_ROUTE socket in the calling thread's namespace, as a file descriptor;
+// - request(fd, message): sends one netlink request on that socket and waits for its acknowledgement on a
+//   libuv worker thread, then closes the socket. For the requests the kernel carries out inside sendmsg()
+//   for tens of milliseconds (deleting a veth waits for an RCU grace period; moving a link between
+//   namespaces): sent from the main thread, they would stop every other pod's ADD for that long.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+#include <node_api.h>
+
+static void throw_errno(napi_env env, const char *what, int err) {
+  char text[160];
+  snprintf(text, sizeof text, "%s: %s", what, strerror(err));
+  napi_value message, error, number;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_int32(env, err, &number);
+  napi_set_named_property(env, error, "errno", number);
+  napi_throw(env, error);
+}
+
+// setns(fd: number): enters the network namespace that fd refers to; throws an Error with .errno.
+static napi_value enter_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setns(fd: number)");
+    return NULL;
+  }
+  if (setns(fd, CLONE_NEWNET) == 0) return NULL;
+  char what[96];
+  snprintf(what, sizeof what, "setns into the network namespace of fd %d", fd);
+  throw_errno(env, what, errno);
+  return NULL;
+}
+
+// socket(): a NETLINK_ROUTE socket of the calling thread's namespace.
+static napi_value open_socket(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) {
+    throw_errno(env, "socket(AF_NETLINK, NETLINK_ROUTE)", errno);
+    return NULL;
+  }
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
+typedef struct {
+  int fd;
+  void *message;
+  size_t length;
+  int result; // 0, or the errno the kernel (or the socket) answered
+  napi_deferred deferred;
+  napi_async_work work;
+} Request;
+
+// On a worker thread: send, then read until the acknowledgement of this message's sequence number.
+static void transact(napi_env env, void *data) {
+  (void)env;
+  Request *r = data;
+  const struct nlmsghdr *sent = r->message;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(r->fd, r->message, r->length, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    r->result = errno;
+    return;
+  }
+  char buf[8192];
+  for (;;) {
+    ssize_t n = recv(r->fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r->result = errno;
+      return;
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_seq != sent->nlmsg_seq || h->nlmsg_type != NLMSG_ERROR) continue;
+      r->result = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+      return;
+    }
+  }
+}
+
+static void settle(napi_env env, napi_status status, void *data) {
+  Request *r = data;
+  close(r->fd);
+  napi_value out;
+  napi_create_int32(env, status == napi_ok ? r->result : ECANCELED, &out);
+  napi_resolve_deferred(env, r->deferred, out);
+  napi_delete_async_work(env, r->work);
+  free(r->message);
+  free(r);
+}
+
+// request(fd: number, message: Buffer): Promise<number>, the errno of the answer (0: done). Takes the socket.
+static napi_value request(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  void *bytes = NULL;
+  size_t length = 0;
+  bool is_buffer = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, argv[1], &bytes, &length) != napi_ok ||
+      length < sizeof(struct nlmsghdr)) {
+    napi_throw_type_error(env, NULL, "request(fd: number, message: Buffer holding a netlink message)");
+    return NULL;
+  }
+  Request *r = calloc(1, sizeof *r);
+  if (r) r->message = malloc(length);
+  if (!r || !r->message) {
+    free(r);
+    throw_errno(env, "request", ENOMEM);
+    return NULL;
+  }
+  memcpy(r->message, bytes, length);
+  r->fd = fd;
+  r->length = length;
+  napi_value promise, name;
+  napi_create_promise(env, &r->deferred, &promise);
+  napi_create_string_utf8(env, "netlink request", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, transact, settle, r, &r->work);
+  napi_queue_async_work(env, r->work);
+  return promise;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "setns", NAPI_AUTO_LENGTH, enter_netns, NULL, &fn);
+  napi_set_named_property(env, exports, "setns", fn);
+  napi_create_function(env, "socket", NAPI_AUTO_LENGTH, open_socket, NULL, &fn);
+  napi_set_named_property(env, exports, "socket", fn);
+  napi_create_function(env, "request", NAPI_AUTO_LENGTH, request, NULL, &fn);
+  napi_set_named_property(env, exports, "request", fn);
+  return exports;
+}

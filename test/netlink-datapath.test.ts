@@ -1,0 +1,95 @@
+// The pod datapath over netlink in real namespaces: a pod plumbed, checked, broken and found out, its host
+// side mended, and taken down leaving nothing. This test process plays the agent inside a namespace of its
+// own ("the node"), entered with the agent's own addon, so that no rule or route touches the machine's.
+import { closeSync, openSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostDrift } from '../agent/datapath/drift.ts';
+import { LinuxDatapath, type PodTarget } from '../agent/datapath/linux.ts';
+import { loadNative } from '../agent/datapath/native/load.ts';
+import { NetlinkDatapath } from '../agent/datapath/netlink.ts';
+import { ip, run } from '../hack/lab/sh.ts';
+
+const NODE = `tn-node-${process.pid}`;
+const POD = `tn-pod-${process.pid}`;
+const { setns } = loadNative('netns') as { setns: (fd: number) => void };
+let own: number;
+let datapath: LinuxDatapath;
+
+const pod: PodTarget = { containerId: 'c0ffee01', ifName: 'eth0', hostIf: `tnv${process.pid % 100000}`, address: '10.0.16.5', table: 2003, netns: `/var/run/netns/${POD}` };
+/** `ip` in the node's namespace (the test's own now) and in the pod's. */
+const onNode = (...args: string[]) => run('ip', args);
+const inPod = (...args: string[]) => run('ip', ['-n', POD, ...args]);
+
+beforeAll(async () => {
+  own = openSync('/proc/thread-self/ns/net', 'r');
+  await ip(undefined, 'netns', 'add', NODE);
+  await ip(undefined, 'netns', 'add', POD);
+  const node = openSync(`/var/run/netns/${NODE}`, 'r');
+  setns(node);
+  closeSync(node);
+  const netlink = await NetlinkDatapath.load();
+  if (netlink instanceof Error) throw netlink;
+  datapath = new LinuxDatapath(netlink);
+});
+
+afterAll(async () => {
+  datapath?.close();
+  setns(own);
+  closeSync(own);
+  await ip(undefined, 'netns', 'del', POD).catch(() => undefined);
+  await ip(undefined, 'netns', 'del', NODE).catch(() => undefined);
+});
+
+describe('a pod plumbed over netlink', () => {
+  it('gets the veth, its address, the gateway and the default route inside, and the route and rules on the node', async () => {
+    await datapath.addPod(pod);
+    expect(await inPod('-br', 'address', 'show', 'dev', 'eth0')).toMatch(/^eth0@\S+\s+UP\s+10\.0\.16\.5\/32/);
+    expect(await inPod('route', 'show')).toContain('default via 169.254.1.1 dev eth0');
+    expect(await inPod('neigh', 'show')).toContain('169.254.1.1 dev eth0 lladdr ee:ee:ee:ee:ee:ee PERMANENT');
+    expect(await onNode('route', 'show', '10.0.16.5')).toContain(`dev ${pod.hostIf} scope link`);
+    const rules = await onNode('rule', 'show');
+    expect(rules).toContain('512:\tfrom all to 10.0.16.5 lookup main');
+    expect(rules).toContain('1536:\tfrom 10.0.16.5 lookup 2003');
+    expect(await datapath.checkPod(pod)).toBeUndefined();
+  });
+
+  it('fails CHECK naming what is missing or wrong, inside the pod and on the node', async () => {
+    await inPod('route', 'del', 'default');
+    expect(await datapath.checkPod(pod)).toMatch(/missing: route default via 169\.254\.1\.1 dev eth0 in \/var\/run\/netns\//);
+    await inPod('route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0');
+    expect(await datapath.checkPod(pod)).toBeUndefined();
+    await onNode('rule', 'del', 'from', '10.0.16.5/32', 'pref', '1536');
+    await onNode('rule', 'add', 'from', '10.0.16.5/32', 'lookup', '4242', 'pref', '1536');
+    expect(await datapath.checkPod(pod)).toMatch(/missing: rule from 10\.0\.16\.5\/32 lookup 2003 pref 1536 on the node; wrong: rule from 10\.0\.16\.5\/32 lookup 4242 pref 1536 on the node/);
+  });
+
+  it("mends the node's side: the wrong rule out, the planned one and a deleted route back", async () => {
+    await onNode('route', 'del', '10.0.16.5/32');
+    const drifts = hostDrift([pod], await datapath.hostFacts());
+    expect(drifts).toHaveLength(1);
+    await datapath.mendHost(drifts[0]!.mend, 'the test');
+    const rules = await onNode('rule', 'show');
+    expect(rules).toContain('1536:\tfrom 10.0.16.5 lookup 2003');
+    expect(rules).not.toContain('4242');
+    expect(await onNode('route', 'show', '10.0.16.5')).toContain(`dev ${pod.hostIf}`);
+    expect(hostDrift([pod], await datapath.hostFacts())).toEqual([]);
+    expect(await datapath.checkPod(pod)).toBeUndefined();
+  });
+
+  it('refuses a second pod whose veth name is taken, leaving the link that has it alone', async () => {
+    await expect(datapath.addPod({ ...pod, address: '10.0.16.6' })).rejects.toThrow(new RegExp(`creating the veth ${pod.hostIf} / eth0 .*10\\.0\\.16\\.6.*EEXIST`));
+    expect(await onNode('link', 'show', 'dev', pod.hostIf)).toContain(pod.hostIf);
+    expect(await onNode('rule', 'show')).not.toContain('10.0.16.6');
+  });
+
+  it('takes it down leaving no link, route or rule, and finds nothing to do a second time', async () => {
+    const { linkGone } = await datapath.removePod(pod);
+    expect(await onNode('rule', 'show')).not.toContain('10.0.16.5');
+    expect(await onNode('route', 'show', '10.0.16.5')).toBe('');
+    await linkGone;
+    expect(await onNode('-br', 'link', 'show')).not.toContain(pod.hostIf);
+    expect(await inPod('-br', 'link', 'show')).not.toContain('eth0');
+    await (await datapath.removePod(pod)).linkGone;
+    expect(await datapath.checkPod(pod)).toBe(`the host interface ${pod.hostIf} of 10.0.16.5 is missing`);
+  });
+});
