@@ -72,8 +72,9 @@ export class LinuxDatapath implements Datapath {
     const plan = podPlan(pod);
     await this.netlink.createVeth(plan.veth, pod.netns, about);
     try {
-      await this.netlink.in(pod.netns, (inPod) => inPod.apply(plan.inPod, about));
-      await this.netlink.node.apply(plan.onHost, about);
+      // The two sides at once: each needs only the veth, and each namespace's socket keeps its own order.
+      const sides = await Promise.allSettled([this.netlink.in(pod.netns, (inPod) => inPod.apply(plan.inPod, about)), this.netlink.node.apply(plan.onHost, about)]);
+      for (const side of sides) if (side.status === 'rejected') throw side.reason;
     } catch (err) {
       // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its
       // host end (named for this container and interface) in the agent's namespace: deleting that end
