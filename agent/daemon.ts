@@ -13,6 +13,7 @@ import { DirectLinks } from './datapath/direct-link.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
 import { directPlaces, DirectPool } from './direct/pool.ts';
 import { NetlinkDatapath } from './datapath/netlink.ts';
+import { offerAgentCall } from './rpc/agent-call.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
@@ -244,6 +245,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     }
   };
   const server: Server = await serveSocket(config.socket, handle, (err, body) => log.error({ request: body, err: err.message }, `${body.op} failed`));
+  const noAgentCall = offerAgentCall(config.socket);
+  if (noAgentCall) log.warn(noAgentCall);
   agent.ready = true;
   live.current = {
     agent,

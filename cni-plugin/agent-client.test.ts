@@ -1,5 +1,6 @@
 // The plugin's side of the socket when the agent is not there to answer: the runtime shows only the
-// message of a CNI error, so each says what to do as well as what happened.
+// message of a CNI error, so each says what to do as well as what happened. Over Node's socket here (the
+// listeners live in this process); test/plugin-agent-call.test.ts puts the native call through the same.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ afterEach(async () => {
 });
 
 const add = { op: 'add', containerId: 'c0ffee', netns: '/var/run/netns/cni-1', ifName: 'eth0', args: {} } as never;
-const failure = (socket: string, timeoutMs = 1000) => askAgent(socket, add, timeoutMs).then(() => undefined, (e: CniError) => e);
+const failure = (socket: string, timeoutMs = 1000) => askAgent(socket, add, timeoutMs, undefined).then(() => undefined, (e: CniError) => e);
 
 describe('asking an agent that is not answering', () => {
   it('with no socket (the agent between two versions): try again later, naming the socket and the container', async () => {

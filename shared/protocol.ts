@@ -20,6 +20,15 @@ export function pendingDelDir(agentSocket: string): string {
   return `${slash > 0 ? agentSocket.slice(0, slash) : '.'}/pending-del`;
 }
 
+/**
+ * Where the agent puts the plugin's native request (cni-plugin/native/agent-call.c) for the plugin, beside
+ * its socket: a native addon loads only from a file, and the plugin writes nothing of its own.
+ */
+export function agentCallFile(agentSocket: string): string {
+  const slash = agentSocket.lastIndexOf('/');
+  return `${slash > 0 ? agentSocket.slice(0, slash) : '.'}/eni-cni-agent-call.node`;
+}
+
 /** Named like the pod's host veth: a fixed, safe file name whatever the container id is. */
 export function pendingDelFile(agentSocket: string, containerId: string, ifName: string): string {
   return `${pendingDelDir(agentSocket)}/${hostIfName(containerId, ifName)}`;

@@ -37,6 +37,8 @@ export type Addon = { name: string; dir: string } | { name: string; prebuilt: st
 
 /** setns(2) and netlink requests off the main thread, for the agent's netlink datapath (agent/datapath/netlink.ts). */
 const NETNS: Addon = { name: 'netns', dir: 'agent/datapath/native' };
+/** The plugin's synchronous request to the agent (cni-plugin/native/agent-call.c), an asset of its executable. */
+const AGENT_CALL: Addon = { name: 'agent-call', dir: 'cni-plugin/native' };
 /** netlink@0.3.0's prebuilt N-API binary for this machine. */
 const NETLINK: Addon = { name: 'netlink', prebuilt: `node_modules/netlink/prebuilds/linux-${process.arch}/node.napi.node` };
 
@@ -62,7 +64,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  * - empty-node: on, like the plugin, so that it is the floor of exactly the same build (it makes no difference there).
  */
 export const TARGETS: Target[] = [
-  { name: 'eni-cni', entry: 'cni-plugin/main.ts', outfile: 'dist/bin/eni-cni', useCodeCache: true },
+  {
+    name: 'eni-cni',
+    entry: 'cni-plugin/main.ts',
+    outfile: 'dist/bin/eni-cni',
+    useCodeCache: true,
+    addons: [AGENT_CALL],
+    assets: { 'agent-call.node': 'dist/native/agent-call.node' },
+  },
   {
     name: 'eni-agent',
     entry: 'agent/main.ts',

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     elves.push(join(ROOT, 'dist/bin', p));
   }
   // The agent's native addons, where it looks for them: beside its bin dir (agent/datapath/native/load.ts).
-  for (const addon of ['netns.node', 'netlink.node']) {
+  for (const addon of ['netns.node', 'netlink.node', 'agent-call.node']) {
     const from = join(ROOT, 'dist/native', addon);
     if (!existsSync(from)) throw new Error(`image: dist/native/${addon} is missing; run npm run build first`);
     await mkdir(join(rootfs, 'opt/eni-cni/native'), { recursive: true });

@@ -1,4 +1,5 @@
-// The agent's native addons (netns, and netlink's own binary): files beside the executable, in
+// The agent's native addons (netns, netlink's own binary, and the plugin's agent-call that the agent puts
+// beside its socket for the plugin): files beside the executable, in
 // <bin>/../native/ (dist/native for `npm run build`, /opt/eni-cni/native in the image), or in dist/native
 // of the working directory when the agent runs from source. Loaded from files, not from the executable's
 // assets: an asset would have to be written out first, and the agent's container has a read-only root
@@ -6,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-export type NativeName = 'netns' | 'netlink';
+export type NativeName = 'netns' | 'netlink' | 'agent-call';
 
 export function nativePaths(name: NativeName): string[] {
   return [join(dirname(process.execPath), '..', 'native', `${name}.node`), join(process.cwd(), 'dist', 'native', `${name}.node`)];

@@ -1,0 +1,24 @@
+// The plugin's native request to the agent (cni-plugin/native/agent-call.c, one of the agent's natives)
+// put beside the agent's socket, where the plugin loads it from (cni-plugin/agent-call.ts): written only
+// when what is there differs, atomically, so that a plugin starting meanwhile finds the old file or the new.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { agentCallFile } from '../../shared/protocol.ts';
+import { nativePaths } from '../datapath/native/load.ts';
+
+/** Puts the addon beside `socketPath`; returns why it could not (the plugin then uses Node's socket). */
+export function offerAgentCall(socketPath: string): string | undefined {
+  const file = agentCallFile(socketPath);
+  const from = nativePaths('agent-call').find((candidate) => existsSync(candidate));
+  if (!from) return `the plugin's agent-call.node is in none of ${nativePaths('agent-call').join(', ')}; the plugin will use Node's socket`;
+  try {
+    const bytes = readFileSync(from);
+    const there = existsSync(file) ? readFileSync(file) : undefined;
+    if (there?.equals(bytes)) return undefined;
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, bytes, { mode: 0o644 });
+    renameSync(temp, file);
+    return undefined;
+  } catch (err) {
+    return `cannot put the plugin's agent-call.node at ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the plugin will use Node's socket`;
+  }
+}
