@@ -2,7 +2,7 @@
 //  - ADD then DEL of the eni-cni plugin against its agent with a warm pool, on a lab node;
 //  - the same with Debian's Go reference plugins, ptp + host-local;
 //  - an empty standalone Node executable built like the plugin: the start-up floor a Node plugin pays;
-//  - RunPodSandbox through containerd with each plugin: the cost a user feels per pod;
+//  - RunPodSandbox through containerd with each plugin, the same plugins chained behind: the cost a user feels per pod;
 //  - where the plugin's time goes: VERSION (start-up and loading), STATUS (plus the socket), and the
 //    agent's own part of each ADD (its request histogram); the agent's memory with a full node;
 //  - a warm whole-ENI (tke-direct-eni) ADD and DEL, on a lab cluster: a spare ENI made the pod's eth0.
@@ -10,7 +10,7 @@
 // would run it, iterations interleaved so that machine noise falls on all alike. Ends with one JSON line.
 // The agent keeps at least 5 addresses warm and no cool-down, so the pool stays quiet while we measure:
 // one pod at a time comes and goes, and no ADD waits for the cloud.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { build, TARGETS } from '../build/build.ts';
 import { startContainerd } from '../cri/containerd.ts';
@@ -225,8 +225,12 @@ async function sandboxes(nodeNs: string, binDir: string, ourConfDir: string, wor
   mkdirSync(refConfDir, { recursive: true });
   mkdirSync(refBinDir, { recursive: true });
   const refConf = JSON.parse(reference) as Record<string, unknown>;
-  writeFileSync(`${refConfDir}/10-ptp.conflist`, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-ptp', plugins: [{ type: 'ptp', ipam: refConf.ipam }] }));
-  for (const plugin of ['ptp', 'host-local']) copyFileSync(`${REFERENCE}/${plugin}`, `${refBinDir}/${plugin}`);
+  // The same plugins chained behind each (portmap and bandwidth, as the lab installs ours), so that what
+  // differs is only the pod network's own plugin.
+  const ours = JSON.parse(readFileSync(`${ourConfDir}/10-eni-cni.conflist`, 'utf8')) as { plugins: Array<{ type: string }> };
+  const chained = ours.plugins.slice(1);
+  writeFileSync(`${refConfDir}/10-ptp.conflist`, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-ptp', plugins: [{ type: 'ptp', ipam: refConf.ipam }, ...chained] }));
+  for (const plugin of ['ptp', 'host-local', ...chained.map((p) => p.type)]) copyFileSync(`${REFERENCE}/${plugin}`, `${refBinDir}/${plugin}`);
   const measure = async (cniBinDir: string, cniConfDir: string, tag: string) => {
     const containerd = await startContainerd({ cniBinDir, cniConfDir, netnsMountsUnder: 'host', netns: nodeNs });
     try {
