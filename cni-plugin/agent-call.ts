@@ -1,7 +1,7 @@
 // The native request to the agent (native/agent-call.c). The plugin's executable carries it as an SEA asset;
 // a native addon loads only from a file, so the agent puts the same file beside its socket, and the plugin
 // loads it from there once it has checked it byte for byte against its own asset (about 0.1 ms) and found
-// the directory writable by root alone (so that nothing can swap the file between the check and the load).
+// the file and its directory writable by root alone (so that nothing can swap it between the check and the load).
 // The plugin writes nothing. Anywhere it cannot be had (not an executable built by `npm run build`, an
 // agent of another version, a directory others may write to), the plugin uses Node's own socket instead,
 // which answers the same, about 4 ms later.
@@ -18,6 +18,8 @@ export function loadAgentCall(socketPath: string): AgentCall | undefined {
     const dir = fs.statSync(dirname(socketPath));
     if (dir.uid !== process.geteuid?.() || (dir.mode & 0o022) !== 0) return undefined;
     const file = agentCallFile(socketPath);
+    const own = fs.lstatSync(file);
+    if (!own.isFile() || own.uid !== process.geteuid?.() || (own.mode & 0o022) !== 0) return undefined;
     if (!fs.readFileSync(file).equals(Buffer.from(sea.getAsset('agent-call.node')))) return undefined;
     return fromFile(file);
   } catch {

@@ -45,7 +45,8 @@ function natively(call: AgentCall, socketPath: string, request: string, timeoutM
   try {
     return { answer: call(socketPath, request, timeoutMs, MAX_ANSWER_BYTES) };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const errno = (err as { errno?: number }).errno;
+    const code = typeof errno === 'number' ? process.getBuiltinModule('node:util').getSystemErrorName(-errno) : (err as Error).message;
     if (code === 'ETIMEDOUT') return { failed: 'timeout' };
     if (code === 'EMSGSIZE') return { failed: 'too-long' };
     return { failed: 'unreachable', code };

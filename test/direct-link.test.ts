@@ -75,6 +75,14 @@ describe('a whole ENI as a pod interface', () => {
     await expect(links.detach(t)).resolves.toBeUndefined();
   });
 
+  it("brings the ENI back when the pod's namespace has the interface name already", async () => {
+    const t = await setup();
+    await ip(POD, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
+    await expect(make().attach(t)).rejects.toThrow(/moving .* into .* as eth0 .*EEXIST/);
+    expect(await make().hasLink(MAC)).toBe(true);
+    expect(await run('ip', ['-br', 'link', 'show', 'dev', ENI])).toContain(ENI);
+  });
+
   it('says which ENI it waited for when its link never comes', async () => {
     const t = await setup();
     await expect(make().attach({ ...t, direct: { ...t.direct, mac: '20:90:6f:aa:bb:99' } }, 300)).rejects.toThrow(/eni-tdirect1 .*no link with the ENI's MAC/);

@@ -14,6 +14,7 @@ const POD = `tn-pod-${process.pid}`;
 const { setns } = loadNative('netns') as { setns: (fd: number) => void };
 let own: number;
 let datapath: LinuxDatapath;
+let netlink: NetlinkDatapath;
 
 const pod: PodTarget = { containerId: 'c0ffee01', ifName: 'eth0', hostIf: `tnv${process.pid % 100000}`, address: '10.0.16.5', table: 2003, netns: `/var/run/netns/${POD}` };
 /** `ip` in the node's namespace (the test's own now) and in the pod's. */
@@ -27,8 +28,9 @@ beforeAll(async () => {
   const node = openSync(`/var/run/netns/${NODE}`, 'r');
   setns(node);
   closeSync(node);
-  const netlink = await NetlinkDatapath.load();
-  if (netlink instanceof Error) throw netlink;
+  const loaded = await NetlinkDatapath.load();
+  if (loaded instanceof Error) throw loaded;
+  netlink = loaded;
   datapath = new LinuxDatapath(netlink);
 });
 
@@ -42,7 +44,10 @@ afterAll(async () => {
 
 describe('a pod plumbed over netlink', () => {
   it('gets the veth, its address, the gateway and the default route inside, and the route and rules on the node', async () => {
+    // A rule from the address that an earlier holder's lost DEL left behind: it would be looked at first.
+    await onNode('rule', 'add', 'from', '10.0.16.5/32', 'lookup', '4242', 'pref', '1536');
     await datapath.addPod(pod);
+    expect(await onNode('rule', 'show')).not.toContain('4242');
     expect(await inPod('-br', 'address', 'show', 'dev', 'eth0')).toMatch(/^eth0@\S+\s+UP\s+10\.0\.16\.5\/32/);
     expect(await inPod('route', 'show')).toContain('default via 169.254.1.1 dev eth0');
     expect(await inPod('neigh', 'show')).toContain('169.254.1.1 dev eth0 lladdr ee:ee:ee:ee:ee:ee PERMANENT');
@@ -74,6 +79,13 @@ describe('a pod plumbed over netlink', () => {
     expect(await onNode('route', 'show', '10.0.16.5')).toContain(`dev ${pod.hostIf}`);
     expect(hostDrift([pod], await datapath.hostFacts())).toEqual([]);
     expect(await datapath.checkPod(pod)).toBeUndefined();
+  });
+
+  it('removes a route whatever protocol made it', async () => {
+    await onNode('link', 'set', 'lo', 'up');
+    await onNode('route', 'add', '10.9.9.9/32', 'dev', 'lo', 'proto', 'static');
+    await netlink.node.remove([{ kind: 'route', table: 254, dst: '10.9.9.9', prefix: 32, dev: 'lo' }], 'the test');
+    expect(await onNode('route', 'show', '10.9.9.9')).toBe('');
   });
 
   it('refuses a second pod whose veth name is taken, leaving the link that has it alone', async () => {

@@ -48,8 +48,10 @@ export class DirectLinks implements DirectDatapath {
       const onNode = await this.netlink.node.linkByMac(t.direct.mac);
       if (onNode) {
         await this.netlink.node.down(onNode, who);
-        await this.netlink.moveLink(onNode, { to: t.netns }, t.ifName, who);
         try {
+          // Inside: the kernel moves a link before it renames it, so a move whose renaming fails (the pod has
+          // an eth0 already) leaves the ENI in the pod's namespace, to be brought back.
+          await this.netlink.moveLink(onNode, { to: t.netns }, t.ifName, who);
           await this.configure(t);
         } catch (err) {
           // Never left half-made in a namespace that may go: the ENI goes back to the node.

@@ -71,17 +71,20 @@ export class LinuxDatapath implements Datapath {
     const about = `${pod.address} of container ${pod.containerId}`;
     const plan = podPlan(pod);
     await this.netlink.createVeth(plan.veth, pod.netns, about);
-    try {
-      // The two sides at once: each needs only the veth, and each namespace's socket keeps its own order.
-      const sides = await Promise.allSettled([this.netlink.in(pod.netns, (inPod) => inPod.apply(plan.inPod, about)), this.netlink.node.apply(plan.onHost, about)]);
-      for (const side of sides) if (side.status === 'rejected') throw side.reason;
-    } catch (err) {
+    // The two sides at once: each needs only the veth, and each namespace's socket keeps its own order. On
+    // the host, a rule from the pod's address left by someone else (a DEL that never came) goes first: the
+    // address is this pod's now, and a rule of the same priority added after it would never be looked at.
+    const hostSide = this.netlink.node.remove(hostUnrouting(pod).filter((o) => o.kind === 'rule' && o.src), about).then(() => this.netlink.node.apply(plan.onHost, about));
+    const sides = await Promise.allSettled([this.netlink.in(pod.netns, (inPod) => inPod.apply(plan.inPod, about)), hostSide]);
+    const failed = sides.find((side) => side.status === 'rejected');
+    if (failed) {
       // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its
       // host end (named for this container and interface) in the agent's namespace: deleting that end
       // deletes the pod's. The pod's interface is never deleted by name: a link of that name may be
-      // another container's, which is why the ADD failed.
-      await (await this.removePod(pod)).linkGone.catch(() => undefined);
-      throw err;
+      // another container's, which is why the ADD failed. The ADD's own error is the one reported.
+      await this.netlink.node.remove(hostUnrouting(pod), about).catch(() => undefined);
+      await this.netlink.deleteLink(pod.hostIf, about).catch(() => undefined);
+      throw failed.reason;
     }
   }
 

@@ -15,6 +15,12 @@ const AF_INET = 2;
 const COMPAT_TABLE = 252;
 /** rtm_flags' RTNH_F_ONLINK, which the package has no name for. */
 const ONLINK = 4;
+/**
+ * No request waits longer than this: an answer the kernel dropped (a receive buffer overrun in a burst) must
+ * fail the pod's ADD or DEL, not hold its lock forever.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
+const WITHIN = { timeout: REQUEST_TIMEOUT_MS };
 const FR_ACT_TO_TBL = 1;
 const RTN_UNICAST = 1;
 const NLM_F_REQUEST = 1;
@@ -59,7 +65,11 @@ export class Namespace {
      * at once): the package reads a dump's parts as one stream, which another request's answer would cut.
      */
     private readonly dumps: Netlink.RtNetlinkSocket = socket,
-  ) {}
+  ) {
+    // The package reports a socket's own failures (ENOBUFS) as an 'error' event: unheard, it would end the
+    // agent. The requests in flight then time out and fail (WITHIN), each naming its pod.
+    for (const s of new Set([socket, dumps])) s.socket.on('error', (err: Error) => process.stderr.write(`eni-agent: netlink socket in ${where}: ${err.message}\n`));
+  }
 
   close(): void {
     this.socket.socket.close();
@@ -68,7 +78,7 @@ export class Namespace {
 
   /** Every link of the namespace. */
   links(): Promise<LinkInfo[]> {
-    return this.dump((s) => s.getLinks()).then((all) =>
+    return this.dump((s) => s.getLinks(undefined, undefined, WITHIN)).then((all) =>
       all.map((l) => ({ index: l.data.index ?? 0, name: l.attrs.ifname ?? '', mac: macText(l.attrs.address), up: l.data.flags?.up === true })),
     );
   }
@@ -88,12 +98,12 @@ export class Namespace {
     const objects: NetObject[] = [];
     if (kinds.includes('up')) for (const l of links) if (l.up) objects.push({ kind: 'up', dev: l.name });
     if (kinds.includes('address')) {
-      for (const a of await this.dump((s) => s.getAddresses({ family: AF_INET }))) {
+      for (const a of await this.dump((s) => s.getAddresses({ family: AF_INET }, undefined, WITHIN))) {
         objects.push({ kind: 'address', dev: name.get(a.data.index ?? 0) ?? '', local: ipText(a.attrs.local ?? a.attrs.address), prefix: a.data.prefixlen ?? 0 });
       }
     }
     if (kinds.includes('route')) {
-      for (const r of await this.dump((s) => s.getRoutes({ family: AF_INET }))) {
+      for (const r of await this.dump((s) => s.getRoutes({ family: AF_INET }, undefined, WITHIN))) {
         if (r.data.type !== RTN_UNICAST && r.data.type !== 'UNICAST') continue;
         const via = r.attrs.gateway ? ipText(r.attrs.gateway) : undefined;
         const onlink = ((r.data.flags?.__unknown ?? 0) & ONLINK) !== 0;
@@ -101,8 +111,8 @@ export class Namespace {
       }
     }
     if (kinds.includes('rule')) {
-      for (const r of await this.dump((s) => s.getRules({ family: AF_INET }))) {
-        const plain = r.attrs.fwmark === undefined && !r.attrs.iifname && !r.attrs.oifname && (r.data.action === FR_ACT_TO_TBL || r.data.action === 'toTbl');
+      for (const r of await this.dump((s) => s.getRules({ family: AF_INET }, undefined, WITHIN))) {
+        const plain = r.attrs.fwmark === undefined && !r.attrs.iifname && !r.attrs.oifname && !r.data.flags?.invert && !r.data.tos && r.attrs.ipProto === undefined && (r.data.action === FR_ACT_TO_TBL || r.data.action === 'toTbl');
         const lens = [r.data.srcLen ?? 0, r.data.dstLen ?? 0];
         if (!plain || lens.some((n) => n !== 0 && n !== 32)) continue;
         objects.push({
@@ -115,7 +125,7 @@ export class Namespace {
       }
     }
     if (kinds.includes('neigh')) {
-      for (const n of await this.dump((s) => s.getNeighbors({ family: AF_INET }))) {
+      for (const n of await this.dump((s) => s.getNeighbors({ family: AF_INET }, undefined, WITHIN))) {
         if (n.attrs.lladdr) objects.push({ kind: 'neigh', dev: name.get(n.data.ifindex ?? 0) ?? '', ip: ipText(n.attrs.dst), mac: macText(n.attrs.lladdr) });
       }
     }
@@ -145,7 +155,7 @@ export class Namespace {
 
   /** Sets a link down (a whole ENI leaving, or about to move). */
   async down(link: LinkInfo, about: string): Promise<void> {
-    await this.step(`setting ${link.name} down`, about, () => this.socket.setLink({ index: link.index, change: { up: true }, flags: {} }));
+    await this.step(`setting ${link.name} down`, about, () => this.socket.setLink({ index: link.index, change: { up: true }, flags: {} }, undefined, WITHIN));
   }
 
   /** Runs one request, its error naming what it was for; an error `fine` accepts is no error when `quiet`. */
@@ -164,7 +174,7 @@ export class Namespace {
     const found = new Map<string, number>();
     await Promise.all(
       devs.map(async (dev) => {
-        const index = await this.socket.getLink({}, { ifname: dev }).then(
+        const index = await this.socket.getLink({}, { ifname: dev }, WITHIN).then(
           ([link]) => link?.data.index,
           (err: Error) => {
             if (GONE.test(err.message)) return undefined;
@@ -179,16 +189,16 @@ export class Namespace {
 
   private add(o: NetObject, index: number): Promise<unknown> {
     const { nl } = this;
-    const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE };
+    const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE, ...WITHIN };
     switch (o.kind) {
       case 'up':
-        return this.socket.setLink({ index, change: { up: true }, flags: { up: true } });
+        return this.socket.setLink({ index, change: { up: true }, flags: { up: true } }, undefined, WITHIN);
       case 'address':
         return this.socket.newAddress({ family: AF_INET, prefixlen: o.prefix, index }, { local: ipv4(o.local), address: ipv4(o.local) }, replace);
       case 'route':
         return this.socket.newRoute(routeHeader(o), { ...(o.prefix ? { dst: ipv4(o.dst) } : {}), ...(o.via ? { gateway: ipv4(o.via) } : {}), oif: index, ...(o.table > 255 ? { table: o.table } : {}) }, replace);
       case 'rule':
-        return this.socket.newRule(...ruleRequest(o), { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL });
+        return this.socket.newRule(...ruleRequest(o), { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...WITHIN });
       case 'neigh':
         return this.socket.newNeighbor({ family: AF_INET, ifindex: index, state: { permanent: true } }, { dst: ipv4(o.ip), lladdr: macBytes(o.mac) }, replace);
     }
@@ -197,15 +207,19 @@ export class Namespace {
   private del(o: NetObject, index: number): Promise<unknown> {
     switch (o.kind) {
       case 'up':
-        return this.socket.setLink({ index, change: { up: true }, flags: {} });
+        return this.socket.setLink({ index, change: { up: true }, flags: {} }, undefined, WITHIN);
       case 'address':
-        return this.socket.delAddress({ family: AF_INET, prefixlen: o.prefix, index }, { local: ipv4(o.local), address: ipv4(o.local) });
-      case 'route':
-        return this.socket.delRoute({ ...routeHeader(o), scope: 'NOWHERE' }, { ...(o.prefix ? { dst: ipv4(o.dst) } : {}), oif: index, ...(o.table > 255 ? { table: o.table } : {}) });
+        return this.socket.delAddress({ family: AF_INET, prefixlen: o.prefix, index }, { local: ipv4(o.local), address: ipv4(o.local) }, WITHIN);
+      case 'route': {
+        // Without a protocol: the kernel deletes only routes of the protocol a delete names, and a wrong
+        // route to mend away may be anyone's.
+        const { protocol: _any, ...header } = routeHeader(o);
+        return this.socket.delRoute({ ...header, scope: 'NOWHERE' }, { ...(o.prefix ? { dst: ipv4(o.dst) } : {}), oif: index, ...(o.table > 255 ? { table: o.table } : {}) }, WITHIN);
+      }
       case 'rule':
-        return this.socket.delRule(...ruleRequest(o));
+        return this.socket.delRule(...ruleRequest(o), WITHIN);
       case 'neigh':
-        return this.socket.delNeighbor({ family: AF_INET, ifindex: index }, { dst: ipv4(o.ip) });
+        return this.socket.delNeighbor({ family: AF_INET, ifindex: index }, { dst: ipv4(o.ip) }, WITHIN);
     }
   }
 
@@ -286,7 +300,7 @@ export class NetlinkDatapath {
       const peer = Buffer.concat([nl.rt.formatLink({}), this.attrs(nl.ifla.formatLinkAttrs({ ifname: v.ifName, address: macBytes(v.podMac), netNsFd: podNetns }))]);
       const linkinfo = this.attrs(nl.ifla.formatInfo({ kind: 'veth', data: this.attrs(nl.ifla.formatVethInfo({ peer })) }));
       try {
-        await this.node.socket.newLink({}, { ifname: v.hostIf, address: macBytes(v.hostMac), linkinfo }, { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL });
+        await this.node.socket.newLink({}, { ifname: v.hostIf, address: macBytes(v.hostMac), linkinfo }, { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...WITHIN });
       } catch (err) {
         throw new Error(`creating the veth ${v.hostIf} / ${v.ifName} into ${netns} (${about}): ${(err as Error).message}`, { cause: err });
       }
@@ -317,6 +331,12 @@ export class NetlinkDatapath {
 
   /** One request on a socket of its own (made in the namespace at `netns`, or the agent's), answered on a worker thread. */
   private async slowRequest(netns: string | undefined, type: number, attrs: Netlink.ifla.LinkAttrs, index = 0): Promise<number> {
+    const body = Buffer.concat([this.nl.rt.formatLink({ index }), this.attrs(this.nl.ifla.formatLinkAttrs(attrs))]);
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(16 + body.length, 0);
+    header.writeUInt16LE(type, 4);
+    header.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
+    header.writeUInt32LE((this.seq = (this.seq % 0x7fffffff) + 1), 8);
     let fd: number;
     if (netns) {
       const ns = openSync(netns, 'r');
@@ -326,13 +346,13 @@ export class NetlinkDatapath {
         closeSync(ns);
       }
     } else fd = this.native.socket();
-    const body = Buffer.concat([this.nl.rt.formatLink({ index }), this.attrs(this.nl.ifla.formatLinkAttrs(attrs))]);
-    const header = Buffer.alloc(16);
-    header.writeUInt32LE(16 + body.length, 0);
-    header.writeUInt16LE(type, 4);
-    header.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
-    header.writeUInt32LE((this.seq = (this.seq % 0x7fffffff) + 1), 8);
-    return this.native.request(fd, Buffer.concat([header, body]));
+    try {
+      return await this.native.request(fd, Buffer.concat([header, body]));
+    } catch (err) {
+      // Refused before it was queued: the socket is still this side's to close.
+      closeSync(fd);
+      throw err;
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 // The plugin's native request to the agent (cni-plugin/native/agent-call.c, one of the agent's natives)
 // put beside the agent's socket, where the plugin loads it from (cni-plugin/agent-call.ts): written only
 // when what is there differs, atomically, so that a plugin starting meanwhile finds the old file or the new.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { agentCallFile } from '../../shared/protocol.ts';
 import { nativePaths } from '../datapath/native/load.ts';
 
@@ -13,7 +13,8 @@ export function offerAgentCall(socketPath: string): string | undefined {
   try {
     const bytes = readFileSync(from);
     const there = existsSync(file) ? readFileSync(file) : undefined;
-    if (there?.equals(bytes)) return undefined;
+    // As the plugin will take it only: these bytes, and writable by root alone.
+    if (there?.equals(bytes) && (statSync(file).mode & 0o777) === 0o644) return undefined;
     const temp = `${file}.${process.pid}.tmp`;
     writeFileSync(temp, bytes, { mode: 0o644 });
     renameSync(temp, file);

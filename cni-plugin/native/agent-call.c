@@ -4,9 +4,9 @@
 // this costs tens of microseconds. Built by `npm run build` with node-gyp against the local Node headers
 // and carried inside the plugin's executable as an asset (cni-plugin/agent-call.ts loads it).
 //
-// call(path, request, timeoutMs, maxBytes): string. Throws an Error whose .code names the errno
-// (ENOENT, ECONNREFUSED, ENOTSOCK, ...), ETIMEDOUT when the whole exchange outlasts timeoutMs, or
-// EMSGSIZE when the answer grows past maxBytes.
+// call(path, request, timeoutMs, maxBytes): string. Throws an Error whose .errno is the errno (ENOENT,
+// ECONNREFUSED, ENOTSOCK, ...), ETIMEDOUT when the whole exchange outlasts timeoutMs, or EMSGSIZE when the
+// answer grows past maxBytes.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -25,14 +25,16 @@ static long long now_ms(void) {
   return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+// The errno goes to JS as a number (.errno), which names it (util.getSystemErrorName): glibc's own
+// strerrorname_np is 2.32's, newer than some nodes' the plugin runs on.
 static void throw_code(napi_env env, int err, const char *what) {
-  const char *name = strerrorname_np(err);
   char text[200];
   snprintf(text, sizeof text, "%s: %s", what, strerror(err));
-  napi_value message, code, error;
+  napi_value message, number, error;
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, message, &error);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_int32(env, err, &number);
+  napi_set_named_property(env, error, "errno", number);
   napi_throw(env, error);
 }
 
@@ -55,16 +57,17 @@ static napi_value call(napi_env env, napi_callback_info info) {
   size_t path_len = 0, request_len = 0;
   int64_t timeout = 0, max = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok ||
       napi_get_value_string_utf8(env, argv[1], NULL, 0, &request_len) != napi_ok ||
       napi_get_value_int64(env, argv[2], &timeout) != napi_ok || napi_get_value_int64(env, argv[3], &max) != napi_ok) {
     napi_throw_type_error(env, NULL, "call(path: string, request: string, timeoutMs: number, maxBytes: number)");
     return NULL;
   }
-  if (path_len >= sizeof path - 1) {
+  if (path_len >= sizeof path) {
     throw_code(env, ENAMETOOLONG, "the agent's socket path");
     return NULL;
   }
+  napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len);
   char *request = malloc(request_len + 1);
   char *answer = malloc((size_t)max + 1);
   if (!request || !answer) {

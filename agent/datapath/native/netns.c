@@ -104,7 +104,8 @@ static void settle(napi_env env, napi_status status, void *data) {
   free(r);
 }
 
-// request(fd: number, message: Buffer): Promise<number>, the errno of the answer (0: done). Takes the socket.
+// request(fd: number, message: Buffer): Promise<number>, the errno of the answer (0: done). Takes the socket
+// once queued; when it throws, the socket is still the caller's.
 static napi_value request(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -129,10 +130,20 @@ static napi_value request(napi_env env, napi_callback_info info) {
   r->fd = fd;
   r->length = length;
   napi_value promise, name;
-  napi_create_promise(env, &r->deferred, &promise);
   napi_create_string_utf8(env, "netlink request", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, transact, settle, r, &r->work);
-  napi_queue_async_work(env, r->work);
+  if (napi_create_promise(env, &r->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, transact, settle, r, &r->work) != napi_ok) {
+    free(r->message);
+    free(r);
+    throw_errno(env, "request: cannot queue the netlink request", EAGAIN);
+    return NULL;
+  }
+  if (napi_queue_async_work(env, r->work) != napi_ok) {
+    napi_delete_async_work(env, r->work);
+    free(r->message);
+    free(r);
+    throw_errno(env, "request: cannot queue the netlink request", EAGAIN);
+    return NULL;
+  }
   return promise;
 }
 
