@@ -42,8 +42,12 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
-  // A conflist the agent could never install stops it here, before it learns anything, saying why.
+  // A conflist the agent could never install, or natives it cannot load, stop it here, before it learns
+  // anything, saying why.
   if (config.cniConf) readCniConf(config.cniConf.source);
+  const netlink = await NetlinkDatapath.load();
+  if (netlink instanceof Error) throw new Error(`pods cannot be plumbed: the netlink datapath cannot be had (${netlink.message})`);
+  log.info('pods are plumbed over netlink');
   const cniConf = config.cniConf ? new CniConfKeeper(config.cniConf, (level, message) => log[level](message)) : undefined;
   // Health answers from the start: a slow cloud at start-up must not look like a dead agent to liveness.
   const live: { current?: { agent: Agent; status: () => unknown } } = {};
@@ -79,9 +83,6 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const vpcCidr = await metadata.get(`network/interfaces/macs/${node.mac}/vpc-cidr-block`);
   log.info({ instance: node.instanceId, zone: node.zone }, 'starting');
 
-  const netlink = await NetlinkDatapath.load();
-  if (netlink instanceof Error) throw new Error(`pods cannot be plumbed: the netlink datapath cannot be had (${netlink.message})`);
-  log.info('pods are plumbed over netlink');
   const datapath = new LinuxDatapath(netlink);
   const store = new PoolStore();
   const keepSysctls = () => {

@@ -1,7 +1,9 @@
 // The pod datapath over netlink in real namespaces: a pod plumbed, checked, broken and found out, its host
 // side mended, and taken down leaving nothing. This test process plays the agent inside a namespace of its
 // own ("the node"), entered with the agent's own addon, so that no rule or route touches the machine's.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostDrift } from '../agent/datapath/drift.ts';
 import { LinuxDatapath, type PodTarget } from '../agent/datapath/linux.ts';
@@ -9,6 +11,7 @@ import { loadNative } from '../agent/datapath/native/load.ts';
 import { NetlinkDatapath } from '../agent/datapath/netlink.ts';
 import { ip, run } from '../hack/lab/sh.ts';
 
+const REPO = new URL('..', import.meta.url).pathname;
 const NODE = `tn-node-${process.pid}`;
 const POD = `tn-pod-${process.pid}`;
 const { setns } = loadNative('netns') as { setns: (fd: number) => void };
@@ -103,5 +106,22 @@ describe('a pod plumbed over netlink', () => {
     expect(await inPod('-br', 'link', 'show')).not.toContain('eth0');
     await (await datapath.removePod(pod)).linkGone;
     expect(await datapath.checkPod(pod)).toBe(`the host interface ${pod.hostIf} of 10.0.16.5 is missing`);
+  });
+});
+
+describe('an agent without its natives', () => {
+  it('refuses to start, before it asks the cloud anything, naming where it looked', async () => {
+    const home = mkdtempSync(`${tmpdir()}/eni-agent-bare-`);
+    try {
+      mkdirSync(`${home}/bin`);
+      copyFileSync(`${REPO}dist/bin/eni-agent`, `${home}/bin/eni-agent`);
+      const r = await execa(`${home}/bin/eni-agent`, ['--socket', `${home}/agent.sock`, '--state-dir', `${home}/state`, '--metadata-url', 'http://127.0.0.1:1'], { cwd: home, reject: false, timeout: 20_000 });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('pods cannot be plumbed: the netlink datapath cannot be had');
+      expect(r.stderr).toContain(`${home}/native/netns.node`);
+      expect(existsSync(`${home}/agent.sock`)).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
