@@ -14,7 +14,7 @@ export interface Diff {
  * Where an object sits: two objects of one slot cannot both be as planned. (A rule's slot is its priority
  * and selector; a route's its table and destination; an address's its link and local address.)
  */
-export function slotOf(o: NetObject): string {
+function slotOf(o: NetObject): string {
   switch (o.kind) {
     case 'up':
       return `up ${o.dev}`;
@@ -30,7 +30,7 @@ export function slotOf(o: NetObject): string {
 }
 
 /** The same object: equal in every field a plan sets (`describe` names them all). */
-export const same = (a: NetObject, b: NetObject) => a.kind === b.kind && describe(a) === describe(b);
+const same = (a: NetObject, b: NetObject) => a.kind === b.kind && describe(a) === describe(b);
 
 export function diff(wanted: readonly NetObject[], actual: readonly NetObject[]): Diff {
   const slots = new Set(wanted.map(slotOf));
