@@ -164,6 +164,9 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     await until('the conflist installed', () => existsSync(conflistPath()), (there) => there, 5_000);
     // Its native addons came with the image: pods are plumbed in the agent's own process.
     expect(await log('eni-agent')).toContain('pods are plumbed over netlink');
+    // And the plugin's: the agent put the plugin's request to it beside its socket on the host, the very
+    // addon the plugin carries.
+    expect(readFileSync(join(host.runDir, 'eni-cni-agent-call.node')).equals(readFileSync(new URL('../dist/native/agent-call.node', import.meta.url)))).toBe(true);
     expect(JSON.parse(readFileSync(conflistPath(), 'utf8'))).toEqual(JSON.parse(manifest().settings['10-eni-cni.conflist']!));
 
     const pods = await Promise.all(['web-0', 'web-1', 'web-2'].map((name) => cri.runPodSandbox({ name, namespace: 'shop' })));
