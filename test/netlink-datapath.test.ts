@@ -109,6 +109,31 @@ describe('a pod plumbed over netlink', () => {
   });
 });
 
+describe('a burst of pods', () => {
+  // 110 pods at once (a node filling up, or kubelet retrying every pod after an agent restart) send more
+  // requests on the node's socket than its receive buffer holds answers for; the netlink package aborts the
+  // process on that overrun, so the agent bounds what is in flight.
+  const N = 110;
+  const pods = Array.from({ length: N }, (_, i): PodTarget => ({ containerId: `b0057${i}`, ifName: 'eth0', hostIf: `tnb${process.pid % 10000}x${i}`, address: `10.0.17.${i + 1}`, table: 2003, netns: `/var/run/netns/tn-burst-${process.pid}-${i}` }));
+
+  afterAll(async () => {
+    await Promise.all(pods.map((p) => ip(undefined, 'netns', 'del', p.netns.split('/').pop()!).catch(() => undefined)));
+    await Promise.all(pods.map((p) => onNode('link', 'del', p.hostIf).catch(() => undefined)));
+  });
+
+  it('plumbs 110 at once and takes them all down again', async () => {
+    for (const p of pods) await ip(undefined, 'netns', 'add', p.netns.split('/').pop()!);
+    const added = await Promise.allSettled(pods.map((p) => datapath.addPod(p)));
+    expect(added.filter((a) => a.status === 'rejected')).toEqual([]);
+    const rules = await onNode('rule', 'show');
+    for (const p of pods) expect(rules).toContain(`from ${p.address} lookup 2003`);
+    const removed = await Promise.all(pods.map((p) => datapath.removePod(p)));
+    await Promise.all(removed.map((r) => r.linkGone));
+    expect(await onNode('rule', 'show')).not.toContain('10.0.17.');
+    expect(await onNode('-br', 'link', 'show')).not.toContain(`tnb${process.pid % 10000}x`);
+  }, 60_000);
+});
+
 describe('an agent without its natives', () => {
   it('refuses to start, before it asks the cloud anything, naming where it looked', async () => {
     const home = mkdtempSync(`${tmpdir()}/eni-agent-bare-`);

@@ -7,6 +7,7 @@
 import { closeSync, openSync } from 'node:fs';
 import type * as Netlink from 'netlink';
 import { constants } from 'node:os';
+import pLimit from 'p-limit';
 import { loadNative } from './native/load.ts';
 import { describe, type NetObject, type Veth } from './plan.ts';
 
@@ -21,6 +22,13 @@ const ONLINK = 4;
  */
 const REQUEST_TIMEOUT_MS = 10_000;
 const WITHIN = { timeout: REQUEST_TIMEOUT_MS };
+/**
+ * At most this many requests wait for their answers on one socket. The kernel queues every answer on the
+ * socket until the agent reads it, and past the receive buffer (212 KB by default: about 100 link answers,
+ * 300 acknowledgements) it drops them and flags the socket, on which the netlink package aborts the whole
+ * process. A burst of pods (a node filling, kubelet retrying after a restart) sends that many at once.
+ */
+const IN_FLIGHT = 32;
 const FR_ACT_TO_TBL = 1;
 const RTN_UNICAST = 1;
 const NLM_F_REQUEST = 1;
@@ -54,6 +62,8 @@ export type Kind = NetObject['kind'];
 export class Namespace {
   /** the dump under way, if any: the kernel refuses a second on the same socket (EBUSY) */
   private dumping: Promise<unknown> = Promise.resolve();
+  /** the requests waiting for their answers (IN_FLIGHT) */
+  private readonly inFlight = pLimit(IN_FLIGHT);
 
   constructor(
     private readonly nl: typeof Netlink,
@@ -158,10 +168,15 @@ export class Namespace {
     await this.step(`setting ${link.name} down`, about, () => this.socket.setLink({ index: link.index, change: { up: true }, flags: {} }, undefined, WITHIN));
   }
 
+  /** Sends one request on this namespace's socket, once fewer than IN_FLIGHT are waiting for answers. */
+  request<T>(send: (socket: Netlink.RtNetlinkSocket) => Promise<T>): Promise<T> {
+    return this.inFlight(() => send(this.socket));
+  }
+
   /** Runs one request, its error naming what it was for; an error `fine` accepts is no error when `quiet`. */
   private async step(what: string, about: string, request: () => Promise<unknown>, fine: (message: string) => boolean = () => false, quiet = false): Promise<void> {
     try {
-      await request();
+      await this.inFlight(request);
     } catch (err) {
       if (quiet && fine((err as Error).message)) return;
       throw new Error(`${what} in ${this.where} (${about}): ${(err as Error).message}`, { cause: err });
@@ -174,7 +189,7 @@ export class Namespace {
     const found = new Map<string, number>();
     await Promise.all(
       devs.map(async (dev) => {
-        const index = await this.socket.getLink({}, { ifname: dev }, WITHIN).then(
+        const index = await this.request((s) => s.getLink({}, { ifname: dev }, WITHIN)).then(
           ([link]) => link?.data.index,
           (err: Error) => {
             if (GONE.test(err.message)) return undefined;
@@ -300,7 +315,7 @@ export class NetlinkDatapath {
       const peer = Buffer.concat([nl.rt.formatLink({}), this.attrs(nl.ifla.formatLinkAttrs({ ifname: v.ifName, address: macBytes(v.podMac), netNsFd: podNetns }))]);
       const linkinfo = this.attrs(nl.ifla.formatInfo({ kind: 'veth', data: this.attrs(nl.ifla.formatVethInfo({ peer })) }));
       try {
-        await this.node.socket.newLink({}, { ifname: v.hostIf, address: macBytes(v.hostMac), linkinfo }, { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...WITHIN });
+        await this.node.request((s) => s.newLink({}, { ifname: v.hostIf, address: macBytes(v.hostMac), linkinfo }, { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...WITHIN }));
       } catch (err) {
         throw new Error(`creating the veth ${v.hostIf} / ${v.ifName} into ${netns} (${about}): ${(err as Error).message}`, { cause: err });
       }
