@@ -46,6 +46,7 @@ const macText = (b: Buffer | undefined) => (b ? [...b].map((x) => x.toString(16)
 interface Native {
   setns(fd: number): void;
   socket(): number;
+  indexOf(name: string): number;
   request(fd: number, message: Buffer): Promise<number>;
 }
 
@@ -64,12 +65,19 @@ export class Namespace {
   private dumping: Promise<unknown> = Promise.resolve();
   /** the requests waiting for their answers (IN_FLIGHT) */
   private readonly inFlight = pLimit(IN_FLIGHT);
+  /**
+   * Every request's options. The socket's own port is given, since the package would otherwise ask the
+   * kernel for it (getsockname) on every request.
+   */
+  private readonly options: { timeout: number; localPort: number };
 
   constructor(
     private readonly nl: typeof Netlink,
     readonly socket: Netlink.RtNetlinkSocket,
     /** the namespace, in messages: "the node", or the pod's netns path */
     readonly where: string,
+    /** the index of a link of this namespace by its name, 0 when there is none */
+    private readonly indexOf: (name: string) => number,
     /**
      * Where dumps go, when requests may be under way meanwhile (the agent's namespace, where pods come and go
      * at once): the package reads a dump's parts as one stream, which another request's answer would cut.
@@ -79,6 +87,7 @@ export class Namespace {
     // The package reports a socket's own failures (ENOBUFS) as an 'error' event: unheard, it would end the
     // agent. The requests in flight then time out and fail (WITHIN), each naming its pod.
     for (const s of new Set([socket, dumps])) s.socket.on('error', (err: Error) => process.stderr.write(`eni-agent: netlink socket in ${where}: ${err.message}\n`));
+    this.options = { ...WITHIN, localPort: socket.socket.address().port };
   }
 
   close(): void {
@@ -149,7 +158,7 @@ export class Namespace {
    * replaced; an identical rule is there already).
    */
   async apply(objects: readonly NetObject[], about: string): Promise<void> {
-    const index = await this.indexes(objects);
+    const index = this.indexes(objects);
     const missing = [...new Set(objects.flatMap((o) => (o.kind !== 'rule' && !index.has(o.dev) ? [o.dev] : [])))];
     if (missing.length > 0) throw new Error(`finding ${missing.join(', ')} in ${this.where} (${about}): not there`);
     // A rule cannot be replaced, only added again: one identical to it (EEXIST) is the one wanted.
@@ -158,19 +167,19 @@ export class Namespace {
 
   /** Removes `objects`; what is gone already is fine (an object on a link that is gone went with it). */
   async remove(objects: readonly NetObject[], about: string): Promise<void> {
-    const index = await this.indexes(objects);
+    const index = this.indexes(objects);
     const present = objects.filter((o) => o.kind === 'rule' || index.has(o.dev));
     await Promise.all(present.map((o) => this.step(`removing ${describe(o)}`, about, () => this.del(o, o.kind === 'rule' ? 0 : index.get(o.dev)!), (m) => GONE.test(m), true)));
   }
 
   /** Sets a link down (a whole ENI leaving, or about to move). */
   async down(link: LinkInfo, about: string): Promise<void> {
-    await this.step(`setting ${link.name} down`, about, () => this.socket.setLink({ index: link.index, change: { up: true }, flags: {} }, undefined, WITHIN));
+    await this.step(`setting ${link.name} down`, about, () => this.socket.setLink({ index: link.index, change: { up: true }, flags: {} }, undefined, this.options));
   }
 
-  /** Sends one request on this namespace's socket, once fewer than IN_FLIGHT are waiting for answers. */
-  request<T>(send: (socket: Netlink.RtNetlinkSocket) => Promise<T>): Promise<T> {
-    return this.inFlight(() => send(this.socket));
+  /** Sends one request on this namespace's socket (with its options), once fewer than IN_FLIGHT are waiting for answers. */
+  request<T>(send: (socket: Netlink.RtNetlinkSocket, options: { timeout: number; localPort: number }) => Promise<T>): Promise<T> {
+    return this.inFlight(() => send(this.socket, this.options));
   }
 
   /** Runs one request, its error naming what it was for; an error `fine` accepts is no error when `quiet`. */
@@ -183,37 +192,34 @@ export class Namespace {
     }
   }
 
-  /** The index of each link the objects are on, by name (one request each, not a dump); a link not there is left out. */
-  private async indexes(objects: readonly NetObject[]): Promise<Map<string, number>> {
-    const devs = [...new Set(objects.flatMap((o) => (o.kind === 'rule' ? [] : [o.dev])))];
+  /** The index of each link the objects are on, by name; a link not there is left out. */
+  private indexes(objects: readonly NetObject[]): Map<string, number> {
     const found = new Map<string, number>();
-    await Promise.all(
-      devs.map(async (dev) => {
-        const index = await this.request((s) => s.getLink({}, { ifname: dev }, WITHIN)).then(
-          ([link]) => link?.data.index,
-          (err: Error) => {
-            if (GONE.test(err.message)) return undefined;
-            throw new Error(`finding ${dev} in ${this.where}: ${err.message}`, { cause: err });
-          },
-        );
-        if (index) found.set(dev, index);
-      }),
-    );
+    for (const o of objects) {
+      if (o.kind === 'rule' || found.has(o.dev)) continue;
+      let index: number;
+      try {
+        index = this.indexOf(o.dev);
+      } catch (err) {
+        throw new Error(`finding ${o.dev} in ${this.where}: ${(err as Error).message}`, { cause: err });
+      }
+      if (index) found.set(o.dev, index);
+    }
     return found;
   }
 
   private add(o: NetObject, index: number): Promise<unknown> {
     const { nl } = this;
-    const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE, ...WITHIN };
+    const replace = { flags: nl.FlagsNew.CREATE | nl.FlagsNew.REPLACE, ...this.options };
     switch (o.kind) {
       case 'up':
-        return this.socket.setLink({ index, change: { up: true }, flags: { up: true } }, undefined, WITHIN);
+        return this.socket.setLink({ index, change: { up: true }, flags: { up: true } }, undefined, this.options);
       case 'address':
         return this.socket.newAddress({ family: AF_INET, prefixlen: o.prefix, index }, { local: ipv4(o.local), address: ipv4(o.local) }, replace);
       case 'route':
         return this.socket.newRoute(routeHeader(o), { ...(o.prefix ? { dst: ipv4(o.dst) } : {}), ...(o.via ? { gateway: ipv4(o.via) } : {}), oif: index, ...(o.table > 255 ? { table: o.table } : {}) }, replace);
       case 'rule':
-        return this.socket.newRule(...ruleRequest(o), { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...WITHIN });
+        return this.socket.newRule(...ruleRequest(o), { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...this.options });
       case 'neigh':
         return this.socket.newNeighbor({ family: AF_INET, ifindex: index, state: { permanent: true } }, { dst: ipv4(o.ip), lladdr: macBytes(o.mac) }, replace);
     }
@@ -222,19 +228,19 @@ export class Namespace {
   private del(o: NetObject, index: number): Promise<unknown> {
     switch (o.kind) {
       case 'up':
-        return this.socket.setLink({ index, change: { up: true }, flags: {} }, undefined, WITHIN);
+        return this.socket.setLink({ index, change: { up: true }, flags: {} }, undefined, this.options);
       case 'address':
-        return this.socket.delAddress({ family: AF_INET, prefixlen: o.prefix, index }, { local: ipv4(o.local), address: ipv4(o.local) }, WITHIN);
+        return this.socket.delAddress({ family: AF_INET, prefixlen: o.prefix, index }, { local: ipv4(o.local), address: ipv4(o.local) }, this.options);
       case 'route': {
         // Without a protocol: the kernel deletes only routes of the protocol a delete names, and a wrong
         // route to mend away may be anyone's.
         const { protocol: _any, ...header } = routeHeader(o);
-        return this.socket.delRoute({ ...header, scope: 'NOWHERE' }, { ...(o.prefix ? { dst: ipv4(o.dst) } : {}), oif: index, ...(o.table > 255 ? { table: o.table } : {}) }, WITHIN);
+        return this.socket.delRoute({ ...header, scope: 'NOWHERE' }, { ...(o.prefix ? { dst: ipv4(o.dst) } : {}), oif: index, ...(o.table > 255 ? { table: o.table } : {}) }, this.options);
       }
       case 'rule':
-        return this.socket.delRule(...ruleRequest(o), WITHIN);
+        return this.socket.delRule(...ruleRequest(o), this.options);
       case 'neigh':
-        return this.socket.delNeighbor({ family: AF_INET, ifindex: index }, { dst: ipv4(o.ip) }, WITHIN);
+        return this.socket.delNeighbor({ family: AF_INET, ifindex: index }, { dst: ipv4(o.ip) }, this.options);
     }
   }
 
@@ -281,7 +287,7 @@ export class NetlinkDatapath {
     try {
       const native = loadNative('netns') as Native;
       const nl = await import('netlink');
-      return new NetlinkDatapath(nl, native, openSync('/proc/thread-self/ns/net', 'r'), new Namespace(nl, nl.createRtNetlink(), 'the node', nl.createRtNetlink()));
+      return new NetlinkDatapath(nl, native, openSync('/proc/thread-self/ns/net', 'r'), new Namespace(nl, nl.createRtNetlink(), 'the node', (name) => native.indexOf(name), nl.createRtNetlink()));
     } catch (err) {
       return err as Error;
     }
@@ -296,7 +302,7 @@ export class NetlinkDatapath {
   async in<T>(path: string, work: (pod: Namespace) => Promise<T>): Promise<T> {
     const fd = openSync(path, 'r');
     try {
-      const pod = new Namespace(this.nl, this.inNetns(fd, () => this.nl.createRtNetlink()), path);
+      const pod = new Namespace(this.nl, this.inNetns(fd, () => this.nl.createRtNetlink()), path, (name) => this.inNetns(fd, () => this.native.indexOf(name)));
       try {
         return await work(pod);
       } finally {
@@ -315,7 +321,7 @@ export class NetlinkDatapath {
       const peer = Buffer.concat([nl.rt.formatLink({}), this.attrs(nl.ifla.formatLinkAttrs({ ifname: v.ifName, address: macBytes(v.podMac), netNsFd: podNetns }))]);
       const linkinfo = this.attrs(nl.ifla.formatInfo({ kind: 'veth', data: this.attrs(nl.ifla.formatVethInfo({ peer })) }));
       try {
-        await this.node.request((s) => s.newLink({}, { ifname: v.hostIf, address: macBytes(v.hostMac), linkinfo }, { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...WITHIN }));
+        await this.node.request((s, options) => s.newLink({}, { ifname: v.hostIf, address: macBytes(v.hostMac), linkinfo }, { flags: nl.FlagsNew.CREATE | nl.FlagsNew.EXCL, ...options }));
       } catch (err) {
         throw new Error(`creating the veth ${v.hostIf} / ${v.ifName} into ${netns} (${about}): ${(err as Error).message}`, { cause: err });
       }

@@ -3,6 +3,8 @@
 // - setns(fd): the main thread enters a pod's network namespace just long enough to open a netlink socket
 //   there (a socket stays in the namespace it was made in);
 // - socket(): a NETLINK_ROUTE socket in the calling thread's namespace, as a file descriptor;
+// - indexOf(name): a link's index in the calling thread's namespace (an ioctl, where a netlink lookup
+//   costs a request and the parsing of the link's whole description);
 // - request(fd, message): sends one netlink request on that socket and waits for its acknowledgement on a
 //   libuv worker thread, then closes the socket. For the requests the kernel carries out inside sendmsg()
 //   for tens of milliseconds (deleting a veth waits for an RCU grace period; moving a link between
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/netlink.h>
@@ -55,6 +58,30 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   }
   napi_value out;
   napi_create_int32(env, fd, &out);
+  return out;
+}
+
+// indexOf(name: string): number, the index of the link `name` in the calling thread's namespace; 0 when
+// there is none.
+static napi_value index_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char name[IF_NAMESIZE + 1];
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "indexOf(name: string)");
+    return NULL;
+  }
+  // A longer name (cut short by the copy) is no link's: names are at most IF_NAMESIZE - 1 bytes.
+  unsigned index = length < IF_NAMESIZE ? if_nametoindex(name) : 0;
+  if (index == 0 && length < IF_NAMESIZE && errno != ENODEV) {
+    char what[64];
+    snprintf(what, sizeof what, "looking up the link %s", name);
+    throw_errno(env, what, errno);
+    return NULL;
+  }
+  napi_value out;
+  napi_create_uint32(env, index, &out);
   return out;
 }
 
@@ -153,6 +180,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "setns", fn);
   napi_create_function(env, "socket", NAPI_AUTO_LENGTH, open_socket, NULL, &fn);
   napi_set_named_property(env, exports, "socket", fn);
+  napi_create_function(env, "indexOf", NAPI_AUTO_LENGTH, index_of, NULL, &fn);
+  napi_set_named_property(env, exports, "indexOf", fn);
   napi_create_function(env, "request", NAPI_AUTO_LENGTH, request, NULL, &fn);
   napi_set_named_property(env, exports, "request", fn);
   return exports;
