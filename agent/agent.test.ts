@@ -55,7 +55,10 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotatio
     store,
     pool,
     datapath,
-    checkpoint: { load: () => saved.at(-1) ?? { allocations: [], cooling: {} }, save: (state) => saved.push(structuredClone(state)) },
+    checkpoint: { load: () => saved.at(-1) ?? { allocations: [], cooling: {} }, save: (state) => {
+      saved.push(structuredClone(state));
+      return Promise.resolve();
+    } },
     log: pino({ level: 'silent' }),
     pendingDelDir: mkdtempSync(`${tmpdir()}/eni-cni-notes-`),
     addWaitMs: 50,

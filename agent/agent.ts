@@ -145,9 +145,11 @@ export class Agent {
         return refuse('no-address', `no free address for ${podName(req)} within ${this.o.addWaitMs} ms${why}`);
       }
       if (eip) allocation.eip = true;
-      this.save();
+      // Written down while the pod is plumbed; answered once both are done.
+      const saving = this.save();
       const saved = performance.now();
       const answer = await this.plumb(allocation);
+      if (answer.ok) await saving;
       const plumbed = performance.now();
       this.o.log.debug({ container: req.containerId, address: allocation.address, allocateMs: saved - started, plumbMs: plumbed - saved }, 'ADD timing');
       if (answer.ok) this.o.addPhases?.((saved - started) / 1000, (plumbed - saved) / 1000);
@@ -235,7 +237,7 @@ export class Agent {
       return refuse('no-address', `no whole ENI for ${podName(details)} within ${this.o.addWaitMs} ms${why}`);
     }
     if (eip) allocation.eip = true;
-    this.save();
+    await this.save();
     const answer = await this.plumbDirect(allocation, false);
     if (answer.ok && !fixed && details.pod && fixedIps) {
       void fixedIps.record(details.pod, allocation, policy).catch((err: Error) => this.o.log.warn({ pod: details.pod, address: allocation.address, err: err.message }, "could not write the pod's VpcIPClaim"));
@@ -261,12 +263,12 @@ export class Agent {
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
       // A fixed IP's ENI stays its claim's, for the next try.
       if (allocation.claim) await this.o.direct!.fixedIps?.released(allocation).catch(() => undefined);
-      this.save();
+      void this.save();
       pool.changed();
       this.o.log.error({ container: allocation.containerId, pod: allocation.pod, eni: allocation.eniId, err: (err as Error).message }, allocation.claim ? "making the ENI the pod's interface failed; the ENI stays reserved for its claim" : "making the ENI the pod's interface failed; the ENI is back in the pool");
       return refuse('datapath', (err as Error).message);
     }
-    this.save();
+    await this.save();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, hostName: allocation.direct!.hostName }, 'whole-ENI pod added');
     return ok({ attachment: attachmentOf(allocation) });
   }
@@ -373,7 +375,7 @@ export class Agent {
       await datapath.addPod(allocation);
     } catch (err) {
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
-      this.save();
+      void this.save();
       log.error({ container: allocation.containerId, address: allocation.address, err: (err as Error).message }, 'plumbing failed; address returned to the pool');
       return refuse('datapath', (err as Error).message);
     }
@@ -386,7 +388,7 @@ export class Agent {
     if (allocation.direct && this.o.direct) return this.freeDirect(allocation, why);
     if (allocation.direct) {
       store.release(allocation.containerId, allocation.ifName, this.clock.now());
-      this.save();
+      await this.save();
       this.o.log.warn({ container: allocation.containerId, pod: allocation.pod, eni: allocation.eniId, why }, 'a whole-ENI pod let go while --enable-direct-eni is off: its ENI is not moved back nor given back by this agent');
       return;
     }
@@ -400,7 +402,7 @@ export class Agent {
       store.cool(allocation.address, Infinity);
       const outcome = await this.o.fixedIps.released(allocation);
       void Promise.allSettled([linkGone, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
-      this.save();
+      await this.save();
       this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, why, outcome }, 'fixed address off its pod');
       return;
     }
@@ -414,7 +416,7 @@ export class Agent {
       });
     this.linkDeletes.set(allocation.hostIf, deleting);
     void Promise.allSettled([deleting, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
-    this.save();
+    await this.save();
     void this.o.pool.kick();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'address freed');
   }
@@ -441,19 +443,25 @@ export class Agent {
     } finally {
       settled();
     }
-    this.save();
+    await this.save();
     pool.changed();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why, ...(outcome ? { outcome } : {}) }, 'whole ENI back from its pod');
   }
 
   /** Writes the checkpoint (the fixed IPs' reservations change it too). */
   saveCheckpoint(): void {
-    this.save();
+    void this.save();
   }
 
-  private save(): void {
-    this.o.checkpoint.save({ allocations: this.o.store.allocations(), cooling: this.o.store.coolingEntries(this.o.cooldownMs) });
+  /**
+   * Writes the checkpoint; resolves once it is on file. A failed write is logged here, and rejects for the
+   * caller that waits for it (an ADD, which then fails rather than answer with its address unrecorded).
+   */
+  private save(): Promise<void> {
+    const saving = this.o.checkpoint.save({ allocations: this.o.store.allocations(), cooling: this.o.store.coolingEntries(this.o.cooldownMs) });
+    saving.catch((err: Error) => this.o.log.error({ err: err.message }, 'the checkpoint could not be written'));
     this.o.onChange?.();
+    return saving;
   }
 
   private async locked<T>(containerId: string, ifName: string, fn: () => Promise<T>): Promise<T> {

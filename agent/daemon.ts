@@ -15,7 +15,7 @@ import { directPlaces, DirectPool } from './direct/pool.ts';
 import { NetlinkDatapath } from './datapath/netlink.ts';
 import { offerAgentCall } from './rpc/agent-call.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
-import { FileCheckpoint, type Checkpoint } from './pool/checkpoint.ts';
+import { FileCheckpoint } from './pool/checkpoint.ts';
 import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
@@ -149,14 +149,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const fixedIps = kube
     ? new FixedIps({ kube, store, giveBack: (address) => pool.giveBack(address), nodeName: config.nodeName!, save: () => agent.saveCheckpoint(), log })
     : undefined;
-  const file = new FileCheckpoint(`${config.stateDir}/checkpoint.json`);
-  const checkpoint: Checkpoint = {
-    load: () => file.load(),
-    save: (state) => {
-      file.save(state);
-      metrics.checkpointWritten();
-    },
-  };
+  const checkpoint = new FileCheckpoint(`${config.stateDir}/checkpoint.json`, () => metrics.checkpointWritten());
   const eipApi = kube ? new EipClaimsApi(kube) : undefined;
   const eips = eipApi ? new Eips({ api: eipApi, masq, nodeName: config.nodeName!, log }) : undefined;
   const agent = new Agent({
@@ -286,6 +279,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       masq.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => health.close(() => resolve()));
+      await checkpoint.settled();
       datapath.close();
     },
   };

@@ -3,9 +3,12 @@
 // Written atomically: a temporary file, then renamed over the old one, so that a reader (the agent after a
 // restart) finds the old state or the new, never half of one. Not fsynced: what it must survive is the
 // agent's own death (SIGKILL, OOM, an upgrade), which the page cache outlives; a crash of the machine takes
-// every pod's namespace and veth with it, and its state dir (/run) is a tmpfs there. Two fsyncs cost about
-// 1.5 ms of every ADD and DEL on a disk (bench:add's agent_allocate_ms).
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+// every pod's namespace and veth with it, and its state dir (/run) is a tmpfs there.
+// Written off the main thread: the state is taken (serialized) when `save` is called, the file is written
+// on libuv's pool meanwhile, so an ADD plumbs its pod while its address is being written down, and answers
+// once both are done. Saves that come while a write is under way are folded into the next one.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Allocation } from './store.ts';
 
@@ -20,11 +23,26 @@ export interface CheckpointState {
 
 export interface Checkpoint {
   load(): CheckpointState;
-  save(state: CheckpointState): void;
+  /** Writes `state` as it is now; resolves once it (or a later state) is on file, rejects if that write failed. */
+  save(state: CheckpointState): Promise<void>;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
 }
 
 export class FileCheckpoint implements Checkpoint {
-  constructor(private readonly file: string) {
+  /** the newest state not yet being written, and who waits for it */
+  private next: { text: string; waiters: Waiter[] } | undefined;
+  /** the write under way, if any */
+  private writing: Promise<void> | undefined;
+
+  constructor(
+    private readonly file: string,
+    /** called after each write that reached the file */
+    private readonly onWritten: () => void = () => undefined,
+  ) {
     mkdirSync(dirname(file), { recursive: true });
   }
 
@@ -43,14 +61,39 @@ export class FileCheckpoint implements Checkpoint {
     return { allocations: data.allocations, cooling: data.cooling ?? {} };
   }
 
-  save({ allocations, cooling }: CheckpointState): void {
+  save({ allocations, cooling }: CheckpointState): Promise<void> {
+    const text = JSON.stringify({ format: FORMAT, allocations, cooling });
+    const done = new Promise<void>((resolve, reject) => {
+      const waiter = { resolve, reject };
+      if (this.next) {
+        this.next.text = text;
+        this.next.waiters.push(waiter);
+      } else this.next = { text, waiters: [waiter] };
+    });
+    this.writing ??= this.writeAll();
+    return done;
+  }
+
+  /** Resolves once no write is under way or waiting (the agent stopping). */
+  async settled(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async writeAll(): Promise<void> {
     const temp = `${this.file}.tmp`;
-    const fd = openSync(temp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ format: FORMAT, allocations, cooling }));
-    } finally {
-      closeSync(fd);
+    for (let batch = this.next; batch; batch = this.next) {
+      this.next = undefined;
+      try {
+        await writeFile(temp, batch.text, { mode: 0o600 });
+        await rename(temp, this.file);
+        this.onWritten();
+        for (const w of batch.waiters) w.resolve();
+      } catch (err) {
+        const failed = new Error(`writing the checkpoint ${this.file}: ${(err as Error).message}`, { cause: err });
+        for (const w of batch.waiters) w.reject(failed);
+      }
     }
-    renameSync(temp, this.file);
+    // In the same step as the loop's last look at `next`: a save from now on starts a writer of its own.
+    this.writing = undefined;
   }
 }
