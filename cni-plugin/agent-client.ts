@@ -71,7 +71,10 @@ function overNet(socketPath: string, request: string, timeoutMs: number): Promis
     socket.on('connect', () => socket.end(request));
     socket.on('data', (chunk: string) => {
       answer += chunk;
-      if (answer.length > MAX_ANSWER_BYTES) settle({ failed: 'too-long' });
+      // One line: done at its end, as natively (native/agent-call.c), without waiting for the agent to close.
+      const end = answer.indexOf('\n');
+      if (end >= 0) settle({ answer: answer.slice(0, end + 1) });
+      else if (answer.length > MAX_ANSWER_BYTES) settle({ failed: 'too-long' });
     });
     socket.on('error', (err: NodeJS.ErrnoException) => settle({ failed: 'unreachable', code: err.code ?? err.message }));
     socket.on('close', () => settle({ answer }));

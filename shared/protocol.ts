@@ -22,12 +22,18 @@ export function pendingDelDir(agentSocket: string): string {
 
 /**
  * Where the agent puts the plugin's native request (cni-plugin/native/agent-call.c) for the plugin, beside
- * its socket: a native addon loads only from a file, and the plugin writes nothing of its own.
+ * its socket: a native addon loads only from a file, and the plugin writes nothing of its own. Named by the
+ * addon's SHA-256 (its first 16 hex digits): the plugin knows the digest of the addon it was built with, so
+ * it finds the very same build by name alone, without reading the file, and an agent of another version
+ * offers a file of another name, which that plugin never loads.
  */
-export function agentCallFile(agentSocket: string): string {
+export function agentCallFile(agentSocket: string, sha256: string): string {
   const slash = agentSocket.lastIndexOf('/');
-  return `${slash > 0 ? agentSocket.slice(0, slash) : '.'}/eni-cni-agent-call.node`;
+  return `${slash > 0 ? agentSocket.slice(0, slash) : '.'}/${AGENT_CALL_PREFIX}${sha256.slice(0, 16)}.node`;
 }
+
+/** Every file the agent names so (agentCallFile) is its own, from this version or an earlier one. */
+export const AGENT_CALL_PREFIX = 'eni-cni-agent-call-';
 
 /** Named like the pod's host veth: a fixed, safe file name whatever the container id is. */
 export function pendingDelFile(agentSocket: string, containerId: string, ifName: string): string {

@@ -1,7 +1,7 @@
 // `npm run image` as an operator runs it after `npm run build`: the image is made from scratch, says its
 // size, and every program and tool the manifests run works inside it. Then the image is rolled out on a
 // lab node as kubelet runs the DaemonSet's pod, and upgraded in place (the second describe).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { Lab, pings, type LabNode } from '../hack/lab/lab.ts';
 import { REPO } from '../hack/lab/node-agent.ts';
 import { httpGetIn } from '../hack/lab/sh.ts';
 import { hostIfName } from '../shared/names.ts';
+import { agentCallFile } from '../shared/protocol.ts';
 import { until } from './eventually.ts';
 
 let built: { stdout: string; stderr: string; exitCode?: number | undefined };
@@ -164,9 +165,10 @@ describe('the DaemonSet rolled out from the image on a lab node', () => {
     await until('the conflist installed', () => existsSync(conflistPath()), (there) => there, 5_000);
     // Its native addons came with the image: pods are plumbed in the agent's own process.
     expect(await log('eni-agent')).toContain('pods are plumbed over netlink');
-    // And the plugin's: the agent put the plugin's request to it beside its socket on the host, the very
-    // addon the plugin carries.
-    expect(readFileSync(join(host.runDir, 'eni-cni-agent-call.node')).equals(readFileSync(new URL('../dist/native/agent-call.node', import.meta.url)))).toBe(true);
+    // And the plugin's: the agent put the plugin's request to it beside its socket on the host, under the
+    // digest the plugin was built with.
+    const agentCall = readFileSync(new URL('../dist/native/agent-call.node', import.meta.url));
+    expect(readFileSync(agentCallFile(join(host.runDir, 'agent.sock'), createHash('sha256').update(agentCall).digest('hex'))).equals(agentCall)).toBe(true);
     expect(JSON.parse(readFileSync(conflistPath(), 'utf8'))).toEqual(JSON.parse(manifest().settings['10-eni-cni.conflist']!));
 
     const pods = await Promise.all(['web-0', 'web-1', 'web-2'].map((name) => cri.runPodSandbox({ name, namespace: 'shop' })));

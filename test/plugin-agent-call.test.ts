@@ -3,6 +3,7 @@
 // blocks this one). Then the executable as a runtime runs it: it loads the addon the agent put beside the
 // socket only when the file is byte for byte its own asset and the directory root's alone.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { execa } from 'execa';
 import { fromFile } from '../cni-plugin/agent-call.ts';
 import { askAgent } from '../cni-plugin/agent-client.ts';
 import { CniCode, type CniError } from '../shared/cni.ts';
+import { agentCallFile } from '../shared/protocol.ts';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const call = fromFile(`${REPO}dist/native/agent-call.node`);
@@ -18,7 +20,7 @@ let dir: string;
 let listener: ChildProcess | undefined;
 
 /** A listener in a process of its own: `answer` says how it treats each connection. */
-async function listen(answer: 'ok' | 'hang-up' | 'silent' | 'flood'): Promise<string> {
+async function listen(answer: 'ok' | 'line-then-open' | 'hang-up' | 'silent' | 'flood'): Promise<string> {
   const socket = `${dir}/agent.sock`;
   const script = `const ATTACHMENT = ${JSON.stringify(ATTACHMENT)};
     const net = require('node:net');
@@ -28,7 +30,10 @@ async function listen(answer: 'ok' | 'hang-up' | 'silent' | 'flood'): Promise<st
       if (answer === 'hang-up') return s.destroy();
       s.on('data', () => {});
       if (answer === 'flood') return s.end('x'.repeat(2 * 1024 * 1024));
-      if (answer === 'ok') s.on('end', () => s.end(JSON.stringify({ v: 1, ok: true, ready: true, attachment: ATTACHMENT }) + '\\n'));
+      const line = JSON.stringify({ v: 1, ok: true, ready: true, attachment: ATTACHMENT }) + '\\n';
+      if (answer === 'ok') s.on('end', () => s.end(line));
+      // Answers, and keeps its side open (as the agent does until its next turn of the event loop).
+      if (answer === 'line-then-open') s.on('end', () => s.write(line));
     }).listen(${JSON.stringify(socket)}, () => process.stdout.write('up\\n'));`;
   listener = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => listener!.stdout!.once('data', () => resolve()));
@@ -59,6 +64,11 @@ describe.each(both)('asking the agent %s', (_how, how) => {
     expect(await askAgent(socket, add, 1000, how)).toMatchObject({ ok: true, attachment: ATTACHMENT });
   });
 
+  it('takes the answer at the end of its line, without waiting for the agent to close', async () => {
+    const socket = await listen('line-then-open');
+    expect(await askAgent(socket, add, 1000, how)).toMatchObject({ ok: true, attachment: ATTACHMENT });
+  });
+
   it('says try again later, naming the socket and the container, when nothing listens, when it hangs up, when it is silent', async () => {
     expect((await failure(`${dir}/agent.sock`))?.message).toBe(`cannot reach the agent at ${dir}/agent.sock to add for container c0ffee: ENOENT; try again later`);
     const socket = await listen('hang-up');
@@ -84,7 +94,8 @@ describe.each(both)('asking the agent %s', (_how, how) => {
 
 describe('the executable', () => {
   const addon = () => readFileSync(`${REPO}dist/native/agent-call.node`);
-  const beside = () => `${dir}/eni-cni-agent-call.node`;
+  /** Where the executable looks: named by the digest of the addon it was built with. */
+  const beside = () => agentCallFile(`${dir}/agent.sock`, createHash('sha256').update(addon()).digest('hex'));
   /**
    * Whether the plugin, asked for its STATUS by a silent agent, has the addon beside the socket loaded while
    * it waits: its memory map says, whatever its answer (Node's socket answers the same).
@@ -102,12 +113,16 @@ describe('the executable', () => {
     }
   }
 
-  it('loads the addon the agent put beside its socket, the very bytes it carries', async () => {
+  it('loads the addon the agent put beside its socket, named by the digest it was built with', async () => {
     writeFileSync(beside(), addon());
     expect(await loadsIt()).toBe(true);
   });
 
   it('loads nothing else there, nothing from a directory others may write to, and writes nothing', async () => {
+    // Another build's addon under another digest is not looked at; a file of the name that is no addon does not load.
+    writeFileSync(agentCallFile(`${dir}/agent.sock`, '0123456789abcdef'), addon());
+    expect(await loadsIt()).toBe(false);
+    listener!.kill('SIGKILL');
     writeFileSync(beside(), 'planted');
     expect(await loadsIt()).toBe(false);
     expect(readFileSync(beside(), 'utf8')).toBe('planted');

@@ -1,6 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { agentCallFile } from '../../shared/protocol.ts';
 import { offerAgentCall } from './agent-call.ts';
 
 let dir: string;
@@ -11,10 +13,12 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("the plugin's addon beside the agent's socket", () => {
   const built = () => readFileSync('dist/native/agent-call.node');
+  const named = () => agentCallFile(`${dir}/agent.sock`, createHash('sha256').update(built()).digest('hex'));
 
-  it('is put there, readable by the plugin, and left alone once it is right', () => {
+  it('is put there under its digest, readable by the plugin, and left alone once it is right', () => {
     expect(offerAgentCall(`${dir}/agent.sock`)).toBeUndefined();
-    const file = `${dir}/eni-cni-agent-call.node`;
+    const file = named();
+    expect(file).toMatch(/\/eni-cni-agent-call-[0-9a-f]{16}\.node$/);
     expect(readFileSync(file).equals(built())).toBe(true);
     expect(statSync(file).mode & 0o777).toBe(0o644);
     const written = statSync(file).ino;
@@ -23,6 +27,16 @@ describe("the plugin's addon beside the agent's socket", () => {
     writeFileSync(file, 'stale');
     expect(offerAgentCall(`${dir}/agent.sock`)).toBeUndefined();
     expect(readFileSync(file).equals(built())).toBe(true);
+  });
+
+  it("takes away earlier versions' files, and nothing else", () => {
+    for (const name of ['eni-cni-agent-call-0123456789abcdef.node', 'eni-cni-agent-call.node', 'other.node', 'eni-cni-agent-call-notes.txt']) writeFileSync(`${dir}/${name}`, 'x');
+    expect(offerAgentCall(`${dir}/agent.sock`)).toBeUndefined();
+    expect(existsSync(`${dir}/eni-cni-agent-call-0123456789abcdef.node`)).toBe(false);
+    expect(existsSync(`${dir}/eni-cni-agent-call.node`)).toBe(false);
+    expect(existsSync(`${dir}/other.node`)).toBe(true);
+    expect(existsSync(`${dir}/eni-cni-agent-call-notes.txt`)).toBe(true);
+    expect(existsSync(named())).toBe(true);
   });
 
   it('says why when it cannot be put there', () => {

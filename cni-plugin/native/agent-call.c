@@ -1,8 +1,8 @@
 // The plugin's one request to the node agent, made synchronously in C: connect to the agent's unix socket,
-// send the request line, end the sending side, read the answer to its end. Node's own sockets (net) cost
-// the plugin about 4 ms of lazy start-up on every ADD and DEL (cni-plugin/agent-client.ts says where);
-// this costs tens of microseconds. Built by `npm run build` with node-gyp against the local Node headers
-// and carried inside the plugin's executable as an asset (cni-plugin/agent-call.ts loads it).
+// send the request line, end the sending side, read the answer line. Node's own sockets (net) cost the
+// plugin about 4 ms of lazy start-up on every ADD and DEL (cni-plugin/agent-client.ts says where); this
+// costs tens of microseconds. Built by `npm run build` with node-gyp against the local Node headers; the
+// agent puts it beside its socket, where the plugin loads it from (cni-plugin/agent-call.ts).
 //
 // call(path, request, timeoutMs, maxBytes): string. Throws an Error whose .errno is the errno (ENOENT,
 // ECONNREFUSED, ENOTSOCK, ...), ETIMEDOUT when the whole exchange outlasts timeoutMs, or EMSGSIZE when the
@@ -119,7 +119,14 @@ static napi_value call(napi_env env, napi_callback_info info) {
     ssize_t n = recv(fd, answer + got, (size_t)max + 1 - got, 0);
     if (n == 0) break;
     if (n > 0) {
+      // The answer is one line: done at its end, without waiting for the agent to close its side, which
+      // it does only on its next turn of the event loop, after whatever else it has to do meanwhile.
+      char *end = memchr(answer + got, '\n', (size_t)n);
       got += (size_t)n;
+      if (end) {
+        got = (size_t)(end - answer) + 1;
+        break;
+      }
       if (got > (size_t)max) {
         err = EMSGSIZE;
         goto done;

@@ -2,8 +2,9 @@
 // The CNI plugin runs on hosts without Node and sits on every pod's start-up path, so it ships as one file
 // that carries its own Node. See hack/build/README.md.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
-import { chmod, copyFile, constants, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, constants, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -21,12 +22,12 @@ export interface Target {
   useCodeCache?: boolean;
   /** Only native addons (esbuild cannot bundle `.node` files); everything else is bundled. */
   external?: string[];
-  /** SEA assets, name -> file, read at run time with `require('node:sea').getAsset(name)` (a native addon, say). */
-  assets?: Record<string, string>;
   /** Modules replaced in the bundle (esbuild's alias): a package's own addon loader, say. */
   alias?: Record<string, string>;
   /** Native addons the program loads from dist/native (beside dist/bin: agent/datapath/native/load.ts). */
   addons?: Addon[];
+  /** Constants defined in the bundle as the SHA-256 (hex) of a file built before it: name -> file. */
+  digests?: Record<string, string>;
 }
 
 /**
@@ -70,7 +71,8 @@ export const TARGETS: Target[] = [
     outfile: 'dist/bin/eni-cni',
     useCodeCache: true,
     addons: [AGENT_CALL],
-    assets: { 'agent-call.node': 'dist/native/agent-call.node' },
+    // The plugin loads the addon the agent puts beside its socket, found by this digest (cni-plugin/agent-call.ts).
+    digests: { AGENT_CALL_SHA256: 'dist/native/agent-call.node' },
   },
   {
     name: 'eni-agent',
@@ -156,6 +158,9 @@ export async function buildTarget(target: Target, cwd = ROOT): Promise<BuildResu
         sourcemap: false,
         external: target.external ?? [],
         alias: target.alias ?? {},
+        define: Object.fromEntries(
+          await Promise.all(Object.entries(target.digests ?? {}).map(async ([name, file]) => [name, JSON.stringify(createHash('sha256').update(await readFile(resolve(cwd, file))).digest('hex'))])),
+        ),
         // In CommonJS output import.meta is empty: a `import.meta.url === argv[1]` main check would silently never run.
         logOverride: { 'empty-import-meta': 'error' },
         logLevel: 'warning', // esbuild prints its own warnings and errors with file and line
@@ -172,7 +177,6 @@ export async function buildTarget(target: Target, cwd = ROOT): Promise<BuildResu
 
     const blob = join(work, 'sea.blob');
     const config = join(work, 'sea-config.json');
-    const assets = Object.fromEntries(Object.entries(target.assets ?? {}).map(([k, v]) => [k, resolve(cwd, v)]));
     await writeFile(
       config,
       JSON.stringify({
@@ -181,7 +185,6 @@ export async function buildTarget(target: Target, cwd = ROOT): Promise<BuildResu
         disableExperimentalSEAWarning: true, // stderr of a CNI plugin ends up in kubelet's logs on every call
         useSnapshot: false, // fails on Node 20 once `http` is loaded at snapshot time
         useCodeCache: target.useCodeCache ?? false,
-        assets,
       }),
     );
     // The blob must come from the very Node binary it is injected into.
