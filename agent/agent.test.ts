@@ -9,6 +9,7 @@ import type { Datapath, PodTarget } from './datapath/linux.ts';
 import type { Pool } from './pool/pool.ts';
 import type { CheckpointState } from './pool/checkpoint.ts';
 import { PoolStore } from './pool/store.ts';
+import { hostIfName } from '../shared/names.ts';
 
 class FakeDatapath implements Datapath {
   pods = new Map<string, PodTarget>();
@@ -32,6 +33,10 @@ class FakeDatapath implements Datapath {
   async removePod(pod: { hostIf: string }) {
     this.pods.delete(pod.hostIf);
     return { linkGone: this.linkGone ?? Promise.resolve() };
+  }
+  async removeVeth(hostIf: string) {
+    await this.linkGone;
+    return this.pods.delete(hostIf);
   }
   async checkPod(pod: PodTarget) {
     return this.pods.has(pod.hostIf) ? undefined : `${pod.hostIf} is missing`;
@@ -101,6 +106,28 @@ describe('agent', () => {
     expect(await ask('odd')).toMatchObject({ ok: false, error: { code: 'unsupported-mode', message: expect.stringContaining('"flannel"') } });
     expect((await ask('plain')).ok).toBe(true);
     expect((await ask('down')).ok).toBe(true);
+  });
+
+  it("removes the veth of a container it has no address of on DEL (an ADD cut short before it was written down), and a new ADD waits for that", async () => {
+    const { agent, datapath } = setup();
+    // Left by an ADD whose agent died between making the veth and writing the allocation down.
+    const hostIf = hostIfName('c1', 'eth0');
+    datapath.pods.set(hostIf, { containerId: 'c1', ifName: 'eth0', hostIf, address: '10.0.16.2', table: 2003, netns: '/var/run/netns/c1' });
+    datapath.pods.set('eni-other', { containerId: 'c2', ifName: 'eth0', hostIf: 'eni-other', address: '10.0.16.3', table: 2003, netns: '/var/run/netns/c2' });
+    let gone!: () => void;
+    datapath.linkGone = new Promise((r) => (gone = r));
+    expect((await agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })).ok).toBe(true);
+    let answered = false;
+    const again = agent.add(add('c1')).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    datapath.linkGone = undefined;
+    gone();
+    expect((await again).ok).toBe(true);
+    expect(datapath.pods.get(hostIf)?.address).toBe((await again).attachment!.address);
+    // Nobody else's veth is touched, and a DEL of nothing finds nothing to do.
+    expect((await agent.del({ op: 'del', containerId: 'c3', ifName: 'eth0' })).ok).toBe(true);
+    expect([...datapath.pods.keys()].sort()).toEqual([hostIf, 'eni-other'].sort());
   });
 
   it('holds a freed address and a new ADD of the same container until the old veth is gone', async () => {

@@ -170,6 +170,7 @@ export class Agent {
     return this.locked(req.containerId, req.ifName, async () => {
       const allocation = this.o.store.get(req.containerId, req.ifName);
       if (allocation) await this.free(allocation, 'DEL');
+      else this.removeUnrecorded(req.containerId, req.ifName);
       return ok();
     });
   }
@@ -409,16 +410,37 @@ export class Agent {
     // The address rests until its old veth is gone and then for the cool-down, so that nothing still
     // addressed to the old pod reaches a new one.
     store.cool(allocation.address, Infinity);
-    const deleting = linkGone
-      .catch((err: Error) => this.o.log.warn({ hostIf: allocation.hostIf, address: allocation.address, err: err.message }, 'deleting the old veth failed'))
-      .finally(() => {
-        if (this.linkDeletes.get(allocation.hostIf) === deleting) this.linkDeletes.delete(allocation.hostIf);
-      });
-    this.linkDeletes.set(allocation.hostIf, deleting);
+    const deleting = this.deleting(allocation.hostIf, linkGone.catch((err: Error) => this.o.log.warn({ hostIf: allocation.hostIf, address: allocation.address, err: err.message }, 'deleting the old veth failed')));
     void Promise.allSettled([deleting, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
     await this.save();
     void this.o.pool.kick();
     this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, eni: allocation.eniId, why }, 'address freed');
+  }
+
+  /** A veth's deletion in flight, kept until it is done so that an ADD of the same container waits for its name. */
+  private deleting(hostIf: string, gone: Promise<void>): Promise<void> {
+    const deleting = gone.finally(() => {
+      if (this.linkDeletes.get(hostIf) === deleting) this.linkDeletes.delete(hostIf);
+    });
+    this.linkDeletes.set(hostIf, deleting);
+    return deleting;
+  }
+
+  /**
+   * A DEL with nothing written down for its container may still have a veth to remove: an ADD whose
+   * veth was made before its allocation was written (the two overlap) and then cut short by the agent's
+   * death. The name is made only for this container and interface.
+   */
+  private removeUnrecorded(containerId: string, ifName: string): void {
+    const hostIf = hostIfName(containerId, ifName);
+    if (this.linkDeletes.has(hostIf)) return;
+    const about = `container ${containerId} (${ifName}), which has no address here`;
+    void this.deleting(hostIf, this.o.datapath.removeVeth(hostIf, about).then(
+      (removed) => {
+        if (removed) this.o.log.warn({ container: containerId, hostIf }, `removed the veth ${hostIf} of ${about}: an ADD cut short before it was written down`);
+      },
+      (err: Error) => this.o.log.warn({ container: containerId, hostIf, err: err.message }, `deleting the veth ${hostIf} of ${about} failed`),
+    ));
   }
 
   /** A whole ENI back from its pod to the node, and to the pool. */

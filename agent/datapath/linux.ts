@@ -19,6 +19,8 @@ export interface Datapath {
    * resolves when its veth (and so the pod's end) is deleted too.
    */
   removePod(pod: Pick<PodPlumbing, 'hostIf' | 'address'>): Promise<{ linkGone: Promise<void> }>;
+  /** Deletes a pod's veth by the name of its host end, off the main thread; false when there was none. */
+  removeVeth(hostIf: string, about: string): Promise<boolean>;
   /** A description of what is wrong with a pod's plumbing, or undefined when it is as planned. */
   checkPod(pod: PodTarget): Promise<string | undefined>;
   /** The node's links, rules and routes, read once for every pod (drift.ts compares them with the pods). */
@@ -92,7 +94,11 @@ export class LinuxDatapath implements Datapath {
     await this.netlink.node.remove(hostUnrouting(pod), `unrouting ${pod.address}`);
     // Deleting a veth waits for the kernel (an RCU grace period, ~20 ms), which the DEL's answer need not:
     // nothing routes to the pod any more. Waited for off the main thread (netlink.ts).
-    return { linkGone: this.netlink.deleteLink(pod.hostIf, `the veth of ${pod.address}`) };
+    return { linkGone: this.removeVeth(pod.hostIf, `the veth of ${pod.address}`).then(() => undefined) };
+  }
+
+  removeVeth(hostIf: string, about: string): Promise<boolean> {
+    return this.netlink.deleteLink(hostIf, about);
   }
 
   async checkPod(pod: PodTarget): Promise<string | undefined> {

@@ -330,10 +330,11 @@ export class NetlinkDatapath {
     }
   }
 
-  /** Deletes a link of the agent's namespace, waited for off the main thread; one already gone is fine. */
-  async deleteLink(name: string, about: string): Promise<void> {
+  /** Deletes a link of the agent's namespace, waited for off the main thread; false when there was none. */
+  async deleteLink(name: string, about: string): Promise<boolean> {
     const errno = await this.slowRequest(undefined, RTM_DELLINK, { ifname: name });
     if (errno !== 0 && errno !== constants.errno.ENODEV) throw new Error(`deleting ${name} (${about}): ${errnoName(errno)}`);
+    return errno === 0;
   }
 
   /**
