@@ -12,6 +12,7 @@ import { Metadata } from './cloud/metadata.ts';
 import { DirectLinks } from './datapath/direct-link.ts';
 import { LinuxDatapath } from './datapath/linux.ts';
 import { directPlaces, DirectPool } from './direct/pool.ts';
+import { trimCHeap } from './memory.ts';
 import { NetlinkDatapath } from './datapath/netlink.ts';
 import { offerAgentCall } from './rpc/agent-call.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
@@ -261,11 +262,13 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   cniConf?.keep();
   void pool.kick();
   await agent.reconcile();
+  // What start-up freed goes back to the kernel now, and what each round frees after it.
+  trimCHeap();
 
   const timer = setInterval(() => {
     keepSysctls();
     cniConf?.keep();
-    agent.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+    agent.reconcile().then(() => trimCHeap(), (err: Error) => log.error({ err: err.message }, 'reconcile failed'));
     void pool.kick();
     direct?.pool.changed();
   }, config.gcIntervalMs);

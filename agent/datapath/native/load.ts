@@ -13,12 +13,16 @@ export function nativePaths(name: NativeName): string[] {
   return [join(dirname(process.execPath), '..', 'native', `${name}.node`), join(process.cwd(), 'dist', 'native', `${name}.node`)];
 }
 
-/** Loads the addon; throws naming every place it looked. */
+const loaded = new Map<NativeName, unknown>();
+
+/** Loads the addon (once); throws naming every place it looked. */
 export function loadNative(name: NativeName): unknown {
+  if (loaded.has(name)) return loaded.get(name);
   const candidates = nativePaths(name);
   const file = candidates.find((f) => existsSync(f));
   if (!file) throw new Error(`the native addon ${name}.node is in none of ${candidates.join(', ')} (npm run build makes it)`);
   const module = { exports: {} };
   process.dlopen(module, file);
+  loaded.set(name, module.exports);
   return module.exports;
 }

@@ -9,8 +9,13 @@
 //   libuv worker thread, then closes the socket. For the requests the kernel carries out inside sendmsg()
 //   for tens of milliseconds (deleting a veth waits for an RCU grace period; moving a link between
 //   namespaces): sent from the main thread, they would stop every other pod's ADD for that long.
+// And, being the agent's one addon of its own:
+// - trim(): gives the pages the C heap has freed back to the kernel (malloc_trim). glibc keeps freed memory
+//   below its heap's top for reuse; the agent's start-up leaves about 10 MB of it resident for good
+//   (measured on a lab node: 95 MB RSS before, 86 MB after).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +179,13 @@ static napi_value request(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// trim(): boolean, whether any memory went back to the kernel.
+static napi_value trim(napi_env env, napi_callback_info info) {
+  napi_value released;
+  napi_get_boolean(env, malloc_trim(0) == 1, &released);
+  return released;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "setns", NAPI_AUTO_LENGTH, enter_netns, NULL, &fn);
@@ -184,5 +196,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "indexOf", fn);
   napi_create_function(env, "request", NAPI_AUTO_LENGTH, request, NULL, &fn);
   napi_set_named_property(env, exports, "request", fn);
+  napi_create_function(env, "trim", NAPI_AUTO_LENGTH, trim, NULL, &fn);
+  napi_set_named_property(env, exports, "trim", fn);
   return exports;
 }
