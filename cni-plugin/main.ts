@@ -27,5 +27,8 @@ function writeOut(text: string): void {
 }
 
 void dispatch({ env: process.env, stdin: readStdin(), write: writeOut }).then((code) => {
-  process.exitCode = code;
+  // At once: the answer is written (synchronously) and nothing else is pending. Node's orderly ending of
+  // an idle process (its heap unmapped piece by piece, its threads woken and joined) costs about 1.7 ms
+  // (an empty executable, medians of 60) that the runtime would wait for on every pod's ADD and DEL.
+  process.exit(code);
 });
