@@ -17,6 +17,7 @@ import { NetlinkDatapath } from './datapath/netlink.ts';
 import { offerAgentCall } from './rpc/agent-call.ts';
 import { Masquerade } from './datapath/masq-linux.ts';
 import { FileCheckpoint } from './pool/checkpoint.ts';
+import { replaceNatively } from './pool/replace-file.ts';
 import { Pool } from './pool/pool.ts';
 import { PoolStore } from './pool/store.ts';
 import { serveSocket } from './rpc/server.ts';
@@ -150,7 +151,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const fixedIps = kube
     ? new FixedIps({ kube, store, giveBack: (address) => pool.giveBack(address), nodeName: config.nodeName!, save: () => agent.saveCheckpoint(), log })
     : undefined;
-  const checkpoint = new FileCheckpoint(`${config.stateDir}/checkpoint.json`, () => metrics.checkpointWritten());
+  const checkpoint = new FileCheckpoint(`${config.stateDir}/checkpoint.json`, { onWritten: () => metrics.checkpointWritten(), replace: replaceNatively });
   const eipApi = kube ? new EipClaimsApi(kube) : undefined;
   const eips = eipApi ? new Eips({ api: eipApi, masq, nodeName: config.nodeName!, log }) : undefined;
   const agent = new Agent({

@@ -5,11 +5,11 @@
 // agent's own death (SIGKILL, OOM, an upgrade), which the page cache outlives; a crash of the machine takes
 // every pod's namespace and veth with it, and its state dir (/run) is a tmpfs there.
 // Written off the main thread: the state is taken (serialized) when `save` is called, the file is written
-// on libuv's pool meanwhile, so an ADD plumbs its pod while its address is being written down, and answers
+// on libuv's pool meanwhile (in one hop, by the agent's addon), so an ADD plumbs its pod while its address is being written down, and answers
 // once both are done. Saves that come while a write is under way are folded into the next one.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { replaceWithFs, type ReplaceFile } from './replace-file.ts';
 import type { Allocation } from './store.ts';
 
 /** 2 added `cooling`; format 1 files are still read. */
@@ -40,8 +40,12 @@ export class FileCheckpoint implements Checkpoint {
 
   constructor(
     private readonly file: string,
-    /** called after each write that reached the file */
-    private readonly onWritten: () => void = () => undefined,
+    private readonly o: {
+      /** called after each write that reached the file */
+      onWritten?: () => void;
+      /** how the file is replaced: the agent's addon in the agent (replace-file.ts) */
+      replace?: ReplaceFile;
+    } = {},
   ) {
     mkdirSync(dirname(file), { recursive: true });
   }
@@ -80,13 +84,12 @@ export class FileCheckpoint implements Checkpoint {
   }
 
   private async writeAll(): Promise<void> {
-    const temp = `${this.file}.tmp`;
+    const replace = this.o.replace ?? replaceWithFs;
     for (let batch = this.next; batch; batch = this.next) {
       this.next = undefined;
       try {
-        await writeFile(temp, batch.text, { mode: 0o600 });
-        await rename(temp, this.file);
-        this.onWritten();
+        await replace(this.file, batch.text);
+        this.o.onWritten?.();
         for (const w of batch.waiters) w.resolve();
       } catch (err) {
         const failed = new Error(`writing the checkpoint ${this.file}: ${(err as Error).message}`, { cause: err });
