@@ -1,9 +1,9 @@
 // The agent's handlers with a real store and fakes for the pool, the checkpoint and the datapath:
 // the orderings that are hard to force on a real node (GC in the middle of an ADD, a failing datapath).
 import { pino } from 'pino';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from './agent.ts';
 import type { Datapath, PodTarget } from './datapath/linux.ts';
 import type { Pool } from './pool/pool.ts';
@@ -49,6 +49,16 @@ class FakeDatapath implements Datapath {
   }
 }
 
+const notesDirs: string[] = [];
+afterEach(() => {
+  for (const dir of notesDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function notesDir(): string {
+  const dir = mkdtempSync(`${tmpdir()}/eni-cni-notes-`);
+  notesDirs.push(dir);
+  return dir;
+}
+
 function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotations?: (ns: string, name: string) => Promise<Record<string, string> | undefined>) {
   let now = 1_000_000;
   const store = new PoolStore({ now: () => now });
@@ -65,7 +75,7 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotatio
       return Promise.resolve();
     } },
     log: pino({ level: 'silent' }),
-    pendingDelDir: mkdtempSync(`${tmpdir()}/eni-cni-notes-`),
+    pendingDelDir: notesDir(),
     addWaitMs: 50,
     gcGraceMs: 1000,
     cooldownMs: 5000,

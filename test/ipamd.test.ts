@@ -2,7 +2,8 @@
 // with simulated agents (the real pool and NecSupply, links only named): nodes join and get NECs with the
 // defaults, pools fill through ipamd, the release handshake never unassigns what a pod may get, nodes that
 // leave lose their ENIs, the three causes of "no ENI" are events, and a second replica takes over.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,13 +52,16 @@ afterEach(async () => {
   await sims.stop();
   await apiserver.close();
   await emulator.close();
+  for (const file of [KUBECONFIG, CREDENTIALS]) rmSync(file, { force: true });
 });
 
+const KUBECONFIG = `${tmpdir()}/eni-cni-ipamd-test-${process.pid}.kubeconfig`;
+const CREDENTIALS = `${tmpdir()}/eni-cni-ipamd-test-${process.pid}.credentials`;
+
 async function ipamd(identity: string, extra: string[] = [], onLost = () => {}): Promise<RunningIpamd> {
-  const file = `/tmp/eni-cni-ipamd-test-${process.pid}.kubeconfig`;
-  await apiserver.writeKubeconfig(file);
+  await apiserver.writeKubeconfig(KUBECONFIG);
   const config = await parseIpamdArgs([
-    '--kubeconfig', file,
+    '--kubeconfig', KUBECONFIG,
     '--region', emulator.world.region,
     '--api-url', `http://tencentcloudapi.com:${emulator.apiAddress.port}`,
     '--api-resolve', emulator.apiAddress.address,
@@ -77,9 +81,8 @@ async function ipamd(identity: string, extra: string[] = [], onLost = () => {}):
 }
 
 function credentialsFile(): string {
-  const file = `/tmp/eni-cni-ipamd-test-${process.pid}.credentials`;
-  writeFileSync(file, JSON.stringify(emulator.world.credentials[0]));
-  return file;
+  writeFileSync(CREDENTIALS, JSON.stringify(emulator.world.credentials[0]));
+  return CREDENTIALS;
 }
 
 async function addNode(name: string, instanceId: string, zone = 'ap-guangzhou-3', labels: Record<string, string> = {}): Promise<void> {
