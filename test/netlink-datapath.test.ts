@@ -97,6 +97,28 @@ describe('a pod plumbed over netlink', () => {
     expect(await onNode('rule', 'show')).not.toContain('10.0.16.6');
   });
 
+  it("applies a pod's side as one batch, reporting the first request the kernel refused by what it was", async () => {
+    await expect(
+      netlink.applyIn(pod.netns, [
+        { kind: 'address', dev: 'eth0', local: '10.0.16.5', prefix: 32 },
+        { kind: 'route', table: 254, dst: '10.9.0.0', prefix: 16, dev: 'eth0', via: '10.77.77.77' },
+        { kind: 'route', table: 254, dst: '10.8.0.0', prefix: 16, dev: 'eth0' },
+      ], 'the test'),
+    ).rejects.toThrow(`adding route 10.9.0.0/16 via 10.77.77.77 dev eth0 in ${pod.netns} (the test): ENETUNREACH`);
+    // The kernel went on with the rest, as it does with requests sent one by one.
+    expect(await inPod('route', 'show', '10.8.0.0/16')).toContain('dev eth0');
+    await inPod('route', 'del', '10.8.0.0/16');
+    await expect(netlink.applyIn(pod.netns, [{ kind: 'up', dev: 'eth9' }], 'the test')).rejects.toThrow(`finding eth9 in ${pod.netns} (the test): not there`);
+    // The addon takes whole netlink messages only.
+    const { request, socket } = loadNative('netns') as { request: (fd: number, m: Buffer) => Promise<number[]>; socket: () => number };
+    const fd = socket();
+    try {
+      for (const garbage of [Buffer.alloc(0), Buffer.from('not netlink'), Buffer.alloc(40, 0xff)]) expect(() => request(fd, garbage)).toThrow(TypeError);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('takes it down leaving no link, route or rule, and finds nothing to do a second time', async () => {
     const { linkGone } = await datapath.removePod(pod);
     expect(await onNode('rule', 'show')).not.toContain('10.0.16.5');

@@ -77,7 +77,7 @@ export class LinuxDatapath implements Datapath {
     // the host, a rule from the pod's address left by someone else (a DEL that never came) goes first: the
     // address is this pod's now, and a rule of the same priority added after it would never be looked at.
     const hostSide = this.netlink.node.remove(hostUnrouting(pod).filter((o) => o.kind === 'rule' && o.src), about).then(() => this.netlink.node.apply(plan.onHost, about));
-    const sides = await Promise.allSettled([this.netlink.in(pod.netns, (inPod) => inPod.apply(plan.inPod, about)), hostSide]);
+    const sides = await Promise.allSettled([this.netlink.applyIn(pod.netns, plan.inPod, about), hostSide]);
     const failed = sides.find((side) => side.status === 'rejected');
     if (failed) {
       // Half-made: remove what this ADD made, and only that. The veth is made whole or not at all, with its

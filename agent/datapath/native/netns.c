@@ -5,10 +5,12 @@
 // - socket(): a NETLINK_ROUTE socket in the calling thread's namespace, as a file descriptor;
 // - indexOf(name): a link's index in the calling thread's namespace (an ioctl, where a netlink lookup
 //   costs a request and the parsing of the link's whole description);
-// - request(fd, message): sends one netlink request on that socket and waits for its acknowledgement on a
-//   libuv worker thread, then closes the socket. For the requests the kernel carries out inside sendmsg()
-//   for tens of milliseconds (deleting a veth waits for an RCU grace period; moving a link between
-//   namespaces): sent from the main thread, they would stop every other pod's ADD for that long.
+// - request(fd, messages): sends netlink requests on that socket in one send and waits for their
+//   acknowledgements on a libuv worker thread, then closes the socket. For the requests the kernel carries
+//   out inside sendmsg() for tens of milliseconds (deleting a veth waits for an RCU grace period; moving a
+//   link between namespaces): sent from the main thread, they would stop every other pod's ADD for that
+//   long. And for a pod's side of its ADD, which the kernel carries out while the main thread does the
+//   node's side;
 // And, being the agent's one addon of its own:
 // - replaceFile(path, data): writes data to path.tmp and renames it over path, all on one libuv worker
 //   thread. Node's own writeFile and rename come back to the main thread after each of open, write, close
@@ -97,52 +99,69 @@ static napi_value index_of(napi_env env, napi_callback_info info) {
 
 typedef struct {
   int fd;
-  void *message;
+  void *message; // one or more netlink messages, back to back, each asking for an acknowledgement
   size_t length;
-  int result; // 0, or the errno the kernel (or the socket) answered
+  size_t count;
+  uint32_t *seqs;
+  int *results; // each message's errno (0: done), in order; UNANSWERED until its acknowledgement comes
   napi_deferred deferred;
   napi_async_work work;
 } Request;
 
-// On a worker thread: send, then read until the acknowledgement of this message's sequence number.
+#define UNANSWERED (-1)
+
+static void request_free(Request *r) {
+  free(r->message);
+  free(r->seqs);
+  free(r->results);
+  free(r);
+}
+
+// On a worker thread: every message in one send (the kernel carries them out in order), then read until
+// each has its acknowledgement. A failure of the socket itself is every unanswered message's.
 static void transact(napi_env env, void *data) {
   (void)env;
   Request *r = data;
-  const struct nlmsghdr *sent = r->message;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(r->fd, r->message, r->length, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    r->result = errno;
-    return;
-  }
-  char buf[8192];
-  for (;;) {
+  int failed = 0;
+  if (sendto(r->fd, r->message, r->length, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) failed = errno;
+  char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+  for (size_t answered = 0; !failed && answered < r->count;) {
     ssize_t n = recv(r->fd, buf, sizeof buf, 0);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      r->result = errno;
-      return;
+      if (errno != EINTR) failed = errno;
+      continue;
     }
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_seq != sent->nlmsg_seq || h->nlmsg_type != NLMSG_ERROR) continue;
-      r->result = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-      return;
+      if (h->nlmsg_type != NLMSG_ERROR) continue;
+      for (size_t i = 0; i < r->count; i++) {
+        if (r->seqs[i] != h->nlmsg_seq || r->results[i] != UNANSWERED) continue;
+        r->results[i] = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+        answered++;
+        break;
+      }
     }
   }
+  for (size_t i = 0; i < r->count; i++)
+    if (r->results[i] == UNANSWERED) r->results[i] = failed;
 }
 
 static void settle(napi_env env, napi_status status, void *data) {
   Request *r = data;
   close(r->fd);
-  napi_value out;
-  napi_create_int32(env, status == napi_ok ? r->result : ECANCELED, &out);
+  napi_value out, one;
+  napi_create_array_with_length(env, r->count, &out);
+  for (size_t i = 0; i < r->count; i++) {
+    napi_create_int32(env, status == napi_ok ? r->results[i] : ECANCELED, &one);
+    napi_set_element(env, out, (uint32_t)i, one);
+  }
   napi_resolve_deferred(env, r->deferred, out);
   napi_delete_async_work(env, r->work);
-  free(r->message);
-  free(r);
+  request_free(r);
 }
 
-// request(fd: number, message: Buffer): Promise<number>, the errno of the answer (0: done). Takes the socket
-// once queued; when it throws, the socket is still the caller's.
+// request(fd: number, messages: Buffer): Promise<number[]>, each message's errno (0: done), in order.
+// Takes the socket once queued; when it throws, the socket is still the caller's.
 static napi_value request(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -151,33 +170,58 @@ static napi_value request(napi_env env, napi_callback_info info) {
   size_t length = 0;
   bool is_buffer = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, argv[1], &bytes, &length) != napi_ok ||
-      length < sizeof(struct nlmsghdr)) {
-    napi_throw_type_error(env, NULL, "request(fd: number, message: Buffer holding a netlink message)");
+      napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, argv[1], &bytes, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "request(fd: number, messages: Buffer holding whole netlink messages)");
     return NULL;
   }
   Request *r = calloc(1, sizeof *r);
-  if (r) r->message = malloc(length);
+  if (r) r->message = malloc(length ? length : 1);
   if (!r || !r->message) {
     free(r);
     throw_errno(env, "request", ENOMEM);
     return NULL;
   }
+  // Walked in the copy, which malloc aligned as the headers need: whole messages, and nothing else.
   memcpy(r->message, bytes, length);
+  size_t count = 0, at = 0;
+  while (at + sizeof(struct nlmsghdr) <= length) {
+    const struct nlmsghdr *h = (const struct nlmsghdr *)((char *)r->message + at);
+    if (h->nlmsg_len < sizeof *h || h->nlmsg_len > length - at) break;
+    count++;
+    at += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  if (count == 0 || at < length) {
+    request_free(r);
+    napi_throw_type_error(env, NULL, "request(fd: number, messages: Buffer holding whole netlink messages)");
+    return NULL;
+  }
+  r->seqs = calloc(count, sizeof *r->seqs);
+  r->results = calloc(count, sizeof *r->results);
+  if (!r->seqs || !r->results) {
+    request_free(r);
+    throw_errno(env, "request", ENOMEM);
+    return NULL;
+  }
   r->fd = fd;
   r->length = length;
+  r->count = count;
+  at = 0;
+  for (size_t i = 0; i < count; i++) {
+    const struct nlmsghdr *h = (const struct nlmsghdr *)((char *)r->message + at);
+    r->seqs[i] = h->nlmsg_seq;
+    r->results[i] = UNANSWERED;
+    at += NLMSG_ALIGN(h->nlmsg_len);
+  }
   napi_value promise, name;
   napi_create_string_utf8(env, "netlink request", NAPI_AUTO_LENGTH, &name);
   if (napi_create_promise(env, &r->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, transact, settle, r, &r->work) != napi_ok) {
-    free(r->message);
-    free(r);
+    request_free(r);
     throw_errno(env, "request: cannot queue the netlink request", EAGAIN);
     return NULL;
   }
   if (napi_queue_async_work(env, r->work) != napi_ok) {
     napi_delete_async_work(env, r->work);
-    free(r->message);
-    free(r);
+    request_free(r);
     throw_errno(env, "request: cannot queue the netlink request", EAGAIN);
     return NULL;
   }
