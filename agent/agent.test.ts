@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from './agent.ts';
+import { Agent, type AgentOptions } from './agent.ts';
 import type { Datapath, PodTarget } from './datapath/linux.ts';
 import type { Pool } from './pool/pool.ts';
 import type { CheckpointState } from './pool/checkpoint.ts';
@@ -26,6 +26,8 @@ class FakeDatapath implements Datapath {
       this.failNext = false;
       throw new Error(`cannot plumb ${pod.address}`);
     }
+    // As the kernel: a veth's name is taken once.
+    if (this.pods.has(pod.hostIf)) throw new Error(`creating the veth ${pod.hostIf}: EEXIST`);
     this.pods.set(pod.hostIf, pod);
   }
   /** when set, the veth of a removed pod stays until the test resolves this */
@@ -59,7 +61,7 @@ function notesDir(): string {
   return dir;
 }
 
-function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotations?: (ns: string, name: string) => Promise<Record<string, string> | undefined>) {
+function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotations?: (ns: string, name: string) => Promise<Record<string, string> | undefined>, extra: Partial<AgentOptions> = {}) {
   let now = 1_000_000;
   const store = new PoolStore({ now: () => now });
   store.addEni({ id: 'eni-1', mac: 'aa', subnetId: 'subnet-1', primaryIp: '10.0.16.10', gateway: '10.0.16.1', subnetCidr: '10.0.16.0/24', capacity: 9, ifName: 'eth1', table: 2003, addresses: new Set(addresses) });
@@ -80,6 +82,7 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotatio
     gcGraceMs: 1000,
     cooldownMs: 5000,
     ...(podAnnotations ? { podAnnotations } : {}),
+    ...extra,
     clock: { now: () => now },
   });
   agent.ready = true;
@@ -138,6 +141,40 @@ describe('agent', () => {
     // Nobody else's veth is touched, and a DEL of nothing finds nothing to do.
     expect((await agent.del({ op: 'del', containerId: 'c3', ifName: 'eth0' })).ok).toBe(true);
     expect([...datapath.pods.keys()].sort()).toEqual([hostIf, 'eni-other'].sort());
+  });
+
+  it('plumbs a container again when an ADD of it left its veth unrecorded and the runtime retries without DEL', async () => {
+    const { agent, datapath, store } = setup();
+    const hostIf = hostIfName('c1', 'eth0');
+    datapath.pods.set(hostIf, { containerId: 'c1', ifName: 'eth0', hostIf, address: '10.0.16.9', table: 2003, netns: '/var/run/netns/c1' });
+    const answer = await agent.add(add('c1'));
+    expect(answer.ok).toBe(true);
+    expect(datapath.pods.get(hostIf)?.address).toBe(answer.attachment!.address);
+    // A recorded pod's veth is not taken for a leftover: an ADD of another container whose name is taken
+    // (here, by a link the fake says exists) fails and keeps nothing.
+    const other = hostIfName('c2', 'eth0');
+    datapath.pods.set(other, { containerId: 'c2', ifName: 'eth0', hostIf: other, address: '10.0.16.8', table: 2003, netns: '/var/run/netns/c2' });
+    datapath.removeVeth = async () => false;
+    const refused = await agent.add(add('c2'));
+    expect(refused).toMatchObject({ ok: false, error: { code: 'datapath', message: expect.stringContaining('EEXIST') } });
+    expect(store.allocations().map((a) => a.containerId)).toEqual(['c1']);
+  });
+
+  it('holds a new ADD of the same container until the old veth of its fixed address is gone', async () => {
+    const fixedIps = { released: async () => 'reserved' as const } as unknown as NonNullable<AgentOptions['fixedIps']>;
+    const { agent, store, datapath } = setup(undefined, undefined, { fixedIps });
+    expect((await agent.add(add('c1'))).ok).toBe(true);
+    store.get('c1', 'eth0')!.claim = { namespace: 'shop', name: 'db-0' };
+    let gone!: () => void;
+    datapath.linkGone = new Promise((r) => (gone = r));
+    expect((await agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })).ok).toBe(true);
+    let answered = false;
+    const again = agent.add(add('c1')).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    datapath.linkGone = undefined;
+    gone();
+    expect((await again).ok).toBe(true);
   });
 
   it('holds a freed address and a new ADD of the same container until the old veth is gone', async () => {

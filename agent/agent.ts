@@ -148,7 +148,7 @@ export class Agent {
       // Written down while the pod is plumbed; answered once both are done.
       const saving = this.save();
       const saved = performance.now();
-      const answer = await this.plumb(allocation);
+      const answer = await this.plumb(allocation, { unrecorded: !existing });
       if (answer.ok) await saving;
       const plumbed = performance.now();
       this.o.log.debug({ container: req.containerId, address: allocation.address, allocateMs: saved - started, plumbMs: plumbed - saved }, 'ADD timing');
@@ -368,12 +368,22 @@ export class Agent {
     });
   }
 
-  private async plumb(allocation: Allocation): Promise<Response> {
+  /**
+   * `unrecorded`: nothing was written down for this container before this ADD, so a veth of its name is
+   * what an earlier ADD of it left when the agent died between making the veth and writing the allocation
+   * down (the runtime tried again without a DEL between): it goes, and the pod is plumbed anew.
+   */
+  private async plumb(allocation: Allocation, { unrecorded = false } = {}): Promise<Response> {
     const { datapath, log } = this.o;
     try {
       // The same container's old veth (a DEL just before) must be gone before its name is used again.
       await this.linkDeletes.get(allocation.hostIf);
-      await datapath.addPod(allocation);
+      await datapath.addPod(allocation).catch(async (err: Error) => {
+        const about = `container ${allocation.containerId} (${allocation.ifName}), which had no address here`;
+        if (!unrecorded || !/\bEEXIST\b/.test(err.message) || !(await datapath.removeVeth(allocation.hostIf, about))) throw err;
+        log.warn({ container: allocation.containerId, hostIf: allocation.hostIf, address: allocation.address }, `removed the veth ${allocation.hostIf} of ${about}: an ADD cut short before it was written down`);
+        await datapath.addPod(allocation);
+      });
     } catch (err) {
       this.o.store.release(allocation.containerId, allocation.ifName, this.clock.now());
       void this.save();
@@ -396,13 +406,14 @@ export class Agent {
     // An EIP's address goes to no other pod before the EIP is off it.
     const eipOff = allocation.eip && allocation.pod && this.o.eips ? (await this.o.eips.unbind(allocation.pod, allocation.address)).off : Promise.resolve();
     const { linkGone } = await this.o.datapath.removePod(allocation);
+    const deleting = this.deleting(allocation.hostIf, linkGone.catch((err: Error) => this.o.log.warn({ hostIf: allocation.hostIf, address: allocation.address, err: err.message }, 'deleting the old veth failed')));
     store.release(allocation.containerId, allocation.ifName, this.clock.now());
     if (allocation.claim && this.o.fixedIps) {
       // A fixed address: reserved for its claim, or, the claim gone, back to the cloud. Kept from every
       // other pod meanwhile.
       store.cool(allocation.address, Infinity);
       const outcome = await this.o.fixedIps.released(allocation);
-      void Promise.allSettled([linkGone, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
+      void Promise.allSettled([deleting, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
       await this.save();
       this.o.log.info({ container: allocation.containerId, pod: allocation.pod, address: allocation.address, why, outcome }, 'fixed address off its pod');
       return;
@@ -410,7 +421,6 @@ export class Agent {
     // The address rests until its old veth is gone and then for the cool-down, so that nothing still
     // addressed to the old pod reaches a new one.
     store.cool(allocation.address, Infinity);
-    const deleting = this.deleting(allocation.hostIf, linkGone.catch((err: Error) => this.o.log.warn({ hostIf: allocation.hostIf, address: allocation.address, err: err.message }, 'deleting the old veth failed')));
     void Promise.allSettled([deleting, eipOff]).finally(() => store.cool(allocation.address, this.clock.now() + this.o.cooldownMs));
     await this.save();
     void this.o.pool.kick();
