@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { agentCallFile } from '../../shared/protocol.ts';
@@ -30,8 +30,12 @@ describe("the plugin's addon beside the agent's socket", () => {
   });
 
   it("takes away earlier versions' files, and nothing else", () => {
-    for (const name of ['eni-cni-agent-call-0123456789abcdef.node', 'eni-cni-agent-call.node', 'other.node', 'eni-cni-agent-call-notes.txt']) writeFileSync(`${dir}/${name}`, 'x');
+    for (const name of ['eni-cni-agent-call-0123456789abcdef.node', 'eni-cni-agent-call.node', 'other.node', 'eni-cni-agent-call-notes.txt', 'eni-cni-agent-call-0123456789abcdef.node.4242.tmp']) writeFileSync(`${dir}/${name}`, 'x');
+    // A directory of such a name is nobody's addon: it stays, and stops nothing.
+    mkdirSync(`${dir}/eni-cni-agent-call-fedcba9876543210.node`);
     expect(offerAgentCall(`${dir}/agent.sock`)).toBeUndefined();
+    expect(existsSync(`${dir}/eni-cni-agent-call-fedcba9876543210.node`)).toBe(true);
+    expect(existsSync(`${dir}/eni-cni-agent-call-0123456789abcdef.node.4242.tmp`)).toBe(false);
     expect(existsSync(`${dir}/eni-cni-agent-call-0123456789abcdef.node`)).toBe(false);
     expect(existsSync(`${dir}/eni-cni-agent-call.node`)).toBe(false);
     expect(existsSync(`${dir}/other.node`)).toBe(true);

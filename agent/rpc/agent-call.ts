@@ -3,7 +3,7 @@
 // (cni-plugin/agent-call.ts): written only when what is there differs, atomically, so that a plugin
 // starting meanwhile finds the old file or the new. The files of earlier versions go.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { AGENT_CALL_PREFIX, agentCallFile } from '../../shared/protocol.ts';
 import { nativePaths } from '../datapath/native/load.ts';
@@ -17,8 +17,16 @@ export function offerAgentCall(socketPath: string): string | undefined {
     const bytes = readFileSync(from);
     file = agentCallFile(socketPath, createHash('sha256').update(bytes).digest('hex'));
     for (const old of readdirSync(dirname(file))) {
-      // Agents of earlier versions named it without a digest.
-      if ((old.startsWith(AGENT_CALL_PREFIX) || old === 'eni-cni-agent-call.node') && old.endsWith('.node') && old !== basename(file)) rmSync(`${dirname(file)}/${old}`, { force: true });
+      // Earlier versions' files (agents before digests named it without one), and the temporary file of
+      // an agent that died writing one; only files: anything else of such a name is not an agent's.
+      const earlier = old === 'eni-cni-agent-call.node' || (old.startsWith(AGENT_CALL_PREFIX) && /\.node(\.\d+\.tmp)?$/.test(old));
+      if (!earlier || old === basename(file)) continue;
+      const path = `${dirname(file)}/${old}`;
+      try {
+        if (lstatSync(path).isFile()) rmSync(path, { force: true });
+      } catch {
+        // Gone meanwhile, or not ours to remove: it is in no plugin's way (the plugin loads only its own name).
+      }
     }
     const there = existsSync(file) ? readFileSync(file) : undefined;
     // As the plugin will take it only: these bytes, and writable by root alone.
