@@ -109,6 +109,10 @@ describe('a pod plumbed over netlink', () => {
     expect(await inPod('route', 'show', '10.8.0.0/16')).toContain('dev eth0');
     await inPod('route', 'del', '10.8.0.0/16');
     await expect(netlink.applyIn(pod.netns, [{ kind: 'up', dev: 'eth9' }], 'the test')).rejects.toThrow(`finding eth9 in ${pod.netns} (the test): not there`);
+    // Names are looked up whole: one cut short by a NUL or by the kernel's 15-byte limit is no link's.
+    const { indexOf } = loadNative('netns') as { indexOf: (name: string) => number };
+    expect(indexOf('lo')).toBe(1);
+    for (const name of ['lo\0', 'lo\0x', `lo${'o'.repeat(13)}€`, 'x'.repeat(16)]) expect(indexOf(name)).toBe(0);
     // The addon takes whole netlink messages only.
     const { request, socket } = loadNative('netns') as { request: (fd: number, m: Buffer) => Promise<number[]>; socket: () => number };
     const fd = socket();

@@ -58,6 +58,14 @@ describe.each([
     expect(JSON.parse(readFileSync(file, 'utf8')).allocations).toHaveLength(3);
   });
 
+  it('leaves no temporary file when the file cannot be replaced', async () => {
+    // A directory with something in it where the file should be: the rename fails.
+    const file = `${dir}/checkpoint.json`;
+    mkdirSync(`${file}/in-the-way`, { recursive: true });
+    await expect(new FileCheckpoint(file, { replace }).save(state(1))).rejects.toThrow(`writing the checkpoint ${file}`);
+    expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+  });
+
   it('refuses a file of another format, naming it', () => {
     const file = `${dir}/checkpoint.json`;
     writeFileSync(file, JSON.stringify({ format: 9, allocations: [] }));

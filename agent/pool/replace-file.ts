@@ -1,6 +1,8 @@
 // Replacing a file whole: the new text written to <file>.tmp, then renamed over <file>, so that a reader
-// finds the old text or the new, never half of one. Two ways, one contract.
-import { rename, writeFile } from 'node:fs/promises';
+// finds the old text or the new, never half of one; a replacement that fails leaves no temporary file, and
+// a link planted at the temporary name is not followed. Two ways, one contract.
+import { constants } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { getSystemErrorName } from 'node:util';
 import { loadNative } from '../datapath/native/load.ts';
 
@@ -8,8 +10,13 @@ export type ReplaceFile = (file: string, text: string) => Promise<void>;
 
 /** With node:fs: back on the main thread after each of open, write, close and rename. */
 export const replaceWithFs: ReplaceFile = async (file, text) => {
-  await writeFile(`${file}.tmp`, text, { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  try {
+    await writeFile(`${file}.tmp`, text, { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW });
+    await rename(`${file}.tmp`, file);
+  } catch (err) {
+    await rm(`${file}.tmp`, { force: true }).catch(() => undefined);
+    throw err;
+  }
 };
 
 /**

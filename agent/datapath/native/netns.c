@@ -78,15 +78,21 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
 static napi_value index_of(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  char name[IF_NAMESIZE + 1];
-  size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &length) != napi_ok) {
+  char name[IF_NAMESIZE];
+  size_t length = 0, full = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &full) != napi_ok) {
     napi_throw_type_error(env, NULL, "indexOf(name: string)");
     return NULL;
   }
-  // A longer name (cut short by the copy) is no link's: names are at most IF_NAMESIZE - 1 bytes.
-  unsigned index = length < IF_NAMESIZE ? if_nametoindex(name) : 0;
-  if (index == 0 && length < IF_NAMESIZE && errno != ENODEV) {
+  // A longer name, or one with a NUL in it, is no link's: names are at most IF_NAMESIZE - 1 bytes, and a
+  // copy would cut either short, to another link's name.
+  if (full >= IF_NAMESIZE || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &length) != napi_ok || length != full || strlen(name) != length) {
+    napi_value zero;
+    napi_create_uint32(env, 0, &zero);
+    return zero;
+  }
+  unsigned index = if_nametoindex(name);
+  if (index == 0 && errno != ENODEV) {
     char what[64];
     snprintf(what, sizeof what, "looking up the link %s", name);
     throw_errno(env, what, errno);
@@ -243,7 +249,8 @@ typedef struct {
 static void replace_on_worker(napi_env env, void *data) {
   (void)env;
   Replace *r = data;
-  int fd = open(r->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // O_NOFOLLOW: a link planted at the temporary name is not followed to some other file.
+  int fd = open(r->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     r->result = errno;
     return;
@@ -251,14 +258,18 @@ static void replace_on_worker(napi_env env, void *data) {
   for (size_t done = 0; done < r->length;) {
     ssize_t n = write(fd, (char *)r->data + done, r->length - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      r->result = errno;
+    if (n <= 0) {
+      r->result = n < 0 ? errno : EIO;
       close(fd);
+      unlink(r->temp);
       return;
     }
     done += (size_t)n;
   }
-  if (close(fd) != 0 || rename(r->temp, r->path) != 0) r->result = errno;
+  if (close(fd) != 0 || rename(r->temp, r->path) != 0) {
+    r->result = errno;
+    unlink(r->temp);
+  }
 }
 
 static void replace_free(Replace *r) {
@@ -303,6 +314,12 @@ static napi_value replace_file(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_get_value_string_utf8(env, argv[0], r->path, path_length + 1, &path_length);
+  // A NUL inside would make it a shorter path: another file.
+  if (strlen(r->path) != path_length) {
+    replace_free(r);
+    napi_throw_type_error(env, NULL, "replaceFile: the path has a NUL in it");
+    return NULL;
+  }
   snprintf(r->temp, path_length + 5, "%s.tmp", r->path);
   memcpy(r->data, bytes, length);
   r->length = length;
