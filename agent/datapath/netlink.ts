@@ -30,6 +30,8 @@ const WITHIN = { timeout: REQUEST_TIMEOUT_MS };
  * process. A burst of pods (a node filling, kubelet retrying after a restart) sends that many at once.
  */
 const IN_FLIGHT = 32;
+/** Slow requests (a veth's deletion, a link's move: 20-30 ms each) on worker threads at once, at most. */
+const SLOW_AT_ONCE = 2;
 const FR_ACT_TO_TBL = 1;
 const RTN_UNICAST = 1;
 const NLM_F_REQUEST = 1;
@@ -285,6 +287,11 @@ function ruleRequest(r: Extract<NetObject, { kind: 'rule' }>): [RuleRequest[0], 
 
 export class NetlinkDatapath {
   private seq = 0;
+  /**
+   * The slow requests waiting on worker threads at once, at most (SLOW_AT_ONCE): libuv has four, and the
+   * checkpoint's writes and pods' batches, which an ADD answers after, must find one free in a burst of DELs.
+   */
+  private readonly slow = pLimit(SLOW_AT_ONCE);
 
   private constructor(
     private readonly nl: typeof Netlink,
@@ -407,7 +414,11 @@ export class NetlinkDatapath {
   }
 
   /** One request on a socket of its own (made in the namespace at `netns`, or the agent's), answered on a worker thread. */
-  private async slowRequest(netns: string | undefined, type: number, attrs: Netlink.ifla.LinkAttrs, index = 0): Promise<number> {
+  private slowRequest(netns: string | undefined, type: number, attrs: Netlink.ifla.LinkAttrs, index = 0): Promise<number> {
+    return this.slow(() => this.slowRequestNow(netns, type, attrs, index));
+  }
+
+  private async slowRequestNow(netns: string | undefined, type: number, attrs: Netlink.ifla.LinkAttrs, index: number): Promise<number> {
     const body = Buffer.concat([this.nl.rt.formatLink({ index }), this.attrs(this.nl.ifla.formatLinkAttrs(attrs))]);
     const header = Buffer.alloc(16);
     header.writeUInt32LE(16 + body.length, 0);

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <node_api.h>
@@ -130,12 +131,16 @@ static void transact(napi_env env, void *data) {
   Request *r = data;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   int failed = 0;
-  if (sendto(r->fd, r->message, r->length, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) failed = errno;
+  // An answer the kernel dropped (its receive buffer overrun) fails the requests rather than hold this
+  // thread, and whatever waits for it, for good.
+  struct timeval within = {.tv_sec = 10};
+  if (setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &within, sizeof within) != 0) failed = errno;
+  if (!failed && sendto(r->fd, r->message, r->length, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) failed = errno;
   char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
   for (size_t answered = 0; !failed && answered < r->count;) {
     ssize_t n = recv(r->fd, buf, sizeof buf, 0);
     if (n < 0) {
-      if (errno != EINTR) failed = errno;
+      if (errno != EINTR) failed = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
       continue;
     }
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
