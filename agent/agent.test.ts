@@ -91,6 +91,24 @@ function setup(addresses = ['10.0.16.2', '10.0.16.3', '10.0.16.4'], podAnnotatio
 
 const add = (containerId: string, netns = `/var/run/netns/${containerId}`) => ({ op: 'add' as const, containerId, netns, ifName: 'eth0' });
 
+/**
+ * DELs a container while its veth's deletion is held, ADDs it again at once, and checks that the ADD waits
+ * for the deletion (its veth has the same name as the old one); returns that ADD's answer.
+ */
+async function delThenAddAgain(agent: Agent, datapath: FakeDatapath, containerId: string, afterDel: () => void = () => undefined) {
+  let gone!: () => void;
+  datapath.linkGone = new Promise((r) => (gone = r));
+  expect((await agent.del({ op: 'del', containerId, ifName: 'eth0' })).ok).toBe(true);
+  afterDel();
+  let answered = false;
+  const again = agent.add(add(containerId)).then((r) => ((answered = true), r));
+  await new Promise((r) => setTimeout(r, 20));
+  expect(answered).toBe(false);
+  datapath.linkGone = undefined;
+  gone();
+  return again;
+}
+
 describe('agent', () => {
   it('gives an address, saves it before answering, and gives the same answer twice', async () => {
     const { agent, saved } = setup();
@@ -127,17 +145,9 @@ describe('agent', () => {
     const hostIf = hostIfName('c1', 'eth0');
     datapath.pods.set(hostIf, { containerId: 'c1', ifName: 'eth0', hostIf, address: '10.0.16.2', table: 2003, netns: '/var/run/netns/c1' });
     datapath.pods.set('eni-other', { containerId: 'c2', ifName: 'eth0', hostIf: 'eni-other', address: '10.0.16.3', table: 2003, netns: '/var/run/netns/c2' });
-    let gone!: () => void;
-    datapath.linkGone = new Promise((r) => (gone = r));
-    expect((await agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })).ok).toBe(true);
-    let answered = false;
-    const again = agent.add(add('c1')).then((r) => ((answered = true), r));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(answered).toBe(false);
-    datapath.linkGone = undefined;
-    gone();
-    expect((await again).ok).toBe(true);
-    expect(datapath.pods.get(hostIf)?.address).toBe((await again).attachment!.address);
+    const again = await delThenAddAgain(agent, datapath, 'c1');
+    expect(again.ok).toBe(true);
+    expect(datapath.pods.get(hostIf)?.address).toBe(again.attachment!.address);
     // Nobody else's veth is touched, and a DEL of nothing finds nothing to do.
     expect((await agent.del({ op: 'del', containerId: 'c3', ifName: 'eth0' })).ok).toBe(true);
     expect([...datapath.pods.keys()].sort()).toEqual([hostIf, 'eni-other'].sort());
@@ -165,33 +175,13 @@ describe('agent', () => {
     const { agent, store, datapath } = setup(undefined, undefined, { fixedIps });
     expect((await agent.add(add('c1'))).ok).toBe(true);
     store.get('c1', 'eth0')!.claim = { namespace: 'shop', name: 'db-0' };
-    let gone!: () => void;
-    datapath.linkGone = new Promise((r) => (gone = r));
-    expect((await agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })).ok).toBe(true);
-    let answered = false;
-    const again = agent.add(add('c1')).then((r) => ((answered = true), r));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(answered).toBe(false);
-    datapath.linkGone = undefined;
-    gone();
-    expect((await again).ok).toBe(true);
+    expect((await delThenAddAgain(agent, datapath, 'c1')).ok).toBe(true);
   });
 
   it('holds a freed address and a new ADD of the same container until the old veth is gone', async () => {
     const { agent, store, datapath } = setup(['10.0.16.2', '10.0.16.3']);
     const first = await agent.add(add('c1'));
-    let gone!: () => void;
-    datapath.linkGone = new Promise((r) => (gone = r));
-    expect((await agent.del({ op: 'del', containerId: 'c1', ifName: 'eth0' })).ok).toBe(true);
-    expect(store.counts()).toMatchObject({ free: 1, cooling: 1 });
-    let answered = false;
-    const again = agent.add(add('c1')).then((r) => ((answered = true), r));
-    await new Promise((r) => setTimeout(r, 20));
-    // Its veth has the same name as the old one: the ADD waits for the old one to go.
-    expect(answered).toBe(false);
-    datapath.linkGone = undefined;
-    gone();
-    const second = await again;
+    const second = await delThenAddAgain(agent, datapath, 'c1', () => expect(store.counts()).toMatchObject({ free: 1, cooling: 1 }));
     expect(second.ok).toBe(true);
     // And it got the other address: the freed one still cools down.
     expect(second.attachment!.address).not.toBe(first.attachment!.address);

@@ -104,6 +104,23 @@ static napi_value index_of(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// Queues `execute` for a libuv worker thread, `complete` to run on the main thread after it; returns the
+// promise `complete` settles through `deferred`, or NULL, `what` thrown, when it cannot be queued.
+static napi_value queue(napi_env env, const char *what, napi_async_execute_callback execute, napi_async_complete_callback complete, void *data, napi_deferred *deferred, napi_async_work *work) {
+  napi_value promise, name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute, complete, data, work) != napi_ok) {
+    throw_errno(env, what, EAGAIN);
+    return NULL;
+  }
+  if (napi_create_promise(env, deferred, &promise) != napi_ok || napi_queue_async_work(env, *work) != napi_ok) {
+    napi_delete_async_work(env, *work);
+    throw_errno(env, what, EAGAIN);
+    return NULL;
+  }
+  return promise;
+}
+
 typedef struct {
   int fd;
   void *message; // one or more netlink messages, back to back, each asking for an acknowledgement
@@ -223,19 +240,8 @@ static napi_value request(napi_env env, napi_callback_info info) {
     r->results[i] = UNANSWERED;
     at += NLMSG_ALIGN(h->nlmsg_len);
   }
-  napi_value promise, name;
-  napi_create_string_utf8(env, "netlink request", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &r->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, transact, settle, r, &r->work) != napi_ok) {
-    request_free(r);
-    throw_errno(env, "request: cannot queue the netlink request", EAGAIN);
-    return NULL;
-  }
-  if (napi_queue_async_work(env, r->work) != napi_ok) {
-    napi_delete_async_work(env, r->work);
-    request_free(r);
-    throw_errno(env, "request: cannot queue the netlink request", EAGAIN);
-    return NULL;
-  }
+  napi_value promise = queue(env, "request: cannot queue the netlink request", transact, settle, r, &r->deferred, &r->work);
+  if (!promise) request_free(r);
   return promise;
 }
 
@@ -328,24 +334,14 @@ static napi_value replace_file(napi_env env, napi_callback_info info) {
   snprintf(r->temp, path_length + 5, "%s.tmp", r->path);
   memcpy(r->data, bytes, length);
   r->length = length;
-  napi_value promise, name;
-  napi_create_string_utf8(env, "file replacement", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &r->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, replace_on_worker, replace_settle, r, &r->work) != napi_ok) {
-    replace_free(r);
-    throw_errno(env, "replaceFile: cannot queue the write", EAGAIN);
-    return NULL;
-  }
-  if (napi_queue_async_work(env, r->work) != napi_ok) {
-    napi_delete_async_work(env, r->work);
-    replace_free(r);
-    throw_errno(env, "replaceFile: cannot queue the write", EAGAIN);
-    return NULL;
-  }
+  napi_value promise = queue(env, "replaceFile: cannot queue the write", replace_on_worker, replace_settle, r, &r->deferred, &r->work);
+  if (!promise) replace_free(r);
   return promise;
 }
 
 // trim(): boolean, whether any memory went back to the kernel.
 static napi_value trim(napi_env env, napi_callback_info info) {
+  (void)info;
   napi_value released;
   napi_get_boolean(env, malloc_trim(0) == 1, &released);
   return released;
