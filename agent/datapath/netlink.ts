@@ -375,9 +375,7 @@ export class NetlinkDatapath {
     }
     const messages = objects.map((o) => {
       const m = encode(this.nl, o, o.kind === 'rule' ? 0 : index.get(o.dev)!, 'add');
-      const message = Buffer.concat(this.nl.formatMessage({ type: m.type, flags: m.flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.nextSeq(), port: 0, data: Buffer.concat(m.body) }));
-      // Each begins on a 4-byte boundary (NLMSG_ALIGN), as the kernel reads them.
-      return Buffer.concat([message, Buffer.alloc(-message.length & 3)]);
+      return this.message(m.type, m.flags, Buffer.concat(m.body));
     });
     let errnos: number[];
     try {
@@ -420,11 +418,6 @@ export class NetlinkDatapath {
 
   private async slowRequestNow(netns: string | undefined, type: number, attrs: Netlink.ifla.LinkAttrs, index: number): Promise<number> {
     const body = Buffer.concat([this.nl.rt.formatLink({ index }), this.attrs(this.nl.ifla.formatLinkAttrs(attrs))]);
-    const header = Buffer.alloc(16);
-    header.writeUInt32LE(16 + body.length, 0);
-    header.writeUInt16LE(type, 4);
-    header.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
-    header.writeUInt32LE(this.nextSeq(), 8);
     let fd: number;
     if (netns) {
       const ns = openSync(netns, 'r');
@@ -435,12 +428,21 @@ export class NetlinkDatapath {
       }
     } else fd = this.native.socket();
     try {
-      return (await this.native.request(fd, Buffer.concat([header, body])))[0]!;
+      return (await this.native.request(fd, this.message(type, 0, body)))[0]!;
     } catch (err) {
       // Refused before it was queued: the socket is still this side's to close.
       closeSync(fd);
       throw err;
     }
+  }
+
+  /**
+   * A whole netlink request for the addon's request(), asking for its acknowledgement, padded so that a
+   * message after it begins on a 4-byte boundary (NLMSG_ALIGN), as the kernel reads them.
+   */
+  private message(type: number, flags: number, body: Buffer): Buffer {
+    const message = Buffer.concat(this.nl.formatMessage({ type, flags: flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.nextSeq(), port: 0, data: body }));
+    return Buffer.concat([message, Buffer.alloc(-message.length & 3)]);
   }
 
   private nextSeq(): number {
